@@ -1,0 +1,62 @@
+// libtaskd_client: a typed C++ API over the taskd.v1 stub.
+//
+// Every unary call has a deadline (ClientOptions::deadline unless the call
+// takes its own). Errors come back as grpc::Status with the server's code
+// and message. Submit generates a request_id when none is given and
+// retries UNAVAILABLE / DEADLINE_EXCEEDED with that same id, so a retry
+// never creates a second task.
+//
+// Thread-safety: a Client may be used from several threads at once.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "taskd/v1/taskd.grpc.pb.h"
+
+namespace taskd::client {
+
+struct ClientOptions {
+  // "unix:/path/to.sock", "unix:///abs/path" or "HOST:PORT".
+  std::string address;
+  std::chrono::milliseconds deadline{30000};
+  int submit_attempts = 4;  // tries of a Submit on UNAVAILABLE / DEADLINE_EXCEEDED
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+
+  grpc::Status Submit(const v1::TaskSpec& spec, v1::Task* out, std::string request_id = "");
+  grpc::Status Get(const std::string& id, v1::Task* out);
+  grpc::Status List(const v1::ListTasksRequest& request, v1::ListTasksResponse* out);
+  grpc::Status Cancel(const std::string& id, std::optional<std::chrono::milliseconds> grace,
+                      v1::Task* out);
+  // Waits up to `timeout` (none: until the task ends); the call deadline follows it.
+  grpc::Status Wait(const std::string& id, std::optional<std::chrono::milliseconds> timeout,
+                    v1::Task* out);
+  grpc::Status ReportProgress(const std::string& id, double percent, const std::string& message,
+                              v1::Task* out);
+  grpc::Status Delete(const std::string& id);
+  grpc::Status ServerInfo(v1::ServerInfo* out);
+
+  v1::TaskService::Stub& stub() { return *stub_; }
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  void SetDeadline(grpc::ClientContext& ctx) const;
+
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::TaskService::Stub> stub_;
+};
+
+// A random RFC 4122 version 4 UUID, for request ids.
+std::string NewRequestId();
+
+}  // namespace taskd::client

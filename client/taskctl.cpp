@@ -1,0 +1,498 @@
+// taskctl: the command line for taskd, built on libtaskd_client.
+//
+// Data goes to stdout, diagnostics to stderr. Exit codes:
+//   0   success (wait: the task COMPLETED)
+//   N   wait / submit --wait: the task's own exit code when it ran
+//   1   an error, or the waited task FAILED or was CANCELLED without an exit code
+//   2   usage error
+//   69  taskd cannot be reached
+//   124 wait timed out before the task ended
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "client/default_address.h"
+#include "client/duration.h"
+
+#ifndef TASKD_VERSION
+#define TASKD_VERSION "dev"
+#endif
+
+namespace {
+
+using taskd::client::Client;
+using taskd::client::FormatDuration;
+using taskd::client::ParseDuration;
+namespace v1 = taskd::v1;
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 69;
+constexpr int kExitTimeout = 124;
+
+// Thrown for a usage error found after parsing (a bad duration or label).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string StateName(v1::TaskState s) {
+  std::string n = v1::TaskState_Name(s);
+  return n.rfind("TASK_STATE_", 0) == 0 ? n.substr(11) : n;
+}
+std::string ReasonName(v1::TaskReason r) {
+  std::string n = v1::TaskReason_Name(r);
+  return n.rfind("TASK_REASON_", 0) == 0 ? n.substr(12) : n;
+}
+bool IsTerminal(v1::TaskState s) {
+  return s == v1::TASK_STATE_COMPLETED || s == v1::TASK_STATE_FAILED ||
+         s == v1::TASK_STATE_CANCELLED;
+}
+
+std::string TimeText(const google::protobuf::Timestamp& t) {
+  return google::protobuf::util::TimeUtil::ToString(t);
+}
+
+std::chrono::milliseconds Since(const google::protobuf::Timestamp& t) {
+  auto now = google::protobuf::util::TimeUtil::GetCurrentTime();
+  return std::chrono::milliseconds(
+      google::protobuf::util::TimeUtil::DurationToMilliseconds(now - t));
+}
+
+std::string Describe(const v1::Task& t) {
+  if (!t.spec().name().empty()) return t.spec().name();
+  if (t.spec().has_handler()) return "handler:" + t.spec().handler().name();
+  std::string cmd;
+  for (const auto& a : t.spec().exec().argv()) cmd += (cmd.empty() ? "" : " ") + a;
+  return cmd;
+}
+
+// Reports a failed call on stderr; returns the exit code for it.
+int Fail(const grpc::Status& s, const std::string& addr) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::cerr << "taskctl: cannot reach taskd at " << addr << " (" << s.error_message()
+              << ").\nIs it running? Start it with `taskd`, or point --addr / TASKD_ADDR at it.\n";
+    return kExitUnreachable;
+  }
+  std::string code;
+  switch (s.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      code = "invalid argument";
+      break;
+    case grpc::StatusCode::NOT_FOUND:
+      code = "not found";
+      break;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      code = "failed precondition";
+      break;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      code = "resource exhausted";
+      break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      code = "unauthenticated";
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      code = "deadline exceeded";
+      break;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      code = "not implemented by this taskd";
+      break;
+    default:
+      code = "error " + std::to_string(static_cast<int>(s.error_code()));
+  }
+  std::cerr << "taskctl: " << code << ": " << s.error_message() << "\n";
+  return kExitError;
+}
+
+std::string ToJson(const google::protobuf::Message& m, bool pretty) {
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = pretty;
+  o.preserve_proto_field_names = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out;
+}
+
+void PrintTaskDetail(const v1::Task& t) {
+  auto row = [](const char* k, const std::string& v) { std::printf("%-12s %s\n", k, v.c_str()); };
+  row("id:", t.id());
+  if (!t.spec().name().empty()) row("name:", t.spec().name());
+  if (t.spec().has_exec()) {
+    row("command:", Describe(t));
+    if (!t.spec().exec().cwd().empty()) row("cwd:", t.spec().exec().cwd());
+  } else {
+    row("handler:", t.spec().handler().name());
+    if (!t.spec().handler().payload().empty()) row("payload:", t.spec().handler().payload());
+  }
+  std::string state = StateName(t.state());
+  if (t.reason() != v1::TASK_REASON_UNSPECIFIED) state += " (" + ReasonName(t.reason()) + ")";
+  row("state:", state);
+  if (t.has_result() && t.result().has_exit_code())
+    row("exit code:", std::to_string(t.result().exit_code()));
+  if (t.has_result() && t.result().has_signal())
+    row("signal:", std::to_string(t.result().signal()));
+  if (t.has_result() && !t.result().output().empty()) row("output:", t.result().output());
+  if (t.has_error() && !t.error().message().empty()) row("error:", t.error().message());
+  if (t.has_progress()) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.0f%%", t.progress().percent());
+    row("progress:",
+        std::string(buf) + (t.progress().message().empty() ? "" : " " + t.progress().message()));
+  }
+  row("attempt:", std::to_string(t.attempt()));
+  if (!t.spec().queue().empty()) row("queue:", t.spec().queue());
+  if (t.spec().priority() != 0) row("priority:", std::to_string(t.spec().priority()));
+  if (!t.spec().labels().empty()) {
+    std::map<std::string, std::string> sorted(t.spec().labels().begin(), t.spec().labels().end());
+    std::string labels;
+    for (const auto& [k, v] : sorted) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+    row("labels:", labels);
+  }
+  row("created:", TimeText(t.create_time()));
+  if (t.has_start_time()) row("started:", TimeText(t.start_time()));
+  if (t.has_end_time()) {
+    row("ended:", TimeText(t.end_time()));
+    if (t.has_start_time()) {
+      row("duration:", FormatDuration(std::chrono::milliseconds(
+                           google::protobuf::util::TimeUtil::DurationToMilliseconds(
+                               t.end_time() - t.start_time()))));
+    }
+  }
+  if (t.has_expire_time()) row("expires:", TimeText(t.expire_time()));
+  if (t.has_next_attempt_time()) row("next start:", TimeText(t.next_attempt_time()));
+}
+
+void PrintTable(const std::vector<v1::Task>& tasks, bool header) {
+  // 26 + 1 + 10 + 1 + 5 + 1 + 7 + 1 = 52 columns before the name: fits 80.
+  if (header) std::printf("%-26s %-10s %5s %7s %s\n", "ID", "STATE", "PROG", "AGE", "NAME");
+  for (const auto& t : tasks) {
+    std::string prog = "-";
+    if (t.has_progress() || t.state() == v1::TASK_STATE_COMPLETED) {
+      char buf[16];
+      double p = t.state() == v1::TASK_STATE_COMPLETED ? 100.0 : t.progress().percent();
+      std::snprintf(buf, sizeof(buf), "%.0f%%", p);
+      prog = buf;
+    }
+    std::string name = Describe(t);
+    if (name.size() > 27) name = name.substr(0, 26) + "…";
+    std::printf("%-26s %-10s %5s %7s %s\n", t.id().c_str(), StateName(t.state()).c_str(),
+                prog.c_str(), FormatDuration(Since(t.create_time())).c_str(), name.c_str());
+  }
+}
+
+void PrintTasks(const std::vector<v1::Task>& tasks, const std::string& format, bool detail) {
+  if (format == "json") {
+    if (tasks.size() == 1 && detail) {
+      std::cout << ToJson(tasks[0], true) << "\n";
+    } else {
+      v1::ListTasksResponse doc;
+      for (const auto& t : tasks) *doc.add_tasks() = t;
+      std::cout << ToJson(doc, true) << "\n";
+    }
+  } else if (format == "jsonl") {
+    for (const auto& t : tasks) std::cout << ToJson(t, false) << "\n";
+  } else if (detail) {
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      if (i) std::printf("\n");
+      PrintTaskDetail(tasks[i]);
+    }
+  } else {
+    PrintTable(tasks, true);
+  }
+}
+
+// The exit code for a waited task (see the header comment).
+int WaitExitCode(const v1::Task& t) {
+  if (!IsTerminal(t.state())) return kExitTimeout;
+  if (t.has_result() && t.result().has_exit_code()) return t.result().exit_code();
+  return t.state() == v1::TASK_STATE_COMPLETED ? 0 : kExitError;
+}
+
+std::optional<std::chrono::milliseconds> DurationFlag(const std::string& text, const char* flag) {
+  if (text.empty()) return std::nullopt;
+  auto d = ParseDuration(text);
+  if (!d)
+    throw UsageError(std::string(flag) + ": '" + text +
+                     "' is not a duration (e.g. 90s, 5m, 1h30m)");
+  return d;
+}
+
+void SetDuration(google::protobuf::Duration* out, std::chrono::milliseconds d) {
+  out->set_seconds(d.count() / 1000);
+  out->set_nanos(static_cast<int32_t>(d.count() % 1000) * 1000000);
+}
+
+std::pair<std::string, std::string> SplitPair(const std::string& kv, const char* flag) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw UsageError(std::string(flag) + ": '" + kv + "' must be KEY=VALUE");
+  }
+  return {kv.substr(0, eq), kv.substr(eq + 1)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"taskctl: submit, inspect and control taskd tasks"};
+  app.footer(
+      "Exit codes: 0 success; wait and submit --wait exit with the task's own exit code when it "
+      "ran, 1 when it FAILED or was CANCELLED without one, 124 when the wait timed out; 1 other "
+      "errors; 2 usage errors; 69 taskd cannot be reached.");
+  app.require_subcommand(1);
+  app.fallthrough();  // global options also after the subcommand: `taskctl get ID -o json`
+  std::string addr = taskd::DefaultAddress();
+  std::string output = "table";
+  app.add_option("--addr", addr, "taskd address: unix:PATH or HOST:PORT")
+      ->envname("TASKD_ADDR")
+      ->capture_default_str();
+  app.add_option("-o,--output", output, "Output format for read commands")
+      ->check(CLI::IsMember({"table", "json", "jsonl"}))
+      ->capture_default_str();
+  app.set_version_flag("--version", std::string("taskctl ") + TASKD_VERSION);
+
+  // submit
+  auto* submit = app.add_subcommand("submit", "Submit a task; prints its id");
+  std::vector<std::string> command, labels, envs, after;
+  std::string name, cwd, queue, handler, payload, timeout, kill_grace, ttl, request_id;
+  int priority = 0, retries = 0;
+  bool wait_flag = false, quiet = false, inherit_env = false;
+  submit->add_option("--name", name, "Task name");
+  submit->add_option("--label", labels, "Label KEY=VALUE (repeatable)");
+  submit->add_option("--env", envs, "Environment variable KEY=VALUE (repeatable)");
+  submit->add_flag("--inherit-env", inherit_env, "Start from taskd's whole environment");
+  submit->add_option("--cwd", cwd, "Working directory");
+  submit->add_option("--timeout", timeout, "Kill the task after this long (e.g. 30s, 5m)");
+  submit->add_option("--kill-grace", kill_grace, "Time between SIGTERM and SIGKILL");
+  submit->add_option("--priority", priority, "Higher runs first within its queue");
+  submit->add_option("--queue", queue, "Queue name");
+  submit->add_option("--retries", retries, "Retries after a failed attempt")
+      ->check(CLI::Range(0, 999));
+  submit->add_option("--after", after, "Start only after this task COMPLETED (repeatable)");
+  submit->add_option("--ttl", ttl, "Keep the ended task this long");
+  submit->add_option("--handler", handler, "Run a built-in handler instead of a command");
+  submit->add_option("--payload", payload, "JSON input for --handler");
+  submit->add_option("--request-id", request_id, "Idempotency key (default: a new UUID)");
+  submit->add_flag("--wait", wait_flag, "Wait for the task and exit with its exit code");
+  submit->add_flag("-q,--quiet", quiet, "Print only the id");
+  submit->add_option("command", command, "Command and arguments (after --)");
+
+  // get
+  auto* get = app.add_subcommand("get", "Show tasks");
+  std::vector<std::string> ids;
+  get->add_option("id", ids, "Task ids")->required();
+
+  // list
+  auto* list = app.add_subcommand("list", "List tasks, oldest first");
+  list->alias("ls");
+  std::vector<std::string> states, list_labels;
+  std::string list_queue;
+  int limit = 0;
+  list->add_option("--state", states, "Only tasks in this state (repeatable)");
+  list->add_option("--label", list_labels, "Only tasks with label KEY=VALUE (repeatable)");
+  list->add_option("--queue", list_queue, "Only tasks in this queue");
+  list->add_option("--limit", limit, "At most this many tasks (0: all)")
+      ->check(CLI::NonNegativeNumber);
+
+  // cancel
+  auto* cancel = app.add_subcommand("cancel", "Cancel tasks");
+  std::vector<std::string> cancel_ids;
+  std::string grace;
+  cancel->add_option("id", cancel_ids, "Task ids")->required();
+  cancel->add_option("--grace", grace, "Time between SIGTERM and SIGKILL (default: the task's)");
+
+  // wait
+  auto* wait = app.add_subcommand("wait", "Wait for tasks to end; exits with the last one's code");
+  std::vector<std::string> wait_ids;
+  std::string wait_timeout;
+  wait->add_option("id", wait_ids, "Task ids")->required();
+  wait->add_option("--timeout", wait_timeout, "Give up after this long (exit 124)");
+
+  // progress
+  auto* progress = app.add_subcommand("progress", "Report progress of a running task");
+  double percent = 0;
+  std::string message, progress_id;
+  progress->add_option("percent", percent, "0 to 100")->required();
+  progress->add_option("message", message, "What is happening");
+  progress->add_option("--id", progress_id, "Task id (default: $TASKD_TASK_ID)")
+      ->envname("TASKD_TASK_ID");
+
+  // delete
+  auto* del = app.add_subcommand("delete", "Delete ended tasks and their logs");
+  std::vector<std::string> delete_ids;
+  del->add_option("id", delete_ids, "Task ids")->required();
+
+  // version
+  auto* version = app.add_subcommand("version", "Show taskctl's and taskd's versions");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+
+  Client client({addr});
+  try {
+    if (*submit) {
+      v1::TaskSpec spec;
+      spec.set_name(name);
+      for (const auto& l : labels) {
+        auto [k, v] = SplitPair(l, "--label");
+        (*spec.mutable_labels())[k] = v;
+      }
+      if (!handler.empty()) {
+        if (!command.empty()) throw UsageError("give either --handler or a command, not both");
+        spec.mutable_handler()->set_name(handler);
+        spec.mutable_handler()->set_payload(payload);
+      } else {
+        if (command.empty()) throw UsageError("submit needs a command after --, or --handler NAME");
+        if (!payload.empty()) throw UsageError("--payload goes with --handler");
+        auto* exec = spec.mutable_exec();
+        for (const auto& a : command) exec->add_argv(a);
+        for (const auto& e : envs) {
+          auto [k, v] = SplitPair(e, "--env");
+          (*exec->mutable_env())[k] = v;
+        }
+        exec->set_cwd(cwd);
+        exec->set_inherit_env(inherit_env);
+      }
+      if (auto d = DurationFlag(timeout, "--timeout")) SetDuration(spec.mutable_timeout(), *d);
+      if (auto d = DurationFlag(kill_grace, "--kill-grace"))
+        SetDuration(spec.mutable_kill_grace(), *d);
+      if (auto d = DurationFlag(ttl, "--ttl")) SetDuration(spec.mutable_ttl(), *d);
+      spec.set_priority(priority);
+      spec.set_queue(queue);
+      if (retries > 0) spec.mutable_retry()->set_max_attempts(retries + 1);
+      for (const auto& a : after) spec.add_after(a);
+      v1::Task task;
+      auto s = client.Submit(spec, &task, request_id);
+      if (!s.ok()) return Fail(s, addr);
+      std::printf("%s\n", task.id().c_str());
+      std::fflush(stdout);
+      if (!quiet && !wait_flag && ::isatty(STDERR_FILENO)) {
+        std::fprintf(stderr, "submitted; see it with: taskctl get %s\n", task.id().c_str());
+      }
+      if (!wait_flag) return 0;
+      s = client.Wait(task.id(), std::nullopt, &task);
+      if (!s.ok()) return Fail(s, addr);
+      if (!quiet && output != "table") PrintTasks({task}, output, true);
+      return WaitExitCode(task);
+    }
+    if (*get) {
+      std::vector<v1::Task> tasks;
+      for (const auto& id : ids) {
+        v1::Task t;
+        auto s = client.Get(id, &t);
+        if (!s.ok()) return Fail(s, addr);
+        tasks.push_back(std::move(t));
+      }
+      PrintTasks(tasks, output, true);
+      return 0;
+    }
+    if (*list) {
+      v1::ListTasksRequest req;
+      for (const auto& st : states) {
+        std::string upper;
+        for (char c : st) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        v1::TaskState value;
+        if (!v1::TaskState_Parse("TASK_STATE_" + upper, &value) ||
+            value == v1::TASK_STATE_UNSPECIFIED) {
+          throw UsageError("--state: '" + st +
+                           "' is not one of pending, running, completed, failed, cancelled");
+        }
+        req.add_states(value);
+      }
+      for (const auto& l : list_labels) {
+        auto [k, v] = SplitPair(l, "--label");
+        (*req.mutable_labels())[k] = v;
+      }
+      req.set_queue(list_queue);
+      std::vector<v1::Task> tasks;
+      do {
+        req.set_page_size(limit > 0 ? std::min(1000, limit - static_cast<int>(tasks.size()))
+                                    : 1000);
+        v1::ListTasksResponse resp;
+        auto s = client.List(req, &resp);
+        if (!s.ok()) return Fail(s, addr);
+        for (auto& t : *resp.mutable_tasks()) tasks.push_back(std::move(t));
+        req.set_page_token(resp.next_page_token());
+      } while (!req.page_token().empty() && (limit == 0 || static_cast<int>(tasks.size()) < limit));
+      PrintTasks(tasks, output, false);
+      return 0;
+    }
+    if (*cancel) {
+      auto g = DurationFlag(grace, "--grace");
+      int rc = 0;
+      for (const auto& id : cancel_ids) {
+        v1::Task t;
+        auto s = client.Cancel(id, g, &t);
+        if (!s.ok()) {
+          rc = Fail(s, addr);
+          if (rc == kExitUnreachable) return rc;
+          continue;
+        }
+        std::printf("%s %s\n", t.id().c_str(), StateName(t.state()).c_str());
+      }
+      return rc;
+    }
+    if (*wait) {
+      auto t_out = DurationFlag(wait_timeout, "--timeout");
+      int rc = 0;
+      for (const auto& id : wait_ids) {
+        v1::Task t;
+        auto s = client.Wait(id, t_out, &t);
+        if (!s.ok()) return Fail(s, addr);
+        if (output != "table") {
+          PrintTasks({t}, output, true);
+        } else {
+          std::string line = t.id() + " " + StateName(t.state());
+          if (t.has_result() && t.result().has_exit_code()) {
+            line += " exit=" + std::to_string(t.result().exit_code());
+          }
+          std::printf("%s\n", line.c_str());
+        }
+        rc = WaitExitCode(t);
+      }
+      return rc;
+    }
+    if (*progress) {
+      if (progress_id.empty()) throw UsageError("progress: no --id and TASKD_TASK_ID is not set");
+      v1::Task t;
+      auto s = client.ReportProgress(progress_id, percent, message, &t);
+      if (!s.ok()) return Fail(s, addr);
+      return 0;
+    }
+    if (*del) {
+      int rc = 0;
+      for (const auto& id : delete_ids) {
+        auto s = client.Delete(id);
+        if (!s.ok()) {
+          rc = Fail(s, addr);
+          if (rc == kExitUnreachable) return rc;
+        }
+      }
+      return rc;
+    }
+    if (*version) {
+      std::printf("taskctl %s\n", TASKD_VERSION);
+      v1::ServerInfo info;
+      auto s = client.ServerInfo(&info);
+      if (!s.ok()) return Fail(s, addr);
+      std::printf("taskd   %s (%s store, max %d running, at %s)\n", info.version().c_str(),
+                  info.store().c_str(), info.max_running(), addr.c_str());
+      return 0;
+    }
+  } catch (const UsageError& e) {
+    std::cerr << "taskctl: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  return kExitUsage;
+}

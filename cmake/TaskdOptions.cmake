@@ -1,0 +1,25 @@
+# Compile options every taskd target links: warnings, sanitizers, version.
+add_library(taskd_warnings INTERFACE)
+target_compile_options(taskd_warnings INTERFACE -Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+if(TASKD_WERROR)
+  target_compile_options(taskd_warnings INTERFACE -Werror)
+endif()
+
+if(TASKD_SANITIZE)
+  message(STATUS "taskd: building with -fsanitize=${TASKD_SANITIZE}")
+  add_compile_options(-fsanitize=${TASKD_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${TASKD_SANITIZE})
+endif()
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
+endif()
+
+# Registers a GoogleTest executable with CTest under a label (unit, integration, e2e).
+function(taskd_add_gtest name label)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main taskd_warnings)
+  gtest_discover_tests(${name} PROPERTIES LABELS ${label} DISCOVERY_TIMEOUT 60)
+endfunction()

@@ -1,0 +1,83 @@
+// ExecAttempt: one attempt of an exec task, a child process supervised
+// without blocking a thread.
+//
+// posix_spawn puts the child in its own process group with signal mask and
+// dispositions reset, stdin on /dev/null, stdout/stderr/progress on pipes,
+// and every other fd closed. The child's exit is observed through a pidfd
+// (never waitpid(-1)); the daemon reads the pipes, appends output to the
+// per-task log files up to a size cap (the excess is counted and dropped, so
+// the child never blocks), and parses "PERCENT [MESSAGE]" lines from the
+// progress fd (fd 3, announced in TASKD_PROGRESS_FD).
+//
+// Threading: every method and callback runs on the executor given to
+// Start() (the manager strand). The object keeps itself alive until its
+// exit has been reported.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/asio.h"
+#include "core/status.h"
+#include "core/task.h"
+
+namespace taskd {
+
+struct ExecOutcome {
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  int64_t stdout_bytes = 0;
+  int64_t stderr_bytes = 0;
+  bool logs_truncated = false;
+};
+
+struct ExecLaunch {
+  const ExecAction* action = nullptr;
+  std::string task_id;
+  int32_t attempt = 0;
+  std::filesystem::path stdout_path;
+  std::filesystem::path stderr_path;
+  int64_t log_cap_bytes = 64 << 20;  // per stream
+  std::function<void(double percent, std::string message)> on_progress;
+  std::function<void(ExecOutcome)> on_exit;
+};
+
+// Builds the child's environment: the allowlisted variables of the daemon's
+// environment (or all of it with inherit_env), then the task's env, then
+// TASKD_TASK_ID, TASKD_ATTEMPT and TASKD_PROGRESS_FD.
+std::vector<std::string> BuildChildEnv(const ExecAction& action, const std::string& task_id,
+                                       int32_t attempt);
+
+// Parses one progress line "PERCENT [MESSAGE]"; nullopt when malformed.
+std::optional<std::pair<double, std::string>> ParseProgressLine(std::string_view line);
+
+class ExecAttempt : public std::enable_shared_from_this<ExecAttempt> {
+ public:
+  // Spawns the child. A missing or non-executable program or a bad cwd is
+  // returned as an error whose message has the OS error text; nothing is
+  // left running then.
+  static StatusOr<std::shared_ptr<ExecAttempt>> Start(Strand strand, ExecLaunch launch);
+  ~ExecAttempt();
+
+  pid_t pid() const { return pid_; }
+  // Sends `sig` to the child's whole process group (grandchildren included).
+  void SignalGroup(int sig);
+
+  struct Impl;
+
+ private:
+  ExecAttempt() = default;
+  void ReadPipe(int which);  // 0 stdout, 1 stderr, 2 progress
+  void OnExit();
+  void MaybeFinish();
+
+  std::unique_ptr<Impl> impl_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace taskd

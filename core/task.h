@@ -1,0 +1,142 @@
+// The task model: what a client submits (TaskSpec) and what taskd knows about
+// its execution (Task). Plain values, no behaviour; the TaskManager owns every
+// live Task and is the only code that changes one.
+//
+// Lifecycle (TaskManager enforces it; no other transition exists):
+//
+//   PENDING ──start──▶ RUNNING ──exit 0──────────▶ COMPLETED
+//      │                  │ ──exit≠0 / error──────▶ FAILED   (reason says why)
+//      │                  │ ──timeout─────────────▶ FAILED   (TIMED_OUT)
+//      │                  │ ──cancel──────────────▶ CANCELLED
+//      │                  └──fail, attempts left──▶ PENDING (backoff), never after a cancel
+//      └──cancel──────────────────────────────────▶ CANCELLED
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+
+namespace taskd {
+
+using Duration = std::chrono::nanoseconds;
+// Wall-clock time, for display only; every deadline runs on the steady clock.
+using WallTime = std::chrono::system_clock::time_point;
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+enum class TaskState : uint8_t {
+  kUnspecified = 0,
+  kPending = 1,
+  kRunning = 2,
+  kCompleted = 3,
+  kFailed = 4,
+  kCancelled = 5,
+};
+
+enum class TaskReason : uint8_t {
+  kUnspecified = 0,
+  kSucceeded = 1,
+  kExitCode = 2,
+  kSignaled = 3,
+  kSpawnFailed = 4,
+  kTimedOut = 5,
+  kCancelled = 6,
+  kInterrupted = 7,
+  kRetriesExhausted = 8,
+  kDependencyFailed = 9,
+  kHandlerError = 10,
+  kShutdown = 11,
+};
+
+inline bool IsTerminal(TaskState s) {
+  return s == TaskState::kCompleted || s == TaskState::kFailed || s == TaskState::kCancelled;
+}
+// "PENDING", "RUNNING", ... (the proto names without prefix).
+std::string_view StateName(TaskState s);
+std::optional<TaskState> ParseState(std::string_view name);  // case-insensitive
+std::string_view ReasonName(TaskReason r);
+
+struct ExecAction {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string cwd;
+  bool inherit_env = false;
+};
+
+struct HandlerAction {
+  std::string name;
+  std::string payload;  // JSON text; empty means {}
+};
+
+struct RetryPolicy {
+  int32_t max_attempts = 0;     // 0 or 1: no retry
+  Duration initial_backoff{0};  // 0: default
+  Duration max_backoff{0};      // 0: default
+  double multiplier = 0;        // 0: default
+};
+
+struct TaskSpec {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::variant<ExecAction, HandlerAction> action;
+  Duration timeout{0};     // 0: none
+  Duration kill_grace{0};  // 0: the manager's default
+  int32_t priority = 0;
+  std::string queue;  // empty: "default"
+  RetryPolicy retry;
+  std::optional<Duration> ttl;  // unset: the manager's default
+  std::optional<WallTime> not_before;
+  std::vector<std::string> after;
+
+  const ExecAction* exec() const { return std::get_if<ExecAction>(&action); }
+  const HandlerAction* handler() const { return std::get_if<HandlerAction>(&action); }
+};
+
+struct Progress {
+  double percent = 0;
+  std::string message;
+  std::optional<WallTime> update_time;
+};
+
+struct TaskResult {
+  std::optional<int32_t> exit_code;
+  std::optional<int32_t> signal;
+  std::string output;  // a handler's JSON result
+  int64_t stdout_bytes = 0;
+  int64_t stderr_bytes = 0;
+  bool logs_truncated = false;
+};
+
+struct TaskError {
+  StatusCode code = StatusCode::kUnknown;
+  std::string message;
+};
+
+struct Task {
+  std::string id;
+  std::string request_id;
+  TaskSpec spec;
+  TaskState state = TaskState::kPending;
+  TaskReason reason = TaskReason::kUnspecified;
+  Progress progress;
+  std::optional<TaskResult> result;
+  std::optional<TaskError> error;
+  int32_t attempt = 0;
+  WallTime create_time{};
+  std::optional<WallTime> start_time;
+  std::optional<WallTime> end_time;
+  std::optional<WallTime> expire_time;
+  std::optional<WallTime> next_attempt_time;
+};
+
+// A new task id: 26 Crockford base32 characters (a ULID), sortable by
+// creation time, strictly increasing within this process. Thread-safe.
+std::string NewTaskId();
+
+}  // namespace taskd

@@ -1,0 +1,1031 @@
+#include "core/task_manager.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include "core/exec_runner.h"
+
+namespace taskd {
+
+namespace {
+
+const std::string kDefaultQueue = "default";
+
+const std::string& QueueOf(const TaskSpec& spec) {
+  return spec.queue.empty() ? kDefaultQueue : spec.queue;
+}
+
+WallTime Now() { return std::chrono::system_clock::now(); }
+
+}  // namespace
+
+// One task and what the manager keeps for it while it lives.
+struct TaskManager::Entry {
+  Task task;
+  uint64_t sequence = 0;
+  bool ready = false;  // in ready_
+  int unmet_deps = 0;
+  std::shared_ptr<ExecAttempt> exec;
+  std::shared_ptr<HandlerContext> handler;
+  asio::any_io_executor handler_ex;
+  std::unique_ptr<asio::steady_timer> timer;       // start delay, or the attempt's timeout
+  std::unique_ptr<asio::steady_timer> kill_timer;  // SIGKILL after the grace
+  std::optional<TaskReason> stopping;              // why the running attempt is being stopped
+  std::vector<uint64_t> waiters;
+};
+
+struct TaskManager::Waiter {
+  std::string id;
+  Callback<Task> done;
+  std::unique_ptr<asio::steady_timer> timer;
+};
+
+struct TaskManager::Subscriber {
+  TaskFilter filter;
+  std::function<void(const TaskEvent&)> on_event;
+};
+
+bool TaskFilter::Matches(const Task& task) const {
+  if (!ids.empty() && std::find(ids.begin(), ids.end(), task.id) == ids.end()) return false;
+  if (!states.empty() && std::find(states.begin(), states.end(), task.state) == states.end()) {
+    return false;
+  }
+  if (!queue.empty() && QueueOf(task.spec) != queue) return false;
+  if (!name_prefix.empty() && task.spec.name.rfind(name_prefix, 0) != 0) return false;
+  for (const auto& [k, v] : labels) {
+    auto it = task.spec.labels.find(k);
+    if (it == task.spec.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& store,
+                         const HandlerRegistry& handlers)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      options_(std::move(options)),
+      store_(store),
+      handlers_(handlers),
+      sweep_timer_(strand_) {
+  if (options_.max_running <= 0) {
+    options_.max_running = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+}
+
+TaskManager::~TaskManager() = default;
+
+std::filesystem::path TaskManager::StdoutPath(const std::string& id) const {
+  return options_.log_dir / (id + ".out");
+}
+std::filesystem::path TaskManager::StderrPath(const std::string& id) const {
+  return options_.log_dir / (id + ".err");
+}
+
+Status TaskManager::Validate(const SubmitRequest& request, std::string_view prefix) const {
+  std::string spec_field(prefix);
+  spec_field += spec_field.empty() ? "spec" : ".spec";
+  std::string rid_field(prefix);
+  rid_field += rid_field.empty() ? "request_id" : ".request_id";
+  if (auto s = ValidateRequestId(request.request_id, rid_field, options_.limits); !s.ok()) return s;
+  return ValidateSpec(
+      request.spec, spec_field, options_.limits,
+      [this](std::string_view p, const HandlerAction& a) { return handlers_.Check(p, a); });
+}
+
+int TaskManager::QueueLimit(const std::string& queue) const {
+  auto it = options_.queues.find(queue);
+  return it == options_.queues.end() ? 0 : it->second.max_running;
+}
+
+Duration TaskManager::KillGrace(const TaskSpec& spec) const {
+  return spec.kill_grace > Duration::zero() ? spec.kill_grace : options_.default_kill_grace;
+}
+
+Duration TaskManager::Backoff(const TaskSpec& spec, int32_t attempt) const {
+  const auto& r = spec.retry;
+  double initial = static_cast<double>(
+      (r.initial_backoff > Duration::zero() ? r.initial_backoff : options_.default_initial_backoff)
+          .count());
+  double max = static_cast<double>(
+      (r.max_backoff > Duration::zero() ? r.max_backoff : options_.default_max_backoff).count());
+  double mult = r.multiplier >= 1 ? r.multiplier : options_.default_backoff_multiplier;
+  // attempt 1 failed -> initial; attempt 2 failed -> initial * mult; ...
+  double d = initial * std::pow(mult, std::max(0, attempt - 1));
+  return Duration(static_cast<int64_t>(std::min(d, max)));
+}
+
+// ---------------------------------------------------------------- start-up
+
+Status TaskManager::Start() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.log_dir, ec);
+  if (ec)
+    return Internal("cannot create log directory " + options_.log_dir.string() + ": " +
+                    ec.message());
+  auto loaded = store_.Load();
+  if (!loaded.ok()) return loaded.status();
+  size_t interrupted = 0, pending = 0;
+  for (Task& task : *loaded) {
+    if (task.state == TaskState::kRunning) {
+      // It was running when the daemon stopped: it did not finish.
+      ++interrupted;
+      task.error =
+          TaskError{StatusCode::kAborted, "the daemon stopped while attempt " +
+                                              std::to_string(task.attempt) + " was running"};
+      bool retry = task.attempt < task.spec.retry.max_attempts;
+      if (retry) {
+        task.state = TaskState::kPending;
+        task.reason = TaskReason::kInterrupted;
+      } else {
+        task.state = TaskState::kFailed;
+        task.reason = TaskReason::kInterrupted;
+        task.end_time = Now();
+        task.expire_time = *task.end_time + task.spec.ttl.value_or(options_.default_ttl);
+      }
+      Persist(task);
+    }
+    if (task.state == TaskState::kPending) ++pending;
+    Admit(std::move(task), /*recovered=*/true);
+  }
+  if (!loaded->empty()) {
+    spdlog::info("recovered {} tasks from the {} store: {} pending, {} interrupted", loaded->size(),
+                 store_.Name(), pending, interrupted);
+  }
+  asio::post(strand_, [this] { Pump(); });
+  return OkStatus();
+}
+
+// ---------------------------------------------------------------- submit
+
+void TaskManager::Submit(SubmitRequest request, Callback<Task> done) {
+  if (auto s = Validate(request, ""); !s.ok()) {
+    done(s);
+    return;
+  }
+  std::vector<SubmitRequest> one;
+  one.push_back(std::move(request));
+  asio::post(strand_, [this, one = std::move(one), done = std::move(done)]() mutable {
+    DoSubmit(std::move(one), [done = std::move(done)](StatusOr<std::vector<Task>> r) {
+      if (!r.ok()) {
+        done(r.status());
+      } else {
+        done(std::move(r->front()));
+      }
+    });
+  });
+}
+
+void TaskManager::BatchSubmit(std::vector<SubmitRequest> requests,
+                              Callback<std::vector<Task>> done) {
+  if (requests.empty()) {
+    done(InvalidArgument("requests", "must not be empty"));
+    return;
+  }
+  if (requests.size() > 1000) {
+    done(InvalidArgument("requests", "must hold at most 1000 entries"));
+    return;
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (auto s = Validate(requests[i], "requests[" + std::to_string(i) + "]"); !s.ok()) {
+      done(s);
+      return;
+    }
+  }
+  asio::post(strand_, [this, requests = std::move(requests), done = std::move(done)]() mutable {
+    DoSubmit(std::move(requests), std::move(done));
+  });
+}
+
+void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done) {
+  if (shutting_down_) {
+    done(Unavailable("taskd is shutting down"));
+    return;
+  }
+  const bool single = requests.size() == 1;
+  // A repeated request_id of a single submit whose first request is still
+  // being committed waits for that commit.
+  if (single && !requests[0].request_id.empty()) {
+    auto it = inflight_.find(requests[0].request_id);
+    if (it != inflight_.end()) {
+      it->second.push_back([done](StatusOr<Task> t) {
+        if (!t.ok()) {
+          done(t.status());
+        } else {
+          done(std::vector<Task>{std::move(t).value()});
+        }
+      });
+      return;
+    }
+  }
+  std::vector<Task> out(requests.size());
+  std::vector<size_t> fresh;  // indexes of requests that create a task
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& rid = requests[i].request_id;
+    if (!rid.empty()) {
+      if (auto it = request_ids_.find(rid); it != request_ids_.end()) {
+        out[i] = tasks_.at(it->second).task;
+        continue;
+      }
+      if (inflight_.count(rid)) {
+        done(Status(StatusCode::kAborted,
+                    "request_id '" + rid + "' is being submitted by another call; retry"));
+        return;
+      }
+    }
+    for (size_t j = 0; j < requests[i].spec.after.size(); ++j) {
+      const auto& dep = requests[i].spec.after[j];
+      if (!tasks_.count(dep)) {
+        std::string field = single ? "spec" : "requests[" + std::to_string(i) + "].spec";
+        done(InvalidArgument(field + ".after[" + std::to_string(j) + "]",
+                             "unknown task '" + dep + "'"));
+        return;
+      }
+    }
+    fresh.push_back(i);
+  }
+  if (pending_ + fresh.size() > options_.max_pending) {
+    done(ResourceExhausted("the pending task limit (" + std::to_string(options_.max_pending) +
+                           ") is reached; retry later"));
+    return;
+  }
+  if (fresh.empty()) {
+    done(std::move(out));
+    return;
+  }
+  std::vector<StoreOp> ops;
+  ops.reserve(fresh.size());
+  WallTime now = Now();
+  for (size_t i : fresh) {
+    Task t;
+    t.id = NewTaskId();
+    t.request_id = std::move(requests[i].request_id);
+    t.spec = std::move(requests[i].spec);
+    t.state = TaskState::kPending;
+    t.create_time = now;
+    if (t.spec.not_before && *t.spec.not_before > now) t.next_attempt_time = t.spec.not_before;
+    if (!t.request_id.empty()) inflight_[t.request_id];
+    out[i] = t;
+    ops.push_back(StoreOp{StoreOp::Kind::kPut, std::move(t), {}});
+  }
+  pending_ += fresh.size();
+  // The acknowledgement waits for the commit; the tasks are admitted only
+  // once committed, so no task runs that a crash could forget.
+  store_.Write(std::move(ops), [this, out = std::move(out), fresh = std::move(fresh),
+                                done = std::move(done)](Status s) mutable {
+    asio::post(strand_, [this, s = std::move(s), out = std::move(out), fresh = std::move(fresh),
+                         done = std::move(done)]() mutable {
+      pending_ -= fresh.size();
+      for (size_t i : fresh) {
+        const auto& rid = out[i].request_id;
+        std::vector<Callback<Task>> followers;
+        if (!rid.empty()) {
+          auto it = inflight_.find(rid);
+          if (it != inflight_.end()) {
+            followers = std::move(it->second);
+            inflight_.erase(it);
+          }
+        }
+        if (s.ok()) {
+          ++pending_;
+          Admit(out[i], /*recovered=*/false);
+          out[i] = tasks_.at(out[i].id).task;
+          for (auto& f : followers) f(out[i]);
+        } else {
+          for (auto& f : followers) f(s);
+        }
+      }
+      if (!s.ok()) {
+        done(s);
+        return;
+      }
+      done(std::move(out));
+      Pump();
+    });
+  });
+}
+
+// Puts a committed (or recovered) task under management.
+void TaskManager::Admit(Task task, bool recovered) {
+  std::string id = task.id;
+  auto [it, inserted] = tasks_.try_emplace(id);
+  if (!inserted) return;
+  Entry& e = it->second;
+  e.task = std::move(task);
+  e.sequence = ++sequence_;
+  if (!e.task.request_id.empty()) request_ids_[e.task.request_id] = id;
+  if (recovered && e.task.state == TaskState::kPending) ++pending_;
+  if (!recovered) Emit(TaskEvent::Type::kCreated, e.task);
+  if (IsTerminal(e.task.state)) {
+    if (e.task.expire_time) ScheduleExpiry(id, *e.task.expire_time);
+    return;
+  }
+  // PENDING: dependencies first, then the start delay.
+  for (const auto& dep : e.task.spec.after) {
+    auto d = tasks_.find(dep);
+    if (d == tasks_.end()) {
+      Finish(e, TaskState::kFailed, TaskReason::kDependencyFailed,
+             TaskError{StatusCode::kFailedPrecondition, "dependency " + dep + " no longer exists"});
+      return;
+    }
+    const Task& dt = d->second.task;
+    if (dt.state == TaskState::kFailed || dt.state == TaskState::kCancelled) {
+      Finish(e, TaskState::kFailed, TaskReason::kDependencyFailed,
+             TaskError{StatusCode::kFailedPrecondition,
+                       "dependency " + dep + " ended " + std::string(StateName(dt.state))});
+      return;
+    }
+    if (dt.state != TaskState::kCompleted) {
+      ++e.unmet_deps;
+      dependents_.emplace(dep, id);
+    }
+  }
+  MakeReady(e);
+}
+
+// Marks a PENDING task with no unmet dependency startable, after its delay.
+void TaskManager::MakeReady(Entry& e) {
+  if (e.unmet_deps > 0 || e.ready) return;
+  if (e.task.next_attempt_time) {
+    auto delay = *e.task.next_attempt_time - Now();
+    if (delay > Duration::zero()) {
+      e.timer = std::make_unique<asio::steady_timer>(strand_);
+      e.timer->expires_after(std::chrono::duration_cast<asio::steady_timer::duration>(delay));
+      std::string id = e.task.id;
+      e.timer->async_wait([this, id](const boost::system::error_code& ec) {
+        if (ec) return;
+        auto it = tasks_.find(id);
+        if (it == tasks_.end() || it->second.task.state != TaskState::kPending) return;
+        it->second.timer.reset();
+        it->second.task.next_attempt_time.reset();
+        MakeReady(it->second);
+        Pump();
+      });
+      return;
+    }
+    e.task.next_attempt_time.reset();
+  }
+  e.ready = true;
+  ready_.emplace(-static_cast<int64_t>(e.task.spec.priority), e.sequence, e.task.id);
+}
+
+// Starts ready tasks while the global and per-queue limits allow.
+void TaskManager::Pump() {
+  if (shutting_down_) return;
+  for (auto it = ready_.begin(); it != ready_.end() && running_ < options_.max_running;) {
+    Entry& e = tasks_.at(std::get<2>(*it));
+    const std::string& queue = QueueOf(e.task.spec);
+    int limit = QueueLimit(queue);
+    if (limit > 0 && running_per_queue_[queue] >= limit) {
+      ++it;
+      continue;
+    }
+    it = ready_.erase(it);
+    e.ready = false;
+    StartAttempt(e);
+  }
+}
+
+// ---------------------------------------------------------------- running
+
+void TaskManager::StartAttempt(Entry& e) {
+  Task& t = e.task;
+  t.state = TaskState::kRunning;
+  t.reason = TaskReason::kUnspecified;
+  ++t.attempt;
+  t.start_time = Now();
+  t.next_attempt_time.reset();
+  t.result.reset();
+  t.error.reset();
+  t.progress = Progress{};
+  e.stopping.reset();
+  --pending_;
+  ++running_;
+  ++running_per_queue_[QueueOf(t.spec)];
+  Persist(t);
+  Emit(TaskEvent::Type::kStateChanged, t);
+  spdlog::debug("task {}: attempt {} started", t.id, t.attempt);
+
+  if (t.spec.timeout > Duration::zero()) {
+    e.timer = std::make_unique<asio::steady_timer>(strand_);
+    e.timer->expires_after(
+        std::chrono::duration_cast<asio::steady_timer::duration>(t.spec.timeout));
+    std::string id = t.id;
+    int32_t attempt = t.attempt;
+    e.timer->async_wait([this, id, attempt](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto it = tasks_.find(id);
+      if (it == tasks_.end() || it->second.task.state != TaskState::kRunning ||
+          it->second.task.attempt != attempt || it->second.stopping) {
+        return;
+      }
+      spdlog::info("task {}: timed out after attempt {} ran its timeout", id, attempt);
+      StopAttempt(it->second, TaskReason::kTimedOut, KillGrace(it->second.task.spec));
+    });
+  }
+
+  if (const auto* exec = t.spec.exec()) {
+    ExecLaunch launch;
+    launch.action = exec;
+    launch.task_id = t.id;
+    launch.attempt = t.attempt;
+    launch.stdout_path = StdoutPath(t.id);
+    launch.stderr_path = StderrPath(t.id);
+    launch.log_cap_bytes = options_.log_cap_bytes;
+    std::string id = t.id;
+    int32_t attempt = t.attempt;
+    launch.on_progress = [this, id, attempt](double percent, std::string message) {
+      ApplyProgress(id, attempt, percent, std::move(message));
+    };
+    launch.on_exit = [this, id, attempt](ExecOutcome o) {
+      TaskResult r;
+      r.exit_code = o.exit_code;
+      r.signal = o.signal;
+      r.stdout_bytes = o.stdout_bytes;
+      r.stderr_bytes = o.stderr_bytes;
+      r.logs_truncated = o.logs_truncated;
+      TaskReason reason = TaskReason::kSucceeded;
+      std::optional<TaskError> error;
+      if (o.signal) {
+        reason = TaskReason::kSignaled;
+        error = TaskError{StatusCode::kAborted, "killed by signal " + std::to_string(*o.signal) +
+                                                    " (" + strsignal(*o.signal) + ")"};
+      } else if (o.exit_code.value_or(-1) != 0) {
+        reason = TaskReason::kExitCode;
+        error = TaskError{StatusCode::kUnknown,
+                          "exited with code " + std::to_string(o.exit_code.value_or(-1))};
+      }
+      OnAttemptEnd(id, attempt, reason, std::move(r), std::move(error));
+    };
+    auto started = ExecAttempt::Start(strand_, std::move(launch));
+    if (!started.ok()) {
+      spdlog::warn("task {}: spawn failed: {}", t.id, started.status().message());
+      std::string id = t.id;
+      int32_t attempt = t.attempt;
+      // Report through the strand like any other end, never re-entrantly.
+      asio::post(strand_, [this, id, attempt, msg = started.status().message()] {
+        OnAttemptEnd(id, attempt, TaskReason::kSpawnFailed, std::nullopt,
+                     TaskError{StatusCode::kFailedPrecondition, msg});
+      });
+      return;
+    }
+    e.exec = std::move(started).value();
+  } else {
+    StartHandler(e, *t.spec.handler());
+  }
+}
+
+void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
+  const Task& t = e.task;
+  std::string id = t.id;
+  int32_t attempt = t.attempt;
+  const HandlerFn* fn = handlers_.Find(action.name);
+  auto payload = ParsePayload(action.payload, "spec.handler.payload");
+  if (!fn || !payload.ok()) {
+    // Validated at submit; a recovered task may name a handler this build lacks.
+    asio::post(strand_, [this, id, attempt, name = action.name] {
+      OnAttemptEnd(id, attempt, TaskReason::kSpawnFailed, std::nullopt,
+                   TaskError{StatusCode::kFailedPrecondition, "unknown handler '" + name + "'"});
+    });
+    return;
+  }
+  auto ex = asio::make_strand(io_);
+  e.handler_ex = ex;
+  e.handler = std::make_shared<HandlerContext>(
+      ex, id, attempt, std::move(payload).value(),
+      [this, id, attempt](double percent, std::string message) {
+        asio::post(strand_, [this, id, attempt, percent, message = std::move(message)]() mutable {
+          ApplyProgress(id, attempt, percent, std::move(message));
+        });
+      });
+  asio::co_spawn(
+      ex,
+      [fn = *fn, ctx = e.handler]() -> asio::awaitable<StatusOr<std::string>> {
+        co_return co_await fn(*ctx);
+      },
+      [this, id, attempt](std::exception_ptr ex, StatusOr<std::string> r) {
+        // A handler that throws fails its task; it never takes the daemon down.
+        if (ex) {
+          try {
+            std::rethrow_exception(ex);
+          } catch (const std::exception& err) {
+            r = Status(StatusCode::kInternal, std::string("handler threw: ") + err.what());
+          } catch (...) {
+            r = Status(StatusCode::kInternal, "handler threw a non-standard exception");
+          }
+        }
+        asio::post(strand_, [this, id, attempt, r = std::move(r)]() mutable {
+          if (r.ok()) {
+            TaskResult res;
+            res.output = std::move(r).value();
+            OnAttemptEnd(id, attempt, TaskReason::kSucceeded, std::move(res), std::nullopt);
+          } else {
+            OnAttemptEnd(id, attempt, TaskReason::kHandlerError, std::nullopt,
+                         TaskError{r.status().code(), r.status().message()});
+          }
+        });
+      });
+}
+
+void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
+  if (e.stopping) {
+    // Already stopping: a cancel overrides a timeout's reason, and a
+    // shorter grace may bring the SIGKILL forward.
+    if (why == TaskReason::kCancelled) e.stopping = why;
+  } else {
+    e.stopping = why;
+  }
+  if (e.exec) {
+    e.exec->SignalGroup(SIGTERM);
+    std::shared_ptr<ExecAttempt> exec = e.exec;
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace);
+    if (e.kill_timer && e.kill_timer->expiry() <= deadline) return;
+    e.kill_timer = std::make_unique<asio::steady_timer>(strand_);
+    e.kill_timer->expires_at(deadline);
+    e.kill_timer->async_wait([exec](const boost::system::error_code& ec) {
+      if (!ec) exec->SignalGroup(SIGKILL);
+    });
+  } else if (e.handler) {
+    asio::post(e.handler_ex, [ctx = e.handler] { ctx->Cancel(); });
+  }
+}
+
+void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
+                               std::optional<TaskResult> result, std::optional<TaskError> error) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Entry& e = it->second;
+  Task& t = e.task;
+  if (t.state != TaskState::kRunning || t.attempt != attempt) return;
+  --running_;
+  --running_per_queue_[QueueOf(t.spec)];
+  if (e.exec) {
+    // Whatever is left of the group (grandchildren) goes with the attempt.
+    e.exec->SignalGroup(SIGKILL);
+    e.exec.reset();
+  }
+  e.handler.reset();
+  e.timer.reset();
+  e.kill_timer.reset();
+  t.result = std::move(result);
+  if (!t.result) t.result = TaskResult{};
+
+  if (e.stopping == TaskReason::kCancelled) {
+    Finish(e, TaskState::kCancelled, TaskReason::kCancelled,
+           TaskError{StatusCode::kCancelled, "cancelled while running"});
+  } else if (e.stopping == TaskReason::kInterrupted) {
+    // Daemon shutdown: requeue when the retry policy allows, so the next
+    // start runs it again; otherwise it ends INTERRUPTED.
+    if (t.attempt < t.spec.retry.max_attempts) {
+      t.reason = TaskReason::kInterrupted;
+      Requeue(e, Duration::zero());
+    } else {
+      Finish(e, TaskState::kFailed, TaskReason::kInterrupted,
+             TaskError{StatusCode::kAborted, "the daemon shut down while the task was running"});
+    }
+  } else if (reason == TaskReason::kSucceeded && !e.stopping) {
+    Finish(e, TaskState::kCompleted, TaskReason::kSucceeded, std::nullopt);
+  } else {
+    if (e.stopping == TaskReason::kTimedOut) {
+      reason = TaskReason::kTimedOut;
+      error = TaskError{
+          StatusCode::kDeadlineExceeded,
+          "timed out after " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(t.spec.timeout).count()) +
+              " ms"};
+    }
+    // A spawn failure is permanent (missing binary, bad cwd): never retried.
+    bool retryable = reason != TaskReason::kSpawnFailed;
+    if (retryable && t.attempt < t.spec.retry.max_attempts && !shutting_down_) {
+      t.reason = reason;
+      t.error = std::move(error);
+      Requeue(e, Backoff(t.spec, t.attempt));
+    } else if (t.spec.retry.max_attempts > 1 && retryable) {
+      std::string msg = "attempt " + std::to_string(t.attempt) + " of " +
+                        std::to_string(t.spec.retry.max_attempts) + " failed (" +
+                        std::string(ReasonName(reason)) + ")";
+      if (error) msg += ": " + error->message;
+      Finish(e, TaskState::kFailed, TaskReason::kRetriesExhausted,
+             TaskError{error ? error->code : StatusCode::kUnknown, msg});
+    } else {
+      Finish(e, TaskState::kFailed, reason, std::move(error));
+    }
+  }
+  MaybeFinishShutdown();
+  Pump();
+}
+
+void TaskManager::Requeue(Entry& e, Duration delay) {
+  Task& t = e.task;
+  t.state = TaskState::kPending;
+  t.next_attempt_time = Now() + std::chrono::duration_cast<WallTime::duration>(delay);
+  ++pending_;
+  e.sequence = ++sequence_;
+  Persist(t);
+  Emit(TaskEvent::Type::kStateChanged, t);
+  spdlog::info("task {}: attempt {} failed ({}); retrying in {} ms", t.id, t.attempt,
+               ReasonName(t.reason),
+               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  if (!shutting_down_) MakeReady(e);
+}
+
+void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
+                         std::optional<TaskError> error) {
+  Task& t = e.task;
+  if (t.state == TaskState::kPending) {
+    --pending_;
+    if (e.ready) {
+      ready_.erase({-static_cast<int64_t>(t.spec.priority), e.sequence, t.id});
+      e.ready = false;
+    }
+    e.timer.reset();
+  }
+  t.state = state;
+  t.reason = reason;
+  t.error = std::move(error);
+  t.next_attempt_time.reset();
+  t.end_time = Now();
+  t.expire_time = *t.end_time + t.spec.ttl.value_or(options_.default_ttl);
+  Persist(t);
+  Emit(TaskEvent::Type::kStateChanged, t);
+  spdlog::info("task {}: {} ({}){}", t.id, StateName(state), ReasonName(reason),
+               t.error ? ": " + t.error->message : "");
+  ReleaseWaiters(e);
+  ScheduleExpiry(t.id, *t.expire_time);
+  OnDependencyEnded(t.id);
+}
+
+void TaskManager::OnDependencyEnded(const std::string& id) {
+  auto range = dependents_.equal_range(id);
+  std::vector<std::string> ids;
+  for (auto it = range.first; it != range.second; ++it) ids.push_back(it->second);
+  dependents_.erase(range.first, range.second);
+  const Task& dep = tasks_.at(id).task;
+  for (const auto& did : ids) {
+    auto it = tasks_.find(did);
+    if (it == tasks_.end() || it->second.task.state != TaskState::kPending) continue;
+    Entry& d = it->second;
+    if (dep.state == TaskState::kCompleted) {
+      if (--d.unmet_deps == 0) MakeReady(d);
+    } else {
+      Finish(d, TaskState::kFailed, TaskReason::kDependencyFailed,
+             TaskError{StatusCode::kFailedPrecondition,
+                       "dependency " + id + " ended " + std::string(StateName(dep.state))});
+    }
+  }
+}
+
+void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double percent,
+                                std::string message) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Task& t = it->second.task;
+  if (t.state != TaskState::kRunning || t.attempt != attempt) return;
+  t.progress.percent = std::clamp(percent, 0.0, 100.0);
+  t.progress.message = std::move(message);
+  t.progress.update_time = Now();
+  Emit(TaskEvent::Type::kProgress, t);
+}
+
+// ---------------------------------------------------------------- reads
+
+void TaskManager::Get(std::string id, Callback<Task> done) {
+  asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) {
+      done(NotFound("task '" + id + "' not found"));
+    } else {
+      done(it->second.task);
+    }
+  });
+}
+
+void TaskManager::List(ListRequest request, Callback<ListResult> done) {
+  asio::post(strand_, [this, request = std::move(request), done = std::move(done)] {
+    ListResult result;
+    size_t page = std::max<size_t>(1, request.page_size);
+    auto it =
+        request.start_after.empty() ? tasks_.begin() : tasks_.upper_bound(request.start_after);
+    for (; it != tasks_.end(); ++it) {
+      if (!request.filter.Matches(it->second.task)) continue;
+      if (result.tasks.size() == page) {
+        result.last_id = result.tasks.back().id;
+        break;
+      }
+      result.tasks.push_back(it->second.task);
+    }
+    done(std::move(result));
+  });
+}
+
+// ---------------------------------------------------------------- cancel
+
+void TaskManager::Cancel(std::string id, std::optional<Duration> grace, Callback<Task> done) {
+  asio::post(strand_, [this, id = std::move(id), grace, done = std::move(done)]() mutable {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) {
+      done(NotFound("task '" + id + "' not found"));
+      return;
+    }
+    Entry& e = it->second;
+    if (IsTerminal(e.task.state)) {
+      done(FailedPrecondition("task " + id + " already ended (" +
+                              std::string(StateName(e.task.state)) + "); nothing to cancel"));
+      return;
+    }
+    if (e.task.state == TaskState::kPending) {
+      Finish(e, TaskState::kCancelled, TaskReason::kCancelled,
+             TaskError{StatusCode::kCancelled, "cancelled before it started"});
+      done(e.task);
+      Pump();
+      return;
+    }
+    // RUNNING: answer once the attempt has ended.
+    uint64_t handle = next_handle_++;
+    auto w = std::make_unique<Waiter>();
+    w->id = id;
+    w->done = std::move(done);
+    waiters_.emplace(handle, std::move(w));
+    e.waiters.push_back(handle);
+    StopAttempt(e, TaskReason::kCancelled, grace.value_or(KillGrace(e.task.spec)));
+  });
+}
+
+// ---------------------------------------------------------------- wait
+
+uint64_t TaskManager::Wait(std::string id, std::optional<Duration> timeout, Callback<Task> done) {
+  uint64_t handle = next_handle_++;
+  asio::post(strand_, [this, handle, id = std::move(id), timeout,
+                       done = std::move(done)]() mutable {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) {
+      done(NotFound("task '" + id + "' not found"));
+      return;
+    }
+    Entry& e = it->second;
+    if (IsTerminal(e.task.state) || shutting_down_ || (timeout && *timeout <= Duration::zero())) {
+      done(e.task);
+      return;
+    }
+    auto w = std::make_unique<Waiter>();
+    w->id = id;
+    w->done = std::move(done);
+    if (timeout) {
+      w->timer = std::make_unique<asio::steady_timer>(strand_);
+      w->timer->expires_after(std::chrono::duration_cast<asio::steady_timer::duration>(*timeout));
+      w->timer->async_wait([this, handle](const boost::system::error_code& ec) {
+        if (ec) return;
+        auto wit = waiters_.find(handle);
+        if (wit == waiters_.end()) return;
+        auto waiter = std::move(wit->second);
+        waiters_.erase(wit);
+        auto tit = tasks_.find(waiter->id);
+        if (tit == tasks_.end()) {
+          waiter->done(NotFound("task '" + waiter->id + "' was deleted"));
+          return;
+        }
+        auto& list = tit->second.waiters;
+        list.erase(std::remove(list.begin(), list.end(), handle), list.end());
+        waiter->done(tit->second.task);
+      });
+    }
+    waiters_.emplace(handle, std::move(w));
+    e.waiters.push_back(handle);
+  });
+  return handle;
+}
+
+void TaskManager::CancelWait(uint64_t handle) {
+  asio::post(strand_, [this, handle] {
+    auto wit = waiters_.find(handle);
+    if (wit == waiters_.end()) return;
+    auto waiter = std::move(wit->second);
+    waiters_.erase(wit);
+    if (auto tit = tasks_.find(waiter->id); tit != tasks_.end()) {
+      auto& list = tit->second.waiters;
+      list.erase(std::remove(list.begin(), list.end(), handle), list.end());
+    }
+    waiter->done(Status(StatusCode::kCancelled, "wait cancelled"));
+  });
+}
+
+void TaskManager::ReleaseWaiters(Entry& e) {
+  auto handles = std::move(e.waiters);
+  e.waiters.clear();
+  for (uint64_t h : handles) {
+    auto wit = waiters_.find(h);
+    if (wit == waiters_.end()) continue;
+    auto waiter = std::move(wit->second);
+    waiters_.erase(wit);
+    waiter->done(e.task);
+  }
+}
+
+// ---------------------------------------------------------------- progress
+
+void TaskManager::ReportProgress(std::string id, double percent, std::string message,
+                                 Callback<Task> done) {
+  if (!std::isfinite(percent) || percent < 0 || percent > 100) {
+    done(InvalidArgument("percent", "must be between 0 and 100"));
+    return;
+  }
+  if (message.size() > 4096) {
+    done(InvalidArgument("message", "must be at most 4096 bytes"));
+    return;
+  }
+  asio::post(strand_, [this, id = std::move(id), percent, message = std::move(message),
+                       done = std::move(done)]() mutable {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) {
+      done(NotFound("task '" + id + "' not found"));
+      return;
+    }
+    Task& t = it->second.task;
+    if (t.state != TaskState::kRunning) {
+      done(FailedPrecondition("task " + id + " is " + std::string(StateName(t.state)) +
+                              "; progress can only be reported while it runs"));
+      return;
+    }
+    ApplyProgress(id, t.attempt, percent, std::move(message));
+    done(t);
+  });
+}
+
+// ---------------------------------------------------------------- delete, TTL
+
+void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
+  asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) {
+      done(NotFound("task '" + id + "' not found"));
+      return;
+    }
+    if (!IsTerminal(it->second.task.state)) {
+      done(FailedPrecondition("task " + id + " is " +
+                              std::string(StateName(it->second.task.state)) +
+                              "; only a task that has ended can be deleted (cancel it first)"));
+      return;
+    }
+    Erase(id);
+    done(OkStatus());
+  });
+}
+
+void TaskManager::ScheduleExpiry(const std::string& id, WallTime expire_time) {
+  auto remaining = expire_time - Now();
+  SteadyTime at = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                      std::max<WallTime::duration>(remaining, WallTime::duration::zero()));
+  expiries_.emplace(at, id);
+  if (at < sweep_at_) ArmSweep();
+}
+
+void TaskManager::ArmSweep() {
+  if (expiries_.empty() || shutting_down_) return;
+  sweep_at_ = expiries_.begin()->first;
+  sweep_timer_.expires_at(sweep_at_);
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    Sweep();
+  });
+}
+
+void TaskManager::Sweep() {
+  sweep_at_ = SteadyTime::max();
+  auto now = std::chrono::steady_clock::now();
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+    std::string id = expiries_.begin()->second;
+    expiries_.erase(expiries_.begin());
+    auto it = tasks_.find(id);
+    if (it != tasks_.end() && IsTerminal(it->second.task.state)) {
+      spdlog::debug("task {}: retention ended; deleting", id);
+      Erase(id);
+    }
+  }
+  ArmSweep();
+}
+
+void TaskManager::Erase(const std::string& id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Task task = std::move(it->second.task);
+  if (!task.request_id.empty()) request_ids_.erase(task.request_id);
+  tasks_.erase(it);
+  std::error_code ec;
+  std::filesystem::remove(StdoutPath(id), ec);
+  std::filesystem::remove(StderrPath(id), ec);
+  StoreOp op;
+  op.kind = StoreOp::Kind::kDelete;
+  op.id = id;
+  std::vector<StoreOp> ops;
+  ops.push_back(std::move(op));
+  store_.Write(std::move(ops), [id](Status s) {
+    if (!s.ok()) spdlog::error("task {}: delete not persisted: {}", id, s.message());
+  });
+  Emit(TaskEvent::Type::kDeleted, task);
+}
+
+// ---------------------------------------------------------------- events
+
+uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
+                                std::function<void(const TaskEvent&)> on_event) {
+  uint64_t handle = next_handle_++;
+  asio::post(strand_, [this, handle, filter = std::move(filter), snapshot,
+                       on_event = std::move(on_event)]() mutable {
+    if (snapshot) {
+      WallTime now = Now();
+      auto send = [&](const Task& t) {
+        if (filter.Matches(t)) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
+      };
+      if (!filter.ids.empty()) {
+        for (const auto& id : filter.ids) {
+          if (auto it = tasks_.find(id); it != tasks_.end()) send(it->second.task);
+        }
+      } else {
+        for (const auto& [id, e] : tasks_) send(e.task);
+      }
+    }
+    subscribers_.emplace(
+        handle, std::make_unique<Subscriber>(Subscriber{std::move(filter), std::move(on_event)}));
+  });
+  return handle;
+}
+
+void TaskManager::Unsubscribe(uint64_t handle) {
+  asio::post(strand_, [this, handle] { subscribers_.erase(handle); });
+}
+
+void TaskManager::Emit(TaskEvent::Type type, const Task& task) {
+  if (subscribers_.empty()) return;
+  TaskEvent event{type, task, Now()};
+  // A subscriber may unsubscribe from its callback; iterate over a snapshot of handles.
+  std::vector<uint64_t> handles;
+  handles.reserve(subscribers_.size());
+  for (const auto& [h, s] : subscribers_) handles.push_back(h);
+  for (uint64_t h : handles) {
+    auto it = subscribers_.find(h);
+    if (it != subscribers_.end() && it->second->filter.Matches(task)) it->second->on_event(event);
+  }
+}
+
+void TaskManager::Persist(const Task& task) {
+  std::vector<StoreOp> ops;
+  ops.push_back(StoreOp{StoreOp::Kind::kPut, task, {}});
+  store_.Write(std::move(ops), [id = task.id](Status s) {
+    if (!s.ok()) spdlog::error("task {}: state change not persisted: {}", id, s.message());
+  });
+}
+
+// ---------------------------------------------------------------- shutdown
+
+void TaskManager::Shutdown(std::function<void()> done) {
+  asio::post(strand_, [this, done = std::move(done)]() mutable {
+    shutting_down_ = true;
+    shutdown_done_ = std::move(done);
+    boost::system::error_code ec;
+    sweep_timer_.cancel();
+    // Waits end with the current state; subscribers are dropped.
+    std::vector<uint64_t> handles;
+    for (const auto& [h, w] : waiters_) handles.push_back(h);
+    for (uint64_t h : handles) {
+      auto wit = waiters_.find(h);
+      if (wit == waiters_.end()) continue;
+      auto waiter = std::move(wit->second);
+      waiters_.erase(wit);
+      auto tit = tasks_.find(waiter->id);
+      if (tit == tasks_.end()) {
+        waiter->done(Unavailable("taskd is shutting down"));
+        continue;
+      }
+      auto& list = tit->second.waiters;
+      list.erase(std::remove(list.begin(), list.end(), h), list.end());
+      waiter->done(tit->second.task);
+    }
+    subscribers_.clear();
+    for (auto& [id, e] : tasks_) {
+      if (e.task.state == TaskState::kPending) e.timer.reset();
+      if (e.task.state == TaskState::kRunning) {
+        StopAttempt(e, TaskReason::kInterrupted,
+                    std::min(KillGrace(e.task.spec), options_.shutdown_grace));
+      }
+    }
+    ready_.clear();
+    for (auto& [id, e] : tasks_) e.ready = false;
+    MaybeFinishShutdown();
+  });
+}
+
+void TaskManager::MaybeFinishShutdown() {
+  if (!shutting_down_ || running_ > 0 || !shutdown_done_) return;
+  auto done = std::move(shutdown_done_);
+  shutdown_done_ = nullptr;
+  done();
+}
+
+}  // namespace taskd

@@ -1,0 +1,201 @@
+// TaskManager: the task engine. Accepts tasks, schedules them under the
+// global, per-queue and priority rules, runs them (ExecAttempt for exec
+// tasks, coroutines for handlers), enforces timeouts, cancel and retry
+// policy, keeps terminal tasks until their TTL, and persists every change
+// through a Store.
+//
+// Threading: all task state is owned by one strand (the manager strand) and
+// changes there, one unit of work at a time. Public methods may be called
+// from any thread; they post to the strand and return at once. Callbacks
+// run on the strand: they must not block (post elsewhere for real work).
+//
+// Lifetime: construct, Start(), use, Shutdown(); destroy only after the
+// Shutdown callback ran and the io_context has no more manager work.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/asio.h"
+#include "core/handlers.h"
+#include "core/status.h"
+#include "core/store.h"
+#include "core/task.h"
+#include "core/validate.h"
+
+namespace taskd {
+
+struct QueueOptions {
+  int max_running = 0;  // 0: only the global limit applies
+};
+
+struct ManagerOptions {
+  int max_running = 0;  // 0: the number of cores
+  size_t max_pending = 100000;
+  Duration default_ttl = std::chrono::hours(1);
+  Duration default_kill_grace = std::chrono::seconds(10);
+  // At daemon shutdown a running task gets min(its kill_grace, this).
+  Duration shutdown_grace = std::chrono::seconds(5);
+  Duration default_initial_backoff = std::chrono::seconds(1);
+  Duration default_max_backoff = std::chrono::minutes(5);
+  double default_backoff_multiplier = 2.0;
+  std::filesystem::path log_dir;     // where <id>.out and <id>.err live; required
+  int64_t log_cap_bytes = 64 << 20;  // per stream and attempt
+  std::map<std::string, QueueOptions> queues;
+  SpecLimits limits;
+};
+
+struct SubmitRequest {
+  TaskSpec spec;
+  std::string request_id;
+};
+
+// Which tasks a List or Subscribe matches; empty fields match everything.
+struct TaskFilter {
+  std::vector<std::string> ids;
+  std::vector<TaskState> states;
+  std::map<std::string, std::string> labels;  // every pair must match
+  std::string queue;
+  std::string name_prefix;
+  bool Matches(const Task& task) const;
+};
+
+struct ListRequest {
+  TaskFilter filter;
+  size_t page_size = 50;
+  std::string start_after;  // exclusive lower bound on the id (paging cursor)
+};
+
+struct ListResult {
+  std::vector<Task> tasks;
+  std::string last_id;  // set when more tasks may follow
+};
+
+struct TaskEvent {
+  enum class Type { kSnapshot, kCreated, kStateChanged, kProgress, kDeleted };
+  Type type = Type::kSnapshot;
+  Task task;
+  WallTime time{};
+};
+
+template <typename T>
+using Callback = std::function<void(StatusOr<T>)>;
+
+class TaskManager {
+ public:
+  TaskManager(asio::io_context& io, ManagerOptions options, Store& store,
+              const HandlerRegistry& handlers);
+  ~TaskManager();
+  TaskManager(const TaskManager&) = delete;
+  TaskManager& operator=(const TaskManager&) = delete;
+
+  // Loads the store and recovers: PENDING tasks are scheduled again; tasks
+  // that were RUNNING end FAILED/INTERRUPTED (or are requeued when their
+  // retry policy allows). Call once, before the io_context runs.
+  Status Start();
+
+  // Stops admitting work; ends waits and watches with the current state;
+  // stops running tasks (SIGTERM, then SIGKILL after their grace) and ends
+  // them INTERRUPTED or requeues them. `done` runs on the strand once
+  // nothing is running.
+  void Shutdown(std::function<void()> done);
+
+  void Submit(SubmitRequest request, Callback<Task> done);
+  // All requests are validated first; then all are accepted or none is.
+  void BatchSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done);
+  void Get(std::string id, Callback<Task> done);
+  void List(ListRequest request, Callback<ListResult> done);
+  // Answers once the task has ended (CANCELLED, or how it ended if it ended
+  // first while being stopped). `grace` overrides the spec's kill_grace.
+  void Cancel(std::string id, std::optional<Duration> grace, Callback<Task> done);
+  // Answers when the task is terminal, or at `timeout` with its latest state.
+  // Returns a handle for CancelWait.
+  uint64_t Wait(std::string id, std::optional<Duration> timeout, Callback<Task> done);
+  // Ends a wait early: its callback gets CANCELLED (unless it already ran).
+  void CancelWait(uint64_t handle);
+  void ReportProgress(std::string id, double percent, std::string message, Callback<Task> done);
+  // Deletes a terminal task and its logs.
+  void Delete(std::string id, std::function<void(Status)> done);
+  // Calls `on_event` (on the strand) for every event on a matching task,
+  // first a kSnapshot per matching task when `snapshot`. Returns a handle.
+  uint64_t Subscribe(TaskFilter filter, bool snapshot,
+                     std::function<void(const TaskEvent&)> on_event);
+  void Unsubscribe(uint64_t handle);
+
+  // Validates without touching state (any thread).
+  Status Validate(const SubmitRequest& request, std::string_view prefix) const;
+
+  std::filesystem::path StdoutPath(const std::string& id) const;
+  std::filesystem::path StderrPath(const std::string& id) const;
+  const ManagerOptions& options() const { return options_; }
+  const HandlerRegistry& handlers() const { return handlers_; }
+  const char* store_name() const { return store_.Name(); }
+  Strand strand() const { return strand_; }
+
+ private:
+  struct Entry;
+  struct Waiter;
+  struct Subscriber;
+
+  // Everything below runs on strand_.
+  void DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done);
+  void Admit(Task task, bool recovered);
+  void MakeReady(Entry& e);
+  void Pump();
+  void StartAttempt(Entry& e);
+  void StartHandler(Entry& e, const HandlerAction& action);
+  void OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
+                    std::optional<TaskResult> result, std::optional<TaskError> error);
+  void Finish(Entry& e, TaskState state, TaskReason reason, std::optional<TaskError> error);
+  void Requeue(Entry& e, Duration delay);
+  void StopAttempt(Entry& e, TaskReason why, Duration grace);
+  void ApplyProgress(const std::string& id, int32_t attempt, double percent, std::string message);
+  void ReleaseWaiters(Entry& e);
+  void OnDependencyEnded(const std::string& id);
+  void ScheduleExpiry(const std::string& id, WallTime expire_time);
+  void ArmSweep();
+  void Sweep();
+  void Erase(const std::string& id);
+  void Persist(const Task& task);
+  void Emit(TaskEvent::Type type, const Task& task);
+  void MaybeFinishShutdown();
+  Duration KillGrace(const TaskSpec& spec) const;
+  Duration Backoff(const TaskSpec& spec, int32_t attempt) const;
+  int QueueLimit(const std::string& queue) const;
+
+  asio::io_context& io_;
+  Strand strand_;
+  ManagerOptions options_;
+  Store& store_;
+  const HandlerRegistry& handlers_;
+  std::atomic<uint64_t> next_handle_{1};
+
+  std::map<std::string, Entry> tasks_;                        // by id = creation order
+  std::unordered_map<std::string, std::string> request_ids_;  // request_id -> id
+  std::unordered_map<std::string, std::vector<Callback<Task>>>
+      inflight_;  // uncommitted request_ids
+  // Ready to start: (-priority, sequence) orders by priority, FIFO among equals.
+  std::set<std::tuple<int64_t, uint64_t, std::string>> ready_;
+  uint64_t sequence_ = 0;
+  size_t pending_ = 0;  // PENDING tasks, committed or in flight
+  int running_ = 0;
+  std::unordered_map<std::string, int> running_per_queue_;
+  std::multimap<std::string, std::string> dependents_;  // dependency id -> dependent id
+  std::unordered_map<uint64_t, std::unique_ptr<Waiter>> waiters_;
+  std::unordered_map<uint64_t, std::unique_ptr<Subscriber>> subscribers_;
+  std::multimap<SteadyTime, std::string> expiries_;
+  asio::steady_timer sweep_timer_;
+  SteadyTime sweep_at_ = SteadyTime::max();
+  bool shutting_down_ = false;
+  std::function<void()> shutdown_done_;
+};
+
+}  // namespace taskd

@@ -1,0 +1,31 @@
+// Conversions between the taskd.v1 protos and the core model, and from core
+// Status to grpc::Status. Every conversion of client input reports a bad
+// field as INVALID_ARGUMENT naming it by its request path.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <string>
+
+#include "core/status.h"
+#include "core/task.h"
+#include "core/task_manager.h"
+#include "taskd/v1/taskd.pb.h"
+
+namespace taskd::server {
+
+grpc::Status ToGrpc(const Status& status);
+
+// `field` is the request path of the spec ("spec", "requests[2].spec").
+StatusOr<TaskSpec> SpecFromProto(const v1::TaskSpec& spec, const std::string& field);
+void SpecToProto(const TaskSpec& spec, v1::TaskSpec* out);
+void TaskToProto(const Task& task, v1::Task* out);
+
+StatusOr<Duration> DurationFromProto(const google::protobuf::Duration& d, const std::string& field);
+void DurationToProto(Duration d, google::protobuf::Duration* out);
+void TimeToProto(WallTime t, google::protobuf::Timestamp* out);
+
+v1::TaskState StateToProto(TaskState s);
+StatusOr<TaskState> StateFromProto(int s, const std::string& field);
+
+}  // namespace taskd::server

@@ -1,0 +1,252 @@
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <future>
+#include <thread>
+
+#include "core/sqlite_store.h"
+#include "server/task_service.h"
+
+namespace taskd::server {
+
+namespace {
+
+std::string Errno() { return std::strerror(errno); }
+
+// An exclusive flock on a file, held for the daemon's lifetime: one daemon
+// per data directory (and per socket path).
+class LockFile {
+ public:
+  static StatusOr<std::unique_ptr<LockFile>> Acquire(const std::filesystem::path& path,
+                                                     const std::string& what) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Internal("cannot open lock file " + path.string() + ": " + Errno());
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {};
+      ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+      ::close(fd);
+      std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+      while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+      return Status(StatusCode::kFailedPrecondition,
+                    "another taskd (pid " + holder + ") is using " + what);
+    }
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+      spdlog::warn("cannot record pid in {}: {}", path.string(), Errno());
+    }
+    return std::unique_ptr<LockFile>(new LockFile(fd));
+  }
+  ~LockFile() { ::close(fd_); }
+
+ private:
+  explicit LockFile(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// Creates `dir` (and parents) and makes sure only this user can enter it.
+Status PrivateDir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0)
+    return Internal("cannot stat " + dir.string() + ": " + Errno());
+  if (st.st_uid != ::geteuid()) {
+    return Status(StatusCode::kPermissionDenied,
+                  dir.string() + " belongs to another user; refusing to use it");
+  }
+  if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0) {
+    return Internal("cannot chmod 0700 " + dir.string() + ": " + Errno());
+  }
+  return OkStatus();
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  std::string h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h == "localhost") return true;
+  in_addr a4;
+  if (::inet_pton(AF_INET, h.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  in6_addr a6;
+  if (::inet_pton(AF_INET6, h.c_str(), &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
+  return false;
+}
+
+}  // namespace
+
+std::filesystem::path DefaultDataDir() {
+  if (const char* d = std::getenv("TASKD_DATA_DIR"); d && *d) return d;
+  if (::geteuid() == 0) return "/var/lib/taskd";
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x)
+    return std::filesystem::path(x) / "taskd";
+  if (const char* h = std::getenv("HOME"); h && *h) {
+    return std::filesystem::path(h) / ".local/state/taskd";
+  }
+  return "/tmp/taskd-" + std::to_string(::geteuid()) + "/data";
+}
+
+struct Server::Impl {
+  ServerOptions options;
+  std::unique_ptr<LockFile> data_lock;
+  std::vector<std::unique_ptr<LockFile>> socket_locks;
+  std::unique_ptr<HandlerRegistry> handlers;
+  std::unique_ptr<Store> store;
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::unique_ptr<TaskManager> manager;
+  std::unique_ptr<TaskServiceImpl> service;
+  std::unique_ptr<grpc::Server> grpc_server;
+  std::vector<std::string> addresses;
+  std::vector<std::filesystem::path> socket_paths;
+  bool shut_down = false;
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { Shutdown(); }
+
+const std::vector<std::string>& Server::addresses() const { return impl_->addresses; }
+TaskManager& Server::manager() { return *impl_->manager; }
+
+StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
+                                                std::unique_ptr<HandlerRegistry> handlers) {
+  auto impl = std::make_unique<Impl>();
+  if (options.data_dir.empty()) options.data_dir = DefaultDataDir();
+  if (options.listen.empty()) return InvalidArgument("listen", "no address to listen on");
+  if (auto s = PrivateDir(options.data_dir); !s.ok()) return s;
+  auto lock = LockFile::Acquire(options.data_dir / "taskd.lock",
+                                "data directory " + options.data_dir.string());
+  if (!lock.ok()) return lock.status();
+  impl->data_lock = std::move(lock).value();
+  if (options.manager.log_dir.empty()) options.manager.log_dir = options.data_dir / "logs";
+
+  if (!handlers) {
+    handlers = std::make_unique<HandlerRegistry>();
+    handlers->RegisterBuiltins();
+  }
+  impl->handlers = std::move(handlers);
+
+  if (options.store == "sqlite") {
+    auto store = SqliteStore::Open(options.data_dir / "taskd.db");
+    if (!store.ok()) return store.status();
+    impl->store = std::move(store).value();
+  } else if (options.store == "memory") {
+    impl->store = std::make_unique<MemoryStore>();
+  } else {
+    return InvalidArgument("store", "must be 'sqlite' or 'memory', not '" + options.store + "'");
+  }
+
+  impl->manager =
+      std::make_unique<TaskManager>(impl->io, options.manager, *impl->store, *impl->handlers);
+  if (auto s = impl->manager->Start(); !s.ok()) return s;
+  impl->service = std::make_unique<TaskServiceImpl>(
+      *impl->manager, ServiceInfo{options.version, std::chrono::system_clock::now()});
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(options.max_receive_bytes);
+  // One daemon per address: a second one must fail to bind, not share the port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  std::vector<std::unique_ptr<int>> ports;
+  for (const auto& addr : options.listen) {
+    if (addr.rfind("unix:", 0) == 0) {
+      std::filesystem::path path = addr.substr(5);
+      if (path.empty() || path.is_relative()) {
+        return InvalidArgument("listen", "'" + addr + "': a unix socket path must be absolute");
+      }
+      if (auto s = PrivateDir(path.parent_path()); !s.ok()) return s;
+      auto sock_lock = LockFile::Acquire(path.string() + ".lock", "socket " + path.string());
+      if (!sock_lock.ok()) return sock_lock.status();
+      impl->socket_locks.push_back(std::move(sock_lock).value());
+      impl->socket_paths.push_back(path);
+      builder.AddListeningPort(addr, grpc::InsecureServerCredentials());
+      impl->addresses.push_back(addr);
+      ports.push_back(nullptr);
+      continue;
+    }
+    auto colon = addr.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return InvalidArgument("listen", "'" + addr + "' is not unix:PATH or HOST:PORT");
+    }
+    std::string host = addr.substr(0, colon);
+    if (!IsLoopbackHost(host)) {
+      return InvalidArgument("listen", "'" + addr +
+                                           "': TCP on a non-loopback address needs TLS or a "
+                                           "bearer token, which this version does not support yet");
+    }
+    if (!options.insecure) {
+      return InvalidArgument("listen", "'" + addr +
+                                           "': plain TCP needs --insecure (loopback only); "
+                                           "the default unix socket needs nothing");
+    }
+    auto port = std::make_unique<int>(0);
+    builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), port.get());
+    impl->addresses.push_back(addr);
+    ports.push_back(std::move(port));
+  }
+  builder.RegisterService(impl->service.get());
+
+  impl->work.emplace(asio::make_work_guard(impl->io));
+  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
+    impl->threads.emplace_back([io = &impl->io] { io->run(); });
+  }
+  impl->grpc_server = builder.BuildAndStart();
+  auto server = std::unique_ptr<Server>(new Server(std::move(impl)));
+  Impl& im = *server->impl_;
+  if (!im.grpc_server) {
+    return Unavailable("cannot listen on the requested addresses (in use, or not permitted)");
+  }
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (!ports[i]) continue;
+    if (*ports[i] == 0) return Unavailable("cannot listen on " + im.addresses[i]);
+    auto& a = im.addresses[i];
+    a = a.substr(0, a.rfind(':') + 1) + std::to_string(*ports[i]);
+  }
+  for (const auto& p : im.socket_paths) ::chmod(p.c_str(), 0600);
+  im.options = std::move(options);
+  return server;
+}
+
+void Server::Shutdown() {
+  Impl& im = *impl_;
+  if (im.shut_down) return;
+  im.shut_down = true;
+  // 1. Report NOT_SERVING, so health checks and load balancers stop sending.
+  if (im.grpc_server) im.grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  // 2. Stop admitting tasks, end waits with the current state, stop running
+  //    tasks (SIGTERM, SIGKILL after their grace): their RPCs can then finish.
+  if (im.manager) {
+    std::promise<void> stopped;
+    im.manager->Shutdown([&stopped] { stopped.set_value(); });
+    stopped.get_future().wait();
+  }
+  // 3. Shut the gRPC server down from this thread, not an io thread, while
+  //    the io threads still run: an unfinished callback RPC would otherwise
+  //    keep Shutdown from returning.
+  if (im.grpc_server) {
+    im.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    im.grpc_server->Wait();
+  }
+  // 4. Flush the store, then stop the io threads.
+  if (im.store) im.store->Close();
+  im.work.reset();
+  im.io.stop();
+  for (auto& t : im.threads) t.join();
+  im.threads.clear();
+  std::error_code ec;
+  for (const auto& p : im.socket_paths) std::filesystem::remove(p, ec);
+}
+
+}  // namespace taskd::server

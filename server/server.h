@@ -1,0 +1,57 @@
+// Server: a running taskd — store, task manager, io threads and the gRPC
+// server — assembled from ServerOptions. main.cpp only parses flags and
+// calls this; integration tests start it in-process on a temp unix socket.
+//
+// Thread-safety: Start() and Shutdown() from one controlling thread, which
+// must not be an io thread (Shutdown waits for the io threads).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/handlers.h"
+#include "core/status.h"
+#include "core/task_manager.h"
+
+namespace taskd::server {
+
+struct ServerOptions {
+  std::filesystem::path data_dir;
+  std::string store = "sqlite";     // "sqlite" or "memory"
+  std::vector<std::string> listen;  // "unix:PATH" or "HOST:PORT"; PORT 0 picks one
+  bool insecure = false;            // allow plain TCP (loopback only)
+  ManagerOptions manager;           // log_dir defaults to <data_dir>/logs
+  int io_threads = 2;
+  int max_receive_bytes = 4 << 20;
+  std::string version = "dev";
+};
+
+// The default data directory: /var/lib/taskd for root, else
+// $XDG_STATE_HOME/taskd or ~/.local/state/taskd. TASKD_DATA_DIR overrides.
+std::filesystem::path DefaultDataDir();
+
+class Server {
+ public:
+  // Locks the data directory, opens the store, recovers tasks, and starts
+  // serving. Errors say what to fix (a locked data dir, a bad address).
+  static StatusOr<std::unique_ptr<Server>> Start(
+      ServerOptions options, std::unique_ptr<HandlerRegistry> handlers = nullptr);
+  ~Server();
+
+  // The bound addresses ("unix:/path", "127.0.0.1:40123").
+  const std::vector<std::string>& addresses() const;
+  TaskManager& manager();
+
+  // The written shutdown sequence (see server.cc). Idempotent; blocks until done.
+  void Shutdown();
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace taskd::server

@@ -1,0 +1,318 @@
+#include "server/task_service.h"
+
+#include <mutex>
+
+#include "server/convert.h"
+
+namespace taskd::server {
+
+namespace {
+
+constexpr int32_t kDefaultPageSize = 50;
+constexpr int32_t kMaxPageSize = 1000;
+
+// Finishes a default unary reactor with a core Status.
+void FinishWith(grpc::ServerUnaryReactor* r, const Status& s) { r->Finish(ToGrpc(s)); }
+
+grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const Status& s) {
+  auto* r = ctx->DefaultReactor();
+  FinishWith(r, s);
+  return r;
+}
+
+// Time left before the call's deadline (none when the client set none).
+std::optional<Duration> UntilDeadline(grpc::CallbackServerContext* ctx) {
+  auto deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
+  auto left = deadline - std::chrono::system_clock::now();
+  // Answer a little before the deadline so the caller gets the task, not DEADLINE_EXCEEDED.
+  left -= std::chrono::milliseconds(50);
+  return std::max(Duration::zero(), std::chrono::duration_cast<Duration>(left));
+}
+
+std::optional<Duration> Earliest(std::optional<Duration> a, std::optional<Duration> b) {
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
+}
+
+const char kHex[] = "0123456789abcdef";
+
+// A unary call that waits in the manager; cancellable by the client.
+class WaitReactor final : public grpc::ServerUnaryReactor {
+ public:
+  WaitReactor(TaskManager& manager, v1::Task* resp) : manager_(manager), resp_(resp) {}
+
+  void Start(const std::string& id, std::optional<Duration> timeout) {
+    std::lock_guard lock(mu_);
+    if (cancelled_) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+      return;
+    }
+    handle_ = manager_.Wait(id, timeout, [this](StatusOr<Task> t) {
+      if (t.ok()) {
+        TaskToProto(*t, resp_);
+        Finish(grpc::Status::OK);
+      } else {
+        Finish(ToGrpc(t.status()));
+      }
+    });
+  }
+  // Fails the call before a wait starts; a started wait is ended in the
+  // manager, whose answer then finishes the call: Finish runs exactly once.
+  void Fail(const Status& s) { Finish(ToGrpc(s)); }
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    if (handle_ != 0) manager_.CancelWait(handle_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  TaskManager& manager_;
+  v1::Task* resp_;
+  std::mutex mu_;
+  bool cancelled_ = false;  // guarded by mu_
+  uint64_t handle_ = 0;     // guarded by mu_
+};
+
+}  // namespace
+
+std::string EncodePageToken(const std::string& last_id) {
+  std::string out = "p1";
+  for (unsigned char c : last_id) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+StatusOr<std::string> DecodePageToken(const std::string& token) {
+  auto bad = InvalidArgument("page_token", "is malformed; pass next_page_token unchanged");
+  if (token.size() < 2 || token.compare(0, 2, "p1") != 0 || token.size() % 2 != 0) return bad;
+  std::string out;
+  for (size_t i = 2; i < token.size(); i += 2) {
+    auto nib = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    int hi = nib(token[i]), lo = nib(token[i + 1]);
+    if (hi < 0 || lo < 0) return bad;
+    out += static_cast<char>(hi << 4 | lo);
+  }
+  if (out.empty()) return bad;
+  return out;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::SubmitTask(grpc::CallbackServerContext* ctx,
+                                                      const v1::SubmitTaskRequest* req,
+                                                      v1::Task* resp) {
+  if (!req->has_spec()) return Reject(ctx, InvalidArgument("spec", "is required"));
+  auto spec = SpecFromProto(req->spec(), "spec");
+  if (!spec.ok()) return Reject(ctx, spec.status());
+  auto* r = ctx->DefaultReactor();
+  manager_.Submit(SubmitRequest{std::move(spec).value(), req->request_id()},
+                  [r, resp](StatusOr<Task> t) {
+                    if (t.ok()) TaskToProto(*t, resp);
+                    FinishWith(r, t.status());
+                  });
+  return r;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::BatchSubmitTasks(grpc::CallbackServerContext* ctx,
+                                                            const v1::BatchSubmitTasksRequest* req,
+                                                            v1::BatchSubmitTasksResponse* resp) {
+  std::vector<SubmitRequest> requests;
+  requests.reserve(static_cast<size_t>(req->requests_size()));
+  if (req->requests_size() > 1000) {
+    return Reject(ctx, InvalidArgument("requests", "must hold at most 1000 entries"));
+  }
+  for (int i = 0; i < req->requests_size(); ++i) {
+    std::string field = "requests[" + std::to_string(i) + "].spec";
+    const auto& one = req->requests(i);
+    if (!one.has_spec()) return Reject(ctx, InvalidArgument(field, "is required"));
+    auto spec = SpecFromProto(one.spec(), field);
+    if (!spec.ok()) return Reject(ctx, spec.status());
+    requests.push_back(SubmitRequest{std::move(spec).value(), one.request_id()});
+  }
+  auto* r = ctx->DefaultReactor();
+  manager_.BatchSubmit(std::move(requests), [r, resp](StatusOr<std::vector<Task>> tasks) {
+    if (tasks.ok()) {
+      for (const auto& t : *tasks) TaskToProto(t, resp->add_tasks());
+    }
+    FinishWith(r, tasks.status());
+  });
+  return r;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::StartWait(grpc::CallbackServerContext* ctx,
+                                                     const std::string& id,
+                                                     std::optional<Duration> timeout,
+                                                     v1::Task* resp) {
+  auto* r = new WaitReactor(manager_, resp);
+  r->Start(id, Earliest(timeout, UntilDeadline(ctx)));
+  return r;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::RunTask(grpc::CallbackServerContext* ctx,
+                                                   const v1::RunTaskRequest* req, v1::Task* resp) {
+  if (!req->has_spec()) return Reject(ctx, InvalidArgument("spec", "is required"));
+  auto spec = SpecFromProto(req->spec(), "spec");
+  if (!spec.ok()) return Reject(ctx, spec.status());
+  std::optional<Duration> timeout;
+  if (req->has_timeout()) {
+    auto t = DurationFromProto(req->timeout(), "timeout");
+    if (!t.ok()) return Reject(ctx, t.status());
+    timeout = *t;
+  }
+  timeout = Earliest(timeout, UntilDeadline(ctx));
+  auto* r = new WaitReactor(manager_, resp);
+  // Submit first; the wait starts from the submit's callback (on the strand).
+  manager_.Submit(SubmitRequest{std::move(spec).value(), req->request_id()},
+                  [r, timeout](StatusOr<Task> t) {
+                    if (!t.ok()) {
+                      r->Fail(t.status());
+                      return;
+                    }
+                    r->Start(t->id, timeout);
+                  });
+  return r;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(grpc::CallbackServerContext* ctx,
+                                                   const v1::GetTaskRequest* req, v1::Task* resp) {
+  if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
+  auto* r = ctx->DefaultReactor();
+  manager_.Get(req->id(), [r, resp](StatusOr<Task> t) {
+    if (t.ok()) TaskToProto(*t, resp);
+    FinishWith(r, t.status());
+  });
+  return r;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListTasksRequest* req,
+                                                     v1::ListTasksResponse* resp) {
+  if (req->page_size() < 0) {
+    return Reject(ctx, InvalidArgument("page_size", "must not be negative"));
+  }
+  ListRequest list;
+  list.page_size = static_cast<size_t>(
+      req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize));
+  if (!req->page_token().empty()) {
+    auto cursor = DecodePageToken(req->page_token());
+    if (!cursor.ok()) return Reject(ctx, cursor.status());
+    list.start_after = *cursor;
+  }
+  for (int i = 0; i < req->states_size(); ++i) {
+    auto s = StateFromProto(req->states(i), "states[" + std::to_string(i) + "]");
+    if (!s.ok()) return Reject(ctx, s.status());
+    list.filter.states.push_back(*s);
+  }
+  list.filter.labels.insert(req->labels().begin(), req->labels().end());
+  list.filter.queue = req->queue();
+  list.filter.name_prefix = req->name_prefix();
+  auto* r = ctx->DefaultReactor();
+  manager_.List(std::move(list), [r, resp](StatusOr<ListResult> result) {
+    if (result.ok()) {
+      for (const auto& t : result->tasks) TaskToProto(t, resp->add_tasks());
+      if (!result->last_id.empty()) resp->set_next_page_token(EncodePageToken(result->last_id));
+    }
+    FinishWith(r, result.status());
+  });
+  return r;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::CancelTask(grpc::CallbackServerContext* ctx,
+                                                      const v1::CancelTaskRequest* req,
+                                                      v1::Task* resp) {
+  if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
+  std::optional<Duration> grace;
+  if (req->has_grace()) {
+    auto g = DurationFromProto(req->grace(), "grace");
+    if (!g.ok()) return Reject(ctx, g.status());
+    grace = *g;
+  }
+  auto* r = ctx->DefaultReactor();
+  manager_.Cancel(req->id(), grace, [r, resp](StatusOr<Task> t) {
+    if (t.ok()) TaskToProto(*t, resp);
+    FinishWith(r, t.status());
+  });
+  return r;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::WaitTask(grpc::CallbackServerContext* ctx,
+                                                    const v1::WaitTaskRequest* req,
+                                                    v1::Task* resp) {
+  if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
+  std::optional<Duration> timeout;
+  if (req->has_timeout()) {
+    auto t = DurationFromProto(req->timeout(), "timeout");
+    if (!t.ok()) return Reject(ctx, t.status());
+    timeout = *t;
+  }
+  return StartWait(ctx, req->id(), timeout, resp);
+}
+
+grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::WatchTasks(
+    grpc::CallbackServerContext* /*ctx*/, const v1::WatchTasksRequest* /*req*/) {
+  // Streaming watch lands with the server issue (#4); say so rather than pretend.
+  class Unimplemented final : public grpc::ServerWriteReactor<v1::TaskEvent> {
+   public:
+    Unimplemented() {
+      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "WatchTasks is not implemented yet"));
+    }
+    void OnDone() override { delete this; }
+  };
+  return new Unimplemented();
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::ReportProgress(grpc::CallbackServerContext* ctx,
+                                                          const v1::ReportProgressRequest* req,
+                                                          v1::Task* resp) {
+  if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
+  auto* r = ctx->DefaultReactor();
+  manager_.ReportProgress(req->id(), req->percent(), req->message(), [r, resp](StatusOr<Task> t) {
+    if (t.ok()) TaskToProto(*t, resp);
+    FinishWith(r, t.status());
+  });
+  return r;
+}
+
+grpc::ServerWriteReactor<v1::LogChunk>* TaskServiceImpl::ReadTaskLogs(
+    grpc::CallbackServerContext* /*ctx*/, const v1::ReadTaskLogsRequest* /*req*/) {
+  class Unimplemented final : public grpc::ServerWriteReactor<v1::LogChunk> {
+   public:
+    Unimplemented() {
+      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "ReadTaskLogs is not implemented yet"));
+    }
+    void OnDone() override { delete this; }
+  };
+  return new Unimplemented();
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContext* ctx,
+                                                      const v1::DeleteTaskRequest* req,
+                                                      google::protobuf::Empty* /*resp*/) {
+  if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
+  auto* r = ctx->DefaultReactor();
+  manager_.Delete(req->id(), [r](Status s) { FinishWith(r, s); });
+  return r;
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::GetServerInfo(grpc::CallbackServerContext* ctx,
+                                                         const v1::GetServerInfoRequest* /*req*/,
+                                                         v1::ServerInfo* resp) {
+  resp->set_version(info_.version);
+  TimeToProto(info_.start_time, resp->mutable_start_time());
+  resp->set_max_running(manager_.options().max_running);
+  resp->set_max_pending(static_cast<int32_t>(manager_.options().max_pending));
+  for (const auto& name : manager_.handlers().Names()) resp->add_handlers(name);
+  resp->set_store(manager_.store_name());
+  auto* r = ctx->DefaultReactor();
+  r->Finish(grpc::Status::OK);
+  return r;
+}
+
+}  // namespace taskd::server
