@@ -1,0 +1,254 @@
+// Server and client in one process over a unix socket in a temp directory.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "client/client.h"
+#include "server/server.h"
+
+namespace taskd {
+namespace {
+
+using namespace std::chrono_literals;
+namespace v1 = taskd::v1;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    dir_ = std::filesystem::temp_directory_path() /
+           ("taskd-it-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    server::ServerOptions o;
+    o.data_dir = dir_ / "data";
+    o.listen = {"unix:" + (dir_ / "run" / "taskd.sock").string()};
+    o.manager.max_running = 4;
+    auto s = server::Server::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value();
+    client_ = std::make_unique<client::Client>(client::ClientOptions{server_->addresses()[0], 10s});
+  }
+  void TearDown() override {
+    client_.reset();
+    if (server_) server_->Shutdown();
+    server_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  v1::TaskSpec Exec(std::vector<std::string> argv) {
+    v1::TaskSpec spec;
+    auto* exec = spec.mutable_exec();  // set even when argv is empty
+    for (auto& a : argv) exec->add_argv(a);
+    return spec;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(ServiceTest, SubmitWaitGetExecTask) {
+  v1::Task t;
+  ASSERT_TRUE(client_->Submit(Exec({"true"}), &t).ok());
+  EXPECT_EQ(t.state(), v1::TASK_STATE_PENDING);
+  v1::Task done;
+  ASSERT_TRUE(client_->Wait(t.id(), std::nullopt, &done).ok());
+  EXPECT_EQ(done.state(), v1::TASK_STATE_COMPLETED);
+  EXPECT_EQ(done.result().exit_code(), 0);
+  v1::Task got;
+  ASSERT_TRUE(client_->Get(t.id(), &got).ok());
+  EXPECT_EQ(got.state(), v1::TASK_STATE_COMPLETED);
+  EXPECT_TRUE(got.has_end_time());
+
+  ASSERT_TRUE(client_->Submit(Exec({"sh", "-c", "exit 3"}), &t).ok());
+  ASSERT_TRUE(client_->Wait(t.id(), std::nullopt, &done).ok());
+  EXPECT_EQ(done.state(), v1::TASK_STATE_FAILED);
+  EXPECT_EQ(done.reason(), v1::TASK_REASON_EXIT_CODE);
+  EXPECT_EQ(done.result().exit_code(), 3);
+}
+
+TEST_F(ServiceTest, EmptyArgvIsInvalidArgumentAndServerKeepsServing) {
+  v1::Task t;
+  auto s = client_->Submit(Exec({}), &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("spec.exec.argv"), std::string::npos) << s.error_message();
+  v1::TaskSpec none;
+  s = client_->Submit(none, &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("spec.action"), std::string::npos) << s.error_message();
+  ASSERT_TRUE(client_->Submit(Exec({"true"}), &t).ok());
+}
+
+TEST_F(ServiceTest, ErrorCodes) {
+  v1::Task t;
+  EXPECT_EQ(client_->Get("nope", &t).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(client_->Get("", &t).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::TaskSpec neg = Exec({"true"});
+  neg.mutable_timeout()->set_seconds(-5);
+  auto s = client_->Submit(neg, &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("spec.timeout"), std::string::npos);
+  v1::TaskSpec h;
+  h.mutable_handler()->set_name("nope");
+  s = client_->Submit(h, &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("spec.handler.name"), std::string::npos);
+
+  ASSERT_TRUE(client_->Submit(Exec({"true"}), &t).ok());
+  ASSERT_TRUE(client_->Wait(t.id(), std::nullopt, &t).ok());
+  s = client_->Cancel(t.id(), std::nullopt, &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  s = client_->ReportProgress(t.id(), 50, "", &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  s = client_->ReportProgress(t.id(), 150, "", &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("percent"), std::string::npos);
+
+  v1::ListTasksRequest lr;
+  v1::ListTasksResponse resp;
+  lr.set_page_size(-1);
+  s = client_->List(lr, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("page_size"), std::string::npos);
+  lr.set_page_size(0);
+  lr.set_page_token("garbage");
+  s = client_->List(lr, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("page_token"), std::string::npos);
+}
+
+TEST_F(ServiceTest, RequestIdIsIdempotent) {
+  v1::Task a, b;
+  ASSERT_TRUE(client_->Submit(Exec({"true"}), &a, "same-id").ok());
+  ASSERT_TRUE(client_->Submit(Exec({"true"}), &b, "same-id").ok());
+  EXPECT_EQ(a.id(), b.id());
+}
+
+TEST_F(ServiceTest, WaitTimeoutReturnsRunningThenCancelReleasesWaiter) {
+  v1::TaskSpec spec;
+  spec.mutable_handler()->set_name("sleep");
+  spec.mutable_handler()->set_payload(R"({"seconds": 30})");
+  v1::Task t;
+  ASSERT_TRUE(client_->Submit(spec, &t).ok());
+  v1::Task w;
+  ASSERT_TRUE(client_->Wait(t.id(), 300ms, &w).ok());
+  EXPECT_FALSE(w.state() == v1::TASK_STATE_COMPLETED || w.state() == v1::TASK_STATE_FAILED);
+
+  v1::Task waited;
+  grpc::Status wait_status;
+  std::thread waiter([&] { wait_status = client_->Wait(t.id(), std::nullopt, &waited); });
+  v1::Task cancelled;
+  ASSERT_TRUE(client_->Cancel(t.id(), std::nullopt, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), v1::TASK_STATE_CANCELLED);
+  waiter.join();
+  ASSERT_TRUE(wait_status.ok());
+  EXPECT_EQ(waited.state(), v1::TASK_STATE_CANCELLED);
+}
+
+TEST_F(ServiceTest, RunTaskNoopAndBatchSubmit) {
+  v1::RunTaskRequest req;
+  req.mutable_spec()->mutable_handler()->set_name("noop");
+  v1::Task t;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  ASSERT_TRUE(client_->stub().RunTask(&ctx, req, &t).ok());
+  EXPECT_EQ(t.state(), v1::TASK_STATE_COMPLETED);
+
+  v1::BatchSubmitTasksRequest batch;
+  for (int i = 0; i < 3; ++i) *batch.add_requests()->mutable_spec() = Exec({"true"});
+  batch.mutable_requests(1)->mutable_spec()->mutable_exec()->clear_argv();
+  v1::BatchSubmitTasksResponse resp;
+  grpc::ClientContext c2;
+  auto s = client_->stub().BatchSubmitTasks(&c2, batch, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("requests[1].spec.exec.argv"), std::string::npos);
+  v1::ListTasksRequest lr;
+  v1::ListTasksResponse all;
+  ASSERT_TRUE(client_->List(lr, &all).ok());
+  EXPECT_EQ(all.tasks_size(), 1);  // the batch accepted nothing
+
+  batch.mutable_requests(1)->mutable_spec()->mutable_exec()->add_argv("true");
+  grpc::ClientContext c3;
+  ASSERT_TRUE(client_->stub().BatchSubmitTasks(&c3, batch, &resp).ok());
+  EXPECT_EQ(resp.tasks_size(), 3);
+}
+
+TEST_F(ServiceTest, ListPagesThroughEveryTaskOnce) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    v1::Task t;
+    v1::TaskSpec spec;
+    spec.mutable_handler()->set_name("noop");
+    ASSERT_TRUE(client_->Submit(spec, &t).ok());
+    ids.insert(t.id());
+  }
+  v1::ListTasksRequest req;
+  req.set_page_size(3);
+  std::vector<std::string> seen;
+  int pages = 0;
+  do {
+    v1::ListTasksResponse resp;
+    ASSERT_TRUE(client_->List(req, &resp).ok());
+    for (const auto& t : resp.tasks()) seen.push_back(t.id());
+    req.set_page_token(resp.next_page_token());
+    ++pages;
+  } while (!req.page_token().empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), ids);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+}
+
+TEST_F(ServiceTest, HealthServing) {
+  auto channel = grpc::CreateChannel(server_->addresses()[0], grpc::InsecureChannelCredentials());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+  grpc::ByteBuffer req, resp;
+  // grpc.health.v1.HealthCheckRequest{service: ""} is the empty message.
+  grpc::GenericStub stub(channel);
+  grpc::Status status;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Slice empty("", 0);
+  req = grpc::ByteBuffer(&empty, 1);
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                 [&](grpc::Status s) {
+                   std::lock_guard l(mu);
+                   status = s;
+                   done = true;
+                   cv.notify_one();
+                 });
+  std::unique_lock l(mu);
+  ASSERT_TRUE(cv.wait_for(l, 10s, [&] { return done; }));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(resp.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  // HealthCheckResponse{status: SERVING (1)} = field 1, varint 1.
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+}
+
+TEST_F(ServiceTest, SecondServerOnTheSameDataDirIsRefused) {
+  server::ServerOptions o;
+  o.data_dir = dir_ / "data";
+  o.listen = {"unix:" + (dir_ / "run2" / "taskd.sock").string()};
+  auto second = server::Server::Start(o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("another taskd"), std::string::npos);
+}
+
+TEST_F(ServiceTest, ServerInfo) {
+  v1::ServerInfo info;
+  ASSERT_TRUE(client_->ServerInfo(&info).ok());
+  EXPECT_EQ(info.store(), "sqlite");
+  EXPECT_EQ(info.max_running(), 4);
+  EXPECT_GE(info.handlers_size(), 2);
+}
+
+}  // namespace
+}  // namespace taskd

@@ -1,0 +1,61 @@
+#include "core/exec_runner.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+
+namespace taskd {
+namespace {
+
+TEST(ProgressLine, ParsesPercentAndMessage) {
+  auto p = ParseProgressLine("42 copying file 3");
+  ASSERT_TRUE(p);
+  EXPECT_DOUBLE_EQ(p->first, 42);
+  EXPECT_EQ(p->second, "copying file 3");
+  auto q = ParseProgressLine("  7.5%\r");
+  ASSERT_TRUE(q);
+  EXPECT_DOUBLE_EQ(q->first, 7.5);
+  EXPECT_EQ(q->second, "");
+}
+
+TEST(ProgressLine, IgnoresMalformed) {
+  EXPECT_FALSE(ParseProgressLine(""));
+  EXPECT_FALSE(ParseProgressLine("hello"));
+  EXPECT_FALSE(ParseProgressLine("101"));
+  EXPECT_FALSE(ParseProgressLine("-1 x"));
+  EXPECT_FALSE(ParseProgressLine("nan"));
+  EXPECT_FALSE(ParseProgressLine("12abc"));
+}
+
+bool Has(const std::vector<std::string>& env, const std::string& kv) {
+  return std::find(env.begin(), env.end(), kv) != env.end();
+}
+bool HasName(const std::vector<std::string>& env, const std::string& name) {
+  return std::any_of(env.begin(), env.end(),
+                     [&](const std::string& kv) { return kv.rfind(name + "=", 0) == 0; });
+}
+
+TEST(ChildEnv, AllowlistPlusTaskVariables) {
+  ::setenv("TASKD_TEST_SECRET", "s3cret", 1);
+  ::setenv("HOME", "/home/test", 1);
+  ExecAction a;
+  a.env["FOO"] = "bar";
+  a.env["HOME"] = "/override";
+  auto env = BuildChildEnv(a, "01ABC", 2);
+  EXPECT_FALSE(HasName(env, "TASKD_TEST_SECRET"));
+  EXPECT_TRUE(Has(env, "FOO=bar"));
+  EXPECT_TRUE(Has(env, "HOME=/override"));
+  EXPECT_TRUE(Has(env, "TASKD_TASK_ID=01ABC"));
+  EXPECT_TRUE(Has(env, "TASKD_ATTEMPT=2"));
+  EXPECT_TRUE(Has(env, "TASKD_PROGRESS_FD=3"));
+  EXPECT_TRUE(HasName(env, "PATH"));
+
+  a.inherit_env = true;
+  auto all = BuildChildEnv(a, "01ABC", 1);
+  EXPECT_TRUE(Has(all, "TASKD_TEST_SECRET=s3cret"));
+  ::unsetenv("TASKD_TEST_SECRET");
+}
+
+}  // namespace
+}  // namespace taskd

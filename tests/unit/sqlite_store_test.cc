@@ -1,0 +1,123 @@
+#include "core/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <fstream>
+
+#include "test_util.h"
+
+namespace taskd {
+namespace {
+
+using testing::Exec;
+using testing::ManagerHarness;
+using testing::TempDir;
+
+Status WriteSync(Store& store, std::vector<StoreOp> ops) {
+  std::promise<Status> p;
+  store.Write(std::move(ops), [&](Status s) { p.set_value(s); });
+  auto f = p.get_future();
+  return testing::Await(f);
+}
+
+TEST(SqliteStore, PersistsAndReloadsTasks) {
+  TempDir dir;
+  auto path = dir.path() / "taskd.db";
+  Task t;
+  t.id = NewTaskId();
+  t.spec = Exec({"echo", "hi"});
+  t.request_id = "r1";
+  {
+    auto store = SqliteStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->Load().ok());
+    ASSERT_TRUE(WriteSync(**store, {StoreOp{StoreOp::Kind::kPut, t, {}}}).ok());
+  }
+  auto store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  auto tasks = (*store)->Load();
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ(tasks->front().id, t.id);
+  EXPECT_EQ(tasks->front().request_id, "r1");
+  StoreOp del;
+  del.kind = StoreOp::Kind::kDelete;
+  del.id = t.id;
+  ASSERT_TRUE(WriteSync(**store, {del}).ok());
+  (*store)->Close();
+  auto again = SqliteStore::Open(path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE((*again)->Load()->empty());
+}
+
+TEST(SqliteStore, RefusesANewerSchema) {
+  TempDir dir;
+  auto path = dir.path() / "taskd.db";
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto store = SqliteStore::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("newer"), std::string::npos);
+}
+
+TEST(SqliteStore, RefusesAFileThatIsNotADatabaseAndLeavesItAlone) {
+  TempDir dir;
+  auto path = dir.path() / "taskd.db";
+  std::string junk(8192, 'x');
+  std::ofstream(path) << junk;
+  auto store = SqliteStore::Open(path);
+  ASSERT_FALSE(store.ok());
+  std::ifstream in(path);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), junk);
+}
+
+TEST(SqliteStore, RestartRecoversPendingAndInterruptsRunning) {
+  TempDir dir;
+  auto path = dir.path() / "taskd.db";
+  Task pending, running, done;
+  for (Task* t : {&pending, &running, &done}) {
+    t->id = NewTaskId();
+    t->spec = Exec({"true"});
+    t->create_time = std::chrono::system_clock::now();
+  }
+  running.state = TaskState::kRunning;
+  running.attempt = 1;
+  done.state = TaskState::kCompleted;
+  done.end_time = std::chrono::system_clock::now();
+  done.expire_time = *done.end_time + std::chrono::hours(1);
+  {
+    auto store = SqliteStore::Open(path);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Load().ok());
+    ASSERT_TRUE(WriteSync(**store, {StoreOp{StoreOp::Kind::kPut, pending, {}},
+                                    StoreOp{StoreOp::Kind::kPut, running, {}},
+                                    StoreOp{StoreOp::Kind::kPut, done, {}}})
+                    .ok());
+  }
+  auto store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  {
+    ManagerHarness h({}, store->get());
+    ASSERT_TRUE(h.start_status().ok()) << h.start_status().ToString();
+    auto p = h.Wait(pending.id);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->state, TaskState::kCompleted);
+    auto r = h.Get(running.id);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->state, TaskState::kFailed);
+    EXPECT_EQ(r->reason, TaskReason::kInterrupted);
+    EXPECT_EQ(h.Get(done.id)->state, TaskState::kCompleted);
+  }
+  (*store)->Close();
+  // The outcome of recovery was itself persisted.
+  auto reopened = SqliteStore::Open(path);
+  ASSERT_TRUE(reopened.ok());
+  auto tasks = (*reopened)->Load();
+  ASSERT_TRUE(tasks.ok());
+  for (const auto& t : *tasks) EXPECT_TRUE(IsTerminal(t.state)) << t.id;
+}
+
+}  // namespace
+}  // namespace taskd

@@ -1,0 +1,71 @@
+#include "core/task_json.h"
+
+#include <gtest/gtest.h>
+
+namespace taskd {
+namespace {
+
+TEST(TaskJson, RoundTripsEveryField) {
+  Task t;
+  t.id = NewTaskId();
+  t.request_id = "req";
+  ExecAction e{{"sh", "-c", "echo \"hi\"\n"}, {{"A", "1"}}, "/tmp", true};
+  t.spec.action = e;
+  t.spec.name = "name with \"quotes\"";
+  t.spec.labels = {{"k", "v"}};
+  t.spec.timeout = std::chrono::seconds(5);
+  t.spec.kill_grace = std::chrono::milliseconds(1500);
+  t.spec.priority = -3;
+  t.spec.queue = "q";
+  t.spec.retry = {4, std::chrono::seconds(1), std::chrono::seconds(60), 1.5};
+  t.spec.ttl = std::chrono::hours(2);
+  t.spec.not_before = WallTime(std::chrono::seconds(1700000000));
+  t.spec.after = {"a", "b"};
+  t.state = TaskState::kFailed;
+  t.reason = TaskReason::kExitCode;
+  t.progress = {55.5, "msg", WallTime(std::chrono::seconds(1700000001))};
+  t.result = TaskResult{7, std::nullopt, "", 10, 20, true};
+  t.error = TaskError{StatusCode::kUnknown, "exited with code 7"};
+  t.attempt = 2;
+  t.create_time = WallTime(std::chrono::nanoseconds(1700000000123456789));
+  t.start_time = t.create_time;
+  t.end_time = t.create_time;
+  t.expire_time = t.create_time;
+
+  auto back = TaskFromJson(TaskToJson(t));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(TaskToJson(*back), TaskToJson(t));
+  EXPECT_EQ(back->spec.exec()->argv[2], "echo \"hi\"\n");
+  EXPECT_EQ(back->create_time, t.create_time);
+  EXPECT_EQ(back->result->exit_code, 7);
+  EXPECT_FALSE(back->result->signal);
+}
+
+TEST(TaskJson, HandlerSpecRoundTrips) {
+  Task t;
+  t.id = NewTaskId();
+  t.spec.action = HandlerAction{"sleep", R"({"seconds":1})"};
+  auto back = TaskFromJson(TaskToJson(t));
+  ASSERT_TRUE(back.ok());
+  ASSERT_TRUE(back->spec.handler());
+  EXPECT_EQ(back->spec.handler()->payload, R"({"seconds":1})");
+}
+
+TEST(TaskJson, GarbageIsDataLoss) {
+  auto r = TaskFromJson("{not json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+}
+
+TEST(TaskId, SortableAndUnique) {
+  std::string prev = NewTaskId();
+  for (int i = 0; i < 10000; ++i) {
+    std::string next = NewTaskId();
+    ASSERT_EQ(next.size(), 26u);
+    ASSERT_LT(prev, next);
+    prev = next;
+  }
+}
+
+}  // namespace
+}  // namespace taskd

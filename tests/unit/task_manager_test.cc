@@ -1,0 +1,373 @@
+#include "core/task_manager.h"
+
+#include <signal.h>
+
+#include <fstream>
+
+#include "test_util.h"
+
+namespace taskd {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Exec;
+using testing::Handler;
+using testing::ManagerHarness;
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(TaskManager, ExecTrueCompletesWithExitCodeZero) {
+  ManagerHarness h;
+  ASSERT_TRUE(h.start_status().ok());
+  Task t = h.MustSubmit(Exec({"true"}));
+  EXPECT_EQ(t.state, TaskState::kPending);
+  EXPECT_EQ(t.id.size(), 26u);
+  auto done = h.Wait(t.id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, TaskState::kCompleted);
+  EXPECT_EQ(done->reason, TaskReason::kSucceeded);
+  ASSERT_TRUE(done->result && done->result->exit_code);
+  EXPECT_EQ(*done->result->exit_code, 0);
+  EXPECT_EQ(done->attempt, 1);
+  EXPECT_TRUE(done->end_time && done->expire_time);
+}
+
+TEST(TaskManager, ExecNonZeroExitFailsWithItsCode) {
+  ManagerHarness h;
+  Task t = h.MustSubmit(Exec({"sh", "-c", "exit 3"}));
+  auto done = h.Wait(t.id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, TaskState::kFailed);
+  EXPECT_EQ(done->reason, TaskReason::kExitCode);
+  EXPECT_EQ(done->result->exit_code.value_or(-1), 3);
+  ASSERT_TRUE(done->error);
+  EXPECT_NE(done->error->message.find("3"), std::string::npos);
+}
+
+TEST(TaskManager, OutputGoesToPerTaskLogFiles) {
+  ManagerHarness h;
+  Task t = h.MustSubmit(Exec({"sh", "-c", "echo out; echo err >&2"}));
+  auto done = h.Wait(t.id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(ReadFile(h.m().StdoutPath(t.id)), "out\n");
+  EXPECT_EQ(ReadFile(h.m().StderrPath(t.id)), "err\n");
+  EXPECT_EQ(done->result->stdout_bytes, 4);
+  EXPECT_EQ(done->result->stderr_bytes, 4);
+}
+
+TEST(TaskManager, MissingBinaryFailsWithSpawnFailedAndOsText) {
+  ManagerHarness h;
+  Task t = h.MustSubmit(Exec({"/nonexistent/program"}));
+  auto done = h.Wait(t.id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, TaskState::kFailed);
+  EXPECT_EQ(done->reason, TaskReason::kSpawnFailed);
+  ASSERT_TRUE(done->error);
+  EXPECT_NE(done->error->message.find("No such file or directory"), std::string::npos)
+      << done->error->message;
+}
+
+TEST(TaskManager, BadCwdFailsWithSpawnFailed) {
+  ManagerHarness h;
+  TaskSpec spec = Exec({"true"});
+  std::get<ExecAction>(spec.action).cwd = "/nonexistent-dir";
+  auto done = h.Wait(h.MustSubmit(spec).id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->reason, TaskReason::kSpawnFailed);
+  EXPECT_NE(done->error->message.find("cwd"), std::string::npos) << done->error->message;
+}
+
+TEST(TaskManager, NonExecutableFileFailsWithSpawnFailed) {
+  ManagerHarness h;
+  auto path = h.dir() / "not-executable.sh";
+  std::ofstream(path) << "#!/bin/sh\nexit 0\n";
+  auto done = h.Wait(h.MustSubmit(Exec({path.string()})).id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->reason, TaskReason::kSpawnFailed);
+  EXPECT_NE(done->error->message.find("Permission denied"), std::string::npos)
+      << done->error->message;
+}
+
+TEST(TaskManager, HandlersNoopAndSleepComplete) {
+  ManagerHarness h;
+  auto noop = h.Wait(h.MustSubmit(Handler("noop")).id);
+  ASSERT_TRUE(noop.ok());
+  EXPECT_EQ(noop->state, TaskState::kCompleted);
+  auto sleep = h.Wait(h.MustSubmit(Handler("sleep", R"({"seconds": 0.2})")).id);
+  ASSERT_TRUE(sleep.ok());
+  EXPECT_EQ(sleep->state, TaskState::kCompleted);
+  EXPECT_DOUBLE_EQ(sleep->progress.percent, 100.0);
+  EXPECT_NE(sleep->result->output.find("slept_seconds"), std::string::npos);
+}
+
+TEST(TaskManager, UnknownHandlerIsInvalidArgumentNamingTheField) {
+  ManagerHarness h;
+  auto t = h.Submit(Handler("no-such-handler"));
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(t.status().message().find("spec.handler.name"), std::string::npos);
+  auto bad = h.Submit(Handler("sleep", R"({"seconds": -1})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("spec.handler.payload.seconds"), std::string::npos);
+}
+
+TEST(TaskManager, EmptyArgvIsInvalidArgument) {
+  ManagerHarness h;
+  auto t = h.Submit(Exec({}));
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(t.status().message(), "spec.exec.argv: must not be empty");
+}
+
+TEST(TaskManager, WaitWithTimeoutReturnsRunningTask) {
+  ManagerHarness h;
+  Task t = h.MustSubmit(Handler("sleep", R"({"seconds": 30})"));
+  auto w = h.Wait(t.id, 200ms);
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(IsTerminal(w->state));
+  auto c = h.Cancel(t.id);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state, TaskState::kCancelled);
+}
+
+TEST(TaskManager, CancelPendingIsImmediate) {
+  ManagerOptions o;
+  o.max_running = 1;
+  ManagerHarness h(o);
+  Task blocker = h.MustSubmit(Handler("sleep", R"({"seconds": 30})"));
+  Task queued = h.MustSubmit(Exec({"true"}));
+  auto c = h.Cancel(queued.id);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state, TaskState::kCancelled);
+  EXPECT_EQ(c->reason, TaskReason::kCancelled);
+  EXPECT_EQ(c->attempt, 0);
+  // Cancelling again says it already ended.
+  auto again = h.Cancel(queued.id);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(h.Cancel(blocker.id).ok());
+}
+
+TEST(TaskManager, CancelRunningChildThatIgnoresSigtermKillsItAfterGrace) {
+  ManagerHarness h;
+  TaskSpec spec = Exec({"sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"});
+  spec.kill_grace = 300ms;
+  Task t = h.MustSubmit(spec);
+  h.WaitFor(t.id, [&](const Task& x) {
+    return x.state == TaskState::kRunning && std::filesystem::exists(h.m().StdoutPath(t.id)) &&
+           std::filesystem::file_size(h.m().StdoutPath(t.id)) > 0;
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto c = h.Cancel(t.id);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state, TaskState::kCancelled);
+  EXPECT_EQ(c->result->signal.value_or(0), SIGKILL);
+  EXPECT_LT(took, 300ms + 1s);
+}
+
+TEST(TaskManager, TimeoutKillsAndFailsWithTimedOut) {
+  ManagerHarness h;
+  TaskSpec spec = Exec({"sleep", "30"});
+  spec.timeout = 200ms;
+  spec.kill_grace = 200ms;
+  auto done = h.Wait(h.MustSubmit(spec).id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, TaskState::kFailed);
+  EXPECT_EQ(done->reason, TaskReason::kTimedOut);
+  EXPECT_EQ(done->error->code, StatusCode::kDeadlineExceeded);
+}
+
+TEST(TaskManager, HandlerSeesTimeoutAsCancellation) {
+  ManagerHarness h;
+  TaskSpec spec = Handler("sleep", R"({"seconds": 30})");
+  spec.timeout = 100ms;
+  auto done = h.Wait(h.MustSubmit(spec).id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->reason, TaskReason::kTimedOut);
+}
+
+TEST(TaskManager, RetriesCountAttemptsThenExhaust) {
+  ManagerHarness h;
+  TaskSpec spec = Exec({"sh", "-c", "exit 5"});
+  spec.retry.max_attempts = 3;
+  spec.retry.initial_backoff = 10ms;
+  auto done = h.Wait(h.MustSubmit(spec).id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, TaskState::kFailed);
+  EXPECT_EQ(done->reason, TaskReason::kRetriesExhausted);
+  EXPECT_EQ(done->attempt, 3);
+  EXPECT_EQ(done->result->exit_code.value_or(-1), 5);
+}
+
+TEST(TaskManager, RetrySucceedsOnALaterAttempt) {
+  ManagerHarness h;
+  auto marker = h.dir() / "attempted";
+  TaskSpec spec = Exec({"sh", "-c",
+                        "if [ -e " + marker.string() + " ]; then exit 0; fi; touch " +
+                            marker.string() + "; exit 1"});
+  spec.retry.max_attempts = 3;
+  spec.retry.initial_backoff = 10ms;
+  auto done = h.Wait(h.MustSubmit(spec).id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, TaskState::kCompleted);
+  EXPECT_EQ(done->attempt, 2);
+}
+
+TEST(TaskManager, PriorityOrdersStartsWithinAQueue) {
+  ManagerOptions o;
+  o.max_running = 1;
+  ManagerHarness h(o);
+  auto order = h.dir() / "order";
+  Task blocker = h.MustSubmit(Handler("sleep", R"({"seconds": 0.3})"));
+  std::vector<std::string> ids;
+  for (int p : {1, 5, 3, 5}) {
+    TaskSpec spec = Exec({"sh", "-c", "echo " + std::to_string(p) + " >> " + order.string()});
+    spec.priority = p;
+    spec.name = "p" + std::to_string(p);
+    ids.push_back(h.MustSubmit(spec).id);
+  }
+  for (const auto& id : ids) ASSERT_TRUE(h.Wait(id).ok());
+  EXPECT_EQ(ReadFile(order), "5\n5\n3\n1\n");
+  (void)blocker;
+}
+
+TEST(TaskManager, DependencyChainRunsInOrderAndFailurePropagates) {
+  ManagerHarness h;
+  auto order = h.dir() / "order";
+  TaskSpec a = Exec({"sh", "-c", "sleep 0.1; echo a >> " + order.string()});
+  Task ta = h.MustSubmit(a);
+  TaskSpec b = Exec({"sh", "-c", "echo b >> " + order.string()});
+  b.after = {ta.id};
+  Task tb = h.MustSubmit(b);
+  TaskSpec c = Exec({"sh", "-c", "exit 1"});
+  c.after = {tb.id};
+  Task tc = h.MustSubmit(c);
+  TaskSpec d = Exec({"true"});
+  d.after = {tc.id};
+  Task td = h.MustSubmit(d);
+  auto dd = h.Wait(td.id);
+  ASSERT_TRUE(dd.ok());
+  EXPECT_EQ(ReadFile(order), "a\nb\n");
+  EXPECT_EQ(dd->state, TaskState::kFailed);
+  EXPECT_EQ(dd->reason, TaskReason::kDependencyFailed);
+  EXPECT_EQ(dd->attempt, 0);
+
+  TaskSpec bad = Exec({"true"});
+  bad.after = {"01NOTATASK"};
+  auto r = h.Submit(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("spec.after[0]"), std::string::npos);
+}
+
+TEST(TaskManager, RequestIdReturnsTheFirstTask) {
+  ManagerHarness h;
+  Task a = *h.Submit(Exec({"true"}), "req-1");
+  Task b = *h.Submit(Exec({"false"}), "req-1");
+  EXPECT_EQ(a.id, b.id);
+  Task c = *h.Submit(Exec({"true"}), "req-2");
+  EXPECT_NE(a.id, c.id);
+}
+
+TEST(TaskManager, PendingLimitIsResourceExhausted) {
+  ManagerOptions o;
+  o.max_running = 1;
+  o.max_pending = 2;
+  ManagerHarness h(o);
+  Task running = h.MustSubmit(Handler("sleep", R"({"seconds": 30})"));
+  h.WaitFor(running.id, [](const Task& t) { return t.state == TaskState::kRunning; });
+  ASSERT_TRUE(h.Submit(Exec({"true"})).ok());
+  ASSERT_TRUE(h.Submit(Exec({"true"})).ok());
+  auto full = h.Submit(Exec({"true"}));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(h.Cancel(running.id).ok());
+}
+
+TEST(TaskManager, TtlDeletesTaskAndLogs) {
+  ManagerHarness h;
+  TaskSpec spec = Exec({"echo", "hello"});
+  spec.ttl = 200ms;
+  Task t = h.MustSubmit(spec);
+  ASSERT_TRUE(h.Wait(t.id).ok());
+  EXPECT_TRUE(std::filesystem::exists(h.m().StdoutPath(t.id)));
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (h.Get(t.id).ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  auto gone = h.Get(t.id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(h.m().StdoutPath(t.id)));
+}
+
+TEST(TaskManager, ProgressFromTheProgressFd) {
+  ManagerHarness h;
+  Task t = h.MustSubmit(Exec({"sh", "-c", "echo 'garbage' >&3; echo '42 half way' >&3; sleep 30"}));
+  Task seen = h.WaitFor(t.id, [](const Task& x) { return x.progress.percent == 42; });
+  EXPECT_EQ(seen.progress.message, "half way");
+  ASSERT_TRUE(h.Cancel(t.id, 100ms).ok());
+}
+
+TEST(TaskManager, ThousandWaitersReleasedByOneCompletion) {
+  ManagerHarness h;
+  Task t = h.MustSubmit(Handler("sleep", R"({"seconds": 0.3})"));
+  constexpr int kWaiters = 1000;
+  std::atomic<int> released{0};
+  std::promise<void> all;
+  for (int i = 0; i < kWaiters; ++i) {
+    h.m().Wait(t.id, std::nullopt, [&](StatusOr<Task> r) {
+      if (r.ok() && r->state == TaskState::kCompleted && ++released == kWaiters) all.set_value();
+    });
+  }
+  auto f = all.get_future();
+  testing::Await(f);
+  EXPECT_EQ(released.load(), kWaiters);
+}
+
+TEST(TaskManager, DeleteOnlyEndedTasks) {
+  ManagerHarness h;
+  Task running = h.MustSubmit(Handler("sleep", R"({"seconds": 30})"));
+  std::promise<Status> p1;
+  h.m().Delete(running.id, [&](Status s) { p1.set_value(s); });
+  auto f1 = p1.get_future();
+  EXPECT_EQ(testing::Await(f1).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(h.Cancel(running.id).ok());
+  std::promise<Status> p2;
+  h.m().Delete(running.id, [&](Status s) { p2.set_value(s); });
+  auto f2 = p2.get_future();
+  EXPECT_TRUE(testing::Await(f2).ok());
+  EXPECT_EQ(h.Get(running.id).status().code(), StatusCode::kNotFound);
+}
+
+TEST(TaskManager, ListFiltersAndPages) {
+  ManagerHarness h;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    TaskSpec spec = Handler("noop");
+    spec.labels["team"] = i % 2 ? "odd" : "even";
+    ids.push_back(h.MustSubmit(spec).id);
+  }
+  for (const auto& id : ids) ASSERT_TRUE(h.Wait(id).ok());
+  std::vector<std::string> seen;
+  ListRequest req;
+  req.page_size = 2;
+  req.filter.labels["team"] = "even";
+  for (;;) {
+    std::promise<StatusOr<ListResult>> p;
+    h.m().List(req, [&](StatusOr<ListResult> r) { p.set_value(std::move(r)); });
+    auto f = p.get_future();
+    auto r = testing::Await(f);
+    ASSERT_TRUE(r.ok());
+    for (const auto& t : r->tasks) seen.push_back(t.id);
+    if (r->last_id.empty()) break;
+    req.start_after = r->last_id;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{ids[0], ids[2], ids[4]}));
+}
+
+}  // namespace
+}  // namespace taskd

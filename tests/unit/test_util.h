@@ -1,0 +1,144 @@
+// Helpers for core tests: a TaskManager on a real io_context with a temp
+// log directory, and blocking wrappers over its callback API (tests may
+// block; the daemon never does).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <random>
+#include <thread>
+
+#include "core/task_manager.h"
+
+namespace taskd::testing {
+
+// A fresh directory under the system temp dir, removed at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("taskd-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+template <typename T>
+T Await(std::future<T>& f, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  if (f.wait_for(limit) != std::future_status::ready) {
+    ADD_FAILURE() << "timed out after " << limit.count() << "s";
+    std::abort();  // a hung future would hang the suite: fail loudly instead
+  }
+  return f.get();
+}
+
+inline TaskSpec Exec(std::vector<std::string> argv) {
+  TaskSpec s;
+  s.action = ExecAction{std::move(argv), {}, {}, false};
+  return s;
+}
+inline TaskSpec Handler(std::string name, std::string payload = "") {
+  TaskSpec s;
+  s.action = HandlerAction{std::move(name), std::move(payload)};
+  return s;
+}
+
+class ManagerHarness {
+ public:
+  explicit ManagerHarness(ManagerOptions options = {}, Store* store = nullptr,
+                          HandlerRegistry* handlers = nullptr)
+      : work_(asio::make_work_guard(io_)) {
+    if (!handlers) {
+      own_handlers_.RegisterBuiltins();
+      handlers = &own_handlers_;
+    }
+    if (!store) store = &memory_;
+    if (options.log_dir.empty()) options.log_dir = dir_.path() / "logs";
+    manager_ = std::make_unique<TaskManager>(io_, std::move(options), *store, *handlers);
+    start_status_ = manager_->Start();
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+  }
+  ~ManagerHarness() {
+    std::promise<void> stopped;
+    manager_->Shutdown([&] { stopped.set_value(); });
+    auto f = stopped.get_future();
+    Await(f);
+    work_.reset();
+    io_.stop();
+    for (auto& t : threads_) t.join();
+  }
+
+  TaskManager& m() { return *manager_; }
+  const Status& start_status() const { return start_status_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  asio::io_context& io() { return io_; }
+
+  StatusOr<Task> Submit(TaskSpec spec, std::string request_id = "") {
+    std::promise<StatusOr<Task>> p;
+    manager_->Submit({std::move(spec), std::move(request_id)},
+                     [&](StatusOr<Task> t) { p.set_value(std::move(t)); });
+    auto f = p.get_future();
+    return Await(f);
+  }
+  Task MustSubmit(TaskSpec spec) {
+    auto t = Submit(std::move(spec));
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? *t : Task{};
+  }
+  StatusOr<Task> Get(const std::string& id) {
+    std::promise<StatusOr<Task>> p;
+    manager_->Get(id, [&](StatusOr<Task> t) { p.set_value(std::move(t)); });
+    auto f = p.get_future();
+    return Await(f);
+  }
+  StatusOr<Task> Wait(const std::string& id, std::optional<Duration> timeout = std::nullopt) {
+    std::promise<StatusOr<Task>> p;
+    manager_->Wait(id, timeout, [&](StatusOr<Task> t) { p.set_value(std::move(t)); });
+    auto f = p.get_future();
+    return Await(f, std::chrono::seconds(60));
+  }
+  StatusOr<Task> Cancel(const std::string& id, std::optional<Duration> grace = std::nullopt) {
+    std::promise<StatusOr<Task>> p;
+    manager_->Cancel(id, grace, [&](StatusOr<Task> t) { p.set_value(std::move(t)); });
+    auto f = p.get_future();
+    return Await(f, std::chrono::seconds(60));
+  }
+  // Polls until `pred(task)` holds (bounded: fails after `limit`).
+  template <typename Pred>
+  Task WaitFor(const std::string& id, Pred pred,
+               std::chrono::seconds limit = std::chrono::seconds(20)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto t = Get(id);
+      if (t.ok() && pred(*t)) return *t;
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "condition not reached for task " << id;
+        return t.ok() ? *t : Task{};
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+ private:
+  TempDir dir_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  MemoryStore memory_;
+  HandlerRegistry own_handlers_;
+  std::unique_ptr<TaskManager> manager_;
+  Status start_status_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace taskd::testing
