@@ -16,6 +16,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/reaper.h"
+
 extern char** environ;
 
 namespace taskd {
@@ -271,7 +273,13 @@ StatusOr<std::shared_ptr<ExecAttempt>> ExecAttempt::Start(Strand strand, ExecLau
   envp.push_back(nullptr);
 
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, program->c_str(), &fa, &attr, argv.data(), envp.data());
+  int rc;
+  {
+    // Registered before the orphan reaper can look: its exit status is ours.
+    auto registry = ChildRegistry::Lock();
+    rc = ::posix_spawn(&pid, program->c_str(), &fa, &attr, argv.data(), envp.data());
+    if (rc == 0) ChildRegistry::Add(pid);
+  }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
@@ -294,6 +302,7 @@ StatusOr<std::shared_ptr<ExecAttempt>> ExecAttempt::Start(Strand strand, ExecLau
     ::kill(-pid, SIGKILL);
     siginfo_t info;
     ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED);
+    ChildRegistry::Remove(pid);
     return Internal("pidfd_open: " + ErrnoText(e));
   }
   im.pidfd.assign(pidfd);
@@ -308,6 +317,22 @@ StatusOr<std::shared_ptr<ExecAttempt>> ExecAttempt::Start(Strand strand, ExecLau
 }
 
 ExecAttempt::~ExecAttempt() = default;
+
+namespace {
+class PosixSpawnerImpl final : public Spawner {
+ public:
+  StatusOr<std::shared_ptr<Process>> Spawn(Strand strand, ExecLaunch launch) override {
+    auto a = ExecAttempt::Start(strand, std::move(launch));
+    if (!a.ok()) return a.status();
+    return std::shared_ptr<Process>(std::move(a).value());
+  }
+};
+}  // namespace
+
+Spawner& PosixSpawner() {
+  static PosixSpawnerImpl spawner;
+  return spawner;
+}
 
 void ExecAttempt::SignalGroup(int sig) {
   // Also after the leader exited: grandchildren may still hold the group.
@@ -348,6 +373,7 @@ void ExecAttempt::OnExit() {
   } else {
     im.outcome.signal = info.si_status;
   }
+  ChildRegistry::Remove(pid_);
   im.exited = true;
   boost::system::error_code ec;
   im.pidfd.close(ec);

@@ -56,17 +56,34 @@ std::vector<std::string> BuildChildEnv(const ExecAction& action, const std::stri
 // Parses one progress line "PERCENT [MESSAGE]"; nullopt when malformed.
 std::optional<std::pair<double, std::string>> ParseProgressLine(std::string_view line);
 
-class ExecAttempt : public std::enable_shared_from_this<ExecAttempt> {
+// A running attempt's process, as the TaskManager sees it.
+class Process {
  public:
-  // Spawns the child. A missing or non-executable program or a bad cwd is
-  // returned as an error whose message has the OS error text; nothing is
-  // left running then.
-  static StatusOr<std::shared_ptr<ExecAttempt>> Start(Strand strand, ExecLaunch launch);
-  ~ExecAttempt();
+  virtual ~Process() = default;
+  virtual pid_t pid() const = 0;
+  // Sends `sig` to the process's whole group (grandchildren included).
+  virtual void SignalGroup(int sig) = 0;
+};
 
-  pid_t pid() const { return pid_; }
-  // Sends `sig` to the child's whole process group (grandchildren included).
-  void SignalGroup(int sig);
+// Starts processes. The TaskManager takes one so tests can inject faults;
+// PosixSpawner() is the real one.
+class Spawner {
+ public:
+  virtual ~Spawner() = default;
+  // Starts `launch`; reports output, progress and the exit through its
+  // callbacks on `strand`. A missing or non-executable program or a bad cwd
+  // is returned as an error with the OS error text; nothing runs then.
+  virtual StatusOr<std::shared_ptr<Process>> Spawn(Strand strand, ExecLaunch launch) = 0;
+};
+Spawner& PosixSpawner();
+
+class ExecAttempt final : public Process, public std::enable_shared_from_this<ExecAttempt> {
+ public:
+  static StatusOr<std::shared_ptr<ExecAttempt>> Start(Strand strand, ExecLaunch launch);
+  ~ExecAttempt() override;
+
+  pid_t pid() const override { return pid_; }
+  void SignalGroup(int sig) override;
 
   struct Impl;
 

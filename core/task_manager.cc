@@ -20,7 +20,9 @@ const std::string& QueueOf(const TaskSpec& spec) {
   return spec.queue.empty() ? kDefaultQueue : spec.queue;
 }
 
-WallTime Now() { return std::chrono::system_clock::now(); }
+SteadyTime::duration ToSteady(Duration d) {
+  return std::chrono::duration_cast<SteadyTime::duration>(d);
+}
 
 }  // namespace
 
@@ -30,19 +32,21 @@ struct TaskManager::Entry {
   uint64_t sequence = 0;
   bool ready = false;  // in ready_
   int unmet_deps = 0;
-  std::shared_ptr<ExecAttempt> exec;
+  std::shared_ptr<Process> exec;
   std::shared_ptr<HandlerContext> handler;
   asio::any_io_executor handler_ex;
-  std::unique_ptr<asio::steady_timer> timer;       // start delay, or the attempt's timeout
-  std::unique_ptr<asio::steady_timer> kill_timer;  // SIGKILL after the grace
-  std::optional<TaskReason> stopping;              // why the running attempt is being stopped
+  SteadyTime start_at{};                     // PENDING: not before this (delay, backoff)
+  std::unique_ptr<Clock::Timer> timer;       // start delay, or the attempt's timeout
+  std::unique_ptr<Clock::Timer> kill_timer;  // SIGKILL after the grace
+  SteadyTime kill_at = SteadyTime::max();
+  std::optional<TaskReason> stopping;  // why the running attempt is being stopped
   std::vector<uint64_t> waiters;
 };
 
 struct TaskManager::Waiter {
   std::string id;
   Callback<Task> done;
-  std::unique_ptr<asio::steady_timer> timer;
+  std::unique_ptr<Clock::Timer> timer;
 };
 
 struct TaskManager::Subscriber {
@@ -69,9 +73,10 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
     : io_(io),
       strand_(asio::make_strand(io)),
       options_(std::move(options)),
+      clock_(options_.clock ? *options_.clock : SystemClock::Get()),
+      spawner_(options_.spawner ? *options_.spawner : PosixSpawner()),
       store_(store),
-      handlers_(handlers),
-      sweep_timer_(strand_) {
+      handlers_(handlers) {
   if (options_.max_running <= 0) {
     options_.max_running = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
@@ -144,7 +149,7 @@ Status TaskManager::Start() {
       } else {
         task.state = TaskState::kFailed;
         task.reason = TaskReason::kInterrupted;
-        task.end_time = Now();
+        task.end_time = clock_.WallNow();
         task.expire_time = *task.end_time + task.spec.ttl.value_or(options_.default_ttl);
       }
       Persist(task);
@@ -259,7 +264,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
   }
   std::vector<StoreOp> ops;
   ops.reserve(fresh.size());
-  WallTime now = Now();
+  WallTime now = clock_.WallNow();
   for (size_t i : fresh) {
     Task t;
     t.id = NewTaskId();
@@ -317,6 +322,12 @@ void TaskManager::Admit(Task task, bool recovered) {
   Entry& e = it->second;
   e.task = std::move(task);
   e.sequence = ++sequence_;
+  if (e.task.next_attempt_time) {
+    // A wall-clock start time (not_before, or a backoff stored before a
+    // restart) becomes a monotonic deadline once, here.
+    auto wait = std::max<Duration>(Duration::zero(), *e.task.next_attempt_time - clock_.WallNow());
+    e.start_at = clock_.SteadyNow() + ToSteady(wait);
+  }
   if (!e.task.request_id.empty()) request_ids_[e.task.request_id] = id;
   if (recovered && e.task.state == TaskState::kPending) ++pending_;
   if (!recovered) Emit(TaskEvent::Type::kCreated, e.task);
@@ -350,25 +361,19 @@ void TaskManager::Admit(Task task, bool recovered) {
 // Marks a PENDING task with no unmet dependency startable, after its delay.
 void TaskManager::MakeReady(Entry& e) {
   if (e.unmet_deps > 0 || e.ready) return;
-  if (e.task.next_attempt_time) {
-    auto delay = *e.task.next_attempt_time - Now();
-    if (delay > Duration::zero()) {
-      e.timer = std::make_unique<asio::steady_timer>(strand_);
-      e.timer->expires_after(std::chrono::duration_cast<asio::steady_timer::duration>(delay));
-      std::string id = e.task.id;
-      e.timer->async_wait([this, id](const boost::system::error_code& ec) {
-        if (ec) return;
-        auto it = tasks_.find(id);
-        if (it == tasks_.end() || it->second.task.state != TaskState::kPending) return;
-        it->second.timer.reset();
-        it->second.task.next_attempt_time.reset();
-        MakeReady(it->second);
-        Pump();
-      });
-      return;
-    }
-    e.task.next_attempt_time.reset();
+  if (e.start_at > clock_.SteadyNow()) {
+    std::string id = e.task.id;
+    e.timer = clock_.RunAt(e.start_at, strand_, [this, id] {
+      auto it = tasks_.find(id);
+      if (it == tasks_.end() || it->second.task.state != TaskState::kPending) return;
+      it->second.timer.reset();
+      it->second.start_at = {};
+      MakeReady(it->second);
+      Pump();
+    });
+    return;
   }
+  e.task.next_attempt_time.reset();
   e.ready = true;
   ready_.emplace(-static_cast<int64_t>(e.task.spec.priority), e.sequence, e.task.id);
 }
@@ -376,6 +381,8 @@ void TaskManager::MakeReady(Entry& e) {
 // Starts ready tasks while the global and per-queue limits allow.
 void TaskManager::Pump() {
   if (shutting_down_) return;
+  SteadyTime now = clock_.SteadyNow();
+  SteadyTime wake = SteadyTime::max();  // when a rate-limited queue gets its next token
   for (auto it = ready_.begin(); it != ready_.end() && running_ < options_.max_running;) {
     Entry& e = tasks_.at(std::get<2>(*it));
     const std::string& queue = QueueOf(e.task.spec);
@@ -384,10 +391,46 @@ void TaskManager::Pump() {
       ++it;
       continue;
     }
+    SteadyTime next;
+    if (!TakeToken(queue, now, &next)) {
+      wake = std::min(wake, next);
+      ++it;
+      continue;
+    }
     it = ready_.erase(it);
     e.ready = false;
     StartAttempt(e);
   }
+  if (wake != SteadyTime::max() && wake < pump_at_) {
+    pump_at_ = wake;
+    pump_timer_ = clock_.RunAt(wake, strand_, [this] {
+      pump_at_ = SteadyTime::max();
+      Pump();
+    });
+  }
+}
+
+bool TaskManager::TakeToken(const std::string& queue, SteadyTime now, SteadyTime* next) {
+  auto q = options_.queues.find(queue);
+  if (q == options_.queues.end() || q->second.rate <= 0) return true;
+  const double rate = q->second.rate;
+  const double burst = std::max(1, q->second.burst);
+  auto [it, fresh] = buckets_.try_emplace(queue);
+  Bucket& b = it->second;
+  if (fresh) {
+    b.tokens = burst;
+  } else {
+    double elapsed = std::chrono::duration<double>(now - b.refilled).count();
+    b.tokens = std::min(burst, b.tokens + elapsed * rate);
+  }
+  b.refilled = now;
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return true;
+  }
+  *next = now + ToSteady(std::chrono::duration_cast<Duration>(
+                    std::chrono::duration<double>((1 - b.tokens) / rate)));
+  return false;
 }
 
 // ---------------------------------------------------------------- running
@@ -397,7 +440,7 @@ void TaskManager::StartAttempt(Entry& e) {
   t.state = TaskState::kRunning;
   t.reason = TaskReason::kUnspecified;
   ++t.attempt;
-  t.start_time = Now();
+  t.start_time = clock_.WallNow();
   t.next_attempt_time.reset();
   t.result.reset();
   t.error.reset();
@@ -411,13 +454,9 @@ void TaskManager::StartAttempt(Entry& e) {
   spdlog::debug("task {}: attempt {} started", t.id, t.attempt);
 
   if (t.spec.timeout > Duration::zero()) {
-    e.timer = std::make_unique<asio::steady_timer>(strand_);
-    e.timer->expires_after(
-        std::chrono::duration_cast<asio::steady_timer::duration>(t.spec.timeout));
     std::string id = t.id;
     int32_t attempt = t.attempt;
-    e.timer->async_wait([this, id, attempt](const boost::system::error_code& ec) {
-      if (ec) return;
+    e.timer = clock_.RunAfter(t.spec.timeout, strand_, [this, id, attempt] {
       auto it = tasks_.find(id);
       if (it == tasks_.end() || it->second.task.state != TaskState::kRunning ||
           it->second.task.attempt != attempt || it->second.stopping) {
@@ -461,7 +500,7 @@ void TaskManager::StartAttempt(Entry& e) {
       }
       OnAttemptEnd(id, attempt, reason, std::move(r), std::move(error));
     };
-    auto started = ExecAttempt::Start(strand_, std::move(launch));
+    auto started = spawner_.Spawn(strand_, std::move(launch));
     if (!started.ok()) {
       spdlog::warn("task {}: spawn failed: {}", t.id, started.status().message());
       std::string id = t.id;
@@ -541,15 +580,11 @@ void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
   }
   if (e.exec) {
     e.exec->SignalGroup(SIGTERM);
-    std::shared_ptr<ExecAttempt> exec = e.exec;
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace);
-    if (e.kill_timer && e.kill_timer->expiry() <= deadline) return;
-    e.kill_timer = std::make_unique<asio::steady_timer>(strand_);
-    e.kill_timer->expires_at(deadline);
-    e.kill_timer->async_wait([exec](const boost::system::error_code& ec) {
-      if (!ec) exec->SignalGroup(SIGKILL);
-    });
+    std::shared_ptr<Process> exec = e.exec;
+    SteadyTime deadline = clock_.SteadyNow() + ToSteady(grace);
+    if (e.kill_timer && e.kill_at <= deadline) return;
+    e.kill_at = deadline;
+    e.kill_timer = clock_.RunAt(deadline, strand_, [exec] { exec->SignalGroup(SIGKILL); });
   } else if (e.handler) {
     asio::post(e.handler_ex, [ctx = e.handler] { ctx->Cancel(); });
   }
@@ -572,6 +607,7 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   e.handler.reset();
   e.timer.reset();
   e.kill_timer.reset();
+  e.kill_at = SteadyTime::max();
   t.result = std::move(result);
   if (!t.result) t.result = TaskResult{};
 
@@ -624,7 +660,8 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
 void TaskManager::Requeue(Entry& e, Duration delay) {
   Task& t = e.task;
   t.state = TaskState::kPending;
-  t.next_attempt_time = Now() + std::chrono::duration_cast<WallTime::duration>(delay);
+  t.next_attempt_time = clock_.WallNow() + std::chrono::duration_cast<WallTime::duration>(delay);
+  e.start_at = clock_.SteadyNow() + ToSteady(delay);
   ++pending_;
   e.sequence = ++sequence_;
   Persist(t);
@@ -650,7 +687,7 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
   t.reason = reason;
   t.error = std::move(error);
   t.next_attempt_time.reset();
-  t.end_time = Now();
+  t.end_time = clock_.WallNow();
   t.expire_time = *t.end_time + t.spec.ttl.value_or(options_.default_ttl);
   Persist(t);
   Emit(TaskEvent::Type::kStateChanged, t);
@@ -689,7 +726,7 @@ void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double p
   if (t.state != TaskState::kRunning || t.attempt != attempt) return;
   t.progress.percent = std::clamp(percent, 0.0, 100.0);
   t.progress.message = std::move(message);
-  t.progress.update_time = Now();
+  t.progress.update_time = clock_.WallNow();
   Emit(TaskEvent::Type::kProgress, t);
 }
 
@@ -777,10 +814,7 @@ uint64_t TaskManager::Wait(std::string id, std::optional<Duration> timeout, Call
     w->id = id;
     w->done = std::move(done);
     if (timeout) {
-      w->timer = std::make_unique<asio::steady_timer>(strand_);
-      w->timer->expires_after(std::chrono::duration_cast<asio::steady_timer::duration>(*timeout));
-      w->timer->async_wait([this, handle](const boost::system::error_code& ec) {
-        if (ec) return;
+      w->timer = clock_.RunAfter(*timeout, strand_, [this, handle] {
         auto wit = waiters_.find(handle);
         if (wit == waiters_.end()) return;
         auto waiter = std::move(wit->second);
@@ -878,10 +912,8 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
 }
 
 void TaskManager::ScheduleExpiry(const std::string& id, WallTime expire_time) {
-  auto remaining = expire_time - Now();
-  SteadyTime at = std::chrono::steady_clock::now() +
-                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                      std::max<WallTime::duration>(remaining, WallTime::duration::zero()));
+  auto remaining = std::max<Duration>(Duration::zero(), expire_time - clock_.WallNow());
+  SteadyTime at = clock_.SteadyNow() + ToSteady(remaining);
   expiries_.emplace(at, id);
   if (at < sweep_at_) ArmSweep();
 }
@@ -889,16 +921,12 @@ void TaskManager::ScheduleExpiry(const std::string& id, WallTime expire_time) {
 void TaskManager::ArmSweep() {
   if (expiries_.empty() || shutting_down_) return;
   sweep_at_ = expiries_.begin()->first;
-  sweep_timer_.expires_at(sweep_at_);
-  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    Sweep();
-  });
+  sweep_timer_ = clock_.RunAt(sweep_at_, strand_, [this] { Sweep(); });
 }
 
 void TaskManager::Sweep() {
   sweep_at_ = SteadyTime::max();
-  auto now = std::chrono::steady_clock::now();
+  auto now = clock_.SteadyNow();
   while (!expiries_.empty() && expiries_.begin()->first <= now) {
     std::string id = expiries_.begin()->second;
     expiries_.erase(expiries_.begin());
@@ -939,7 +967,7 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
   asio::post(strand_, [this, handle, filter = std::move(filter), snapshot,
                        on_event = std::move(on_event)]() mutable {
     if (snapshot) {
-      WallTime now = Now();
+      WallTime now = clock_.WallNow();
       auto send = [&](const Task& t) {
         if (filter.Matches(t)) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
       };
@@ -963,7 +991,7 @@ void TaskManager::Unsubscribe(uint64_t handle) {
 
 void TaskManager::Emit(TaskEvent::Type type, const Task& task) {
   if (subscribers_.empty()) return;
-  TaskEvent event{type, task, Now()};
+  TaskEvent event{type, task, clock_.WallNow()};
   // A subscriber may unsubscribe from its callback; iterate over a snapshot of handles.
   std::vector<uint64_t> handles;
   handles.reserve(subscribers_.size());
@@ -988,8 +1016,8 @@ void TaskManager::Shutdown(std::function<void()> done) {
   asio::post(strand_, [this, done = std::move(done)]() mutable {
     shutting_down_ = true;
     shutdown_done_ = std::move(done);
-    boost::system::error_code ec;
-    sweep_timer_.cancel();
+    sweep_timer_.reset();
+    pump_timer_.reset();
     // Waits end with the current state; subscribers are dropped.
     std::vector<uint64_t> handles;
     for (const auto& [h, w] : waiters_) handles.push_back(h);

@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "core/asio.h"
+#include "core/clock.h"
+#include "core/exec_runner.h"
 #include "core/handlers.h"
 #include "core/status.h"
 #include "core/store.h"
@@ -35,6 +37,8 @@ namespace taskd {
 
 struct QueueOptions {
   int max_running = 0;  // 0: only the global limit applies
+  double rate = 0;      // starts per second (token bucket); 0: unlimited
+  int burst = 1;        // bucket size: starts allowed at once after a quiet spell
 };
 
 struct ManagerOptions {
@@ -51,6 +55,8 @@ struct ManagerOptions {
   int64_t log_cap_bytes = 64 << 20;  // per stream and attempt
   std::map<std::string, QueueOptions> queues;
   SpecLimits limits;
+  Clock* clock = nullptr;      // nullptr: SystemClock::Get()
+  Spawner* spawner = nullptr;  // nullptr: PosixSpawner()
 };
 
 struct SubmitRequest {
@@ -158,6 +164,9 @@ class TaskManager {
   void Requeue(Entry& e, Duration delay);
   void StopAttempt(Entry& e, TaskReason why, Duration grace);
   void ApplyProgress(const std::string& id, int32_t attempt, double percent, std::string message);
+  // Takes a start token from `queue`'s rate limit; false (and when the next
+  // token comes in *next) when there is none.
+  bool TakeToken(const std::string& queue, SteadyTime now, SteadyTime* next);
   void ReleaseWaiters(Entry& e);
   void OnDependencyEnded(const std::string& id);
   void ScheduleExpiry(const std::string& id, WallTime expire_time);
@@ -174,6 +183,8 @@ class TaskManager {
   asio::io_context& io_;
   Strand strand_;
   ManagerOptions options_;
+  Clock& clock_;
+  Spawner& spawner_;
   Store& store_;
   const HandlerRegistry& handlers_;
   std::atomic<uint64_t> next_handle_{1};
@@ -191,8 +202,15 @@ class TaskManager {
   std::multimap<std::string, std::string> dependents_;  // dependency id -> dependent id
   std::unordered_map<uint64_t, std::unique_ptr<Waiter>> waiters_;
   std::unordered_map<uint64_t, std::unique_ptr<Subscriber>> subscribers_;
+  struct Bucket {
+    double tokens = 0;
+    SteadyTime refilled{};
+  };
+  std::unordered_map<std::string, Bucket> buckets_;  // queues with a rate limit
+  std::unique_ptr<Clock::Timer> pump_timer_;         // next rate-limit token
+  SteadyTime pump_at_ = SteadyTime::max();
   std::multimap<SteadyTime, std::string> expiries_;
-  asio::steady_timer sweep_timer_;
+  std::unique_ptr<Clock::Timer> sweep_timer_;
   SteadyTime sweep_at_ = SteadyTime::max();
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;

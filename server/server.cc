@@ -14,6 +14,7 @@
 #include <future>
 #include <thread>
 
+#include "core/reaper.h"
 #include "core/sqlite_store.h"
 #include "server/task_service.h"
 
@@ -104,6 +105,7 @@ struct Server::Impl {
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
+  std::unique_ptr<OrphanReaper> reaper;
   std::unique_ptr<TaskManager> manager;
   std::unique_ptr<TaskServiceImpl> service;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -147,6 +149,9 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
     return InvalidArgument("store", "must be 'sqlite' or 'memory', not '" + options.store + "'");
   }
 
+  // taskd is a child subreaper (main.cpp): reap the task grandchildren that
+  // get re-parented to it.
+  impl->reaper = std::make_unique<OrphanReaper>(impl->io);
   impl->manager =
       std::make_unique<TaskManager>(impl->io, options.manager, *impl->store, *impl->handlers);
   if (auto s = impl->manager->Start(); !s.ok()) return s;
@@ -241,6 +246,7 @@ void Server::Shutdown() {
   }
   // 4. Flush the store, then stop the io threads.
   if (im.store) im.store->Close();
+  if (im.reaper) im.reaper->Stop();
   im.work.reset();
   im.io.stop();
   for (auto& t : im.threads) t.join();

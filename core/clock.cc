@@ -1,0 +1,97 @@
+#include "core/clock.h"
+
+namespace taskd {
+
+namespace {
+
+class AsioTimer final : public Clock::Timer {
+ public:
+  AsioTimer(Strand ex, SteadyTime at, std::function<void()> fn)
+      : timer_(ex), live_(std::make_shared<std::atomic<bool>>(true)) {
+    timer_.expires_at(at);
+    // `live` guards against a completion already queued when Cancel() runs.
+    timer_.async_wait([live = live_, fn = std::move(fn)](const boost::system::error_code& ec) {
+      if (!ec && *live) fn();
+    });
+  }
+  ~AsioTimer() override { Cancel(); }
+  void Cancel() override {
+    *live_ = false;
+    timer_.cancel();
+  }
+
+ private:
+  asio::steady_timer timer_;
+  std::shared_ptr<std::atomic<bool>> live_;
+};
+
+class ManualTimer final : public Clock::Timer {
+ public:
+  explicit ManualTimer(std::shared_ptr<std::atomic<bool>> live) : live_(std::move(live)) {}
+  ~ManualTimer() override { Cancel(); }
+  void Cancel() override { *live_ = false; }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> live_;
+};
+
+}  // namespace
+
+std::unique_ptr<Clock::Timer> SystemClock::RunAt(SteadyTime at, Strand ex,
+                                                 std::function<void()> fn) {
+  return std::make_unique<AsioTimer>(ex, at, std::move(fn));
+}
+
+SystemClock& SystemClock::Get() {
+  static SystemClock clock;
+  return clock;
+}
+
+ManualClock::ManualClock()
+    : steady_(SteadyTime(std::chrono::hours(1000))), wall_(std::chrono::system_clock::now()) {}
+
+SteadyTime ManualClock::SteadyNow() const {
+  std::lock_guard lock(mu_);
+  return steady_;
+}
+
+WallTime ManualClock::WallNow() const {
+  std::lock_guard lock(mu_);
+  return wall_;
+}
+
+std::unique_ptr<Clock::Timer> ManualClock::RunAt(SteadyTime at, Strand ex,
+                                                 std::function<void()> fn) {
+  auto live = std::make_shared<std::atomic<bool>>(true);
+  std::lock_guard lock(mu_);
+  if (at <= steady_) {
+    asio::post(ex, [live, fn = std::move(fn)] {
+      if (*live) fn();
+    });
+  } else {
+    timers_.emplace(at, Entry{ex, std::move(fn), live});
+  }
+  return std::make_unique<ManualTimer>(live);
+}
+
+void ManualClock::Advance(Duration d) {
+  std::lock_guard lock(mu_);
+  steady_ += std::chrono::duration_cast<SteadyTime::duration>(d);
+  wall_ += std::chrono::duration_cast<WallTime::duration>(d);
+  while (!timers_.empty() && timers_.begin()->first <= steady_) {
+    Entry e = std::move(timers_.begin()->second);
+    timers_.erase(timers_.begin());
+    asio::post(e.ex, [live = e.live, fn = std::move(e.fn)] {
+      if (*live) fn();
+    });
+  }
+}
+
+size_t ManualClock::pending() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& [at, e] : timers_) n += *e.live ? 1 : 0;
+  return n;
+}
+
+}  // namespace taskd

@@ -1,0 +1,158 @@
+// Process supervision with real subprocesses: process groups, grandchildren,
+// the orphan reaper, and spawn faults injected through the Spawner.
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include <fstream>
+
+#include "core/reaper.h"
+#include "test_util.h"
+
+namespace taskd {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Exec;
+using testing::ManagerHarness;
+
+bool Alive(pid_t pid) { return std::filesystem::exists("/proc/" + std::to_string(pid)); }
+
+pid_t ReadPid(const std::filesystem::path& p, std::chrono::seconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(p);
+    pid_t pid = 0;
+    if (in >> pid && pid > 0) return pid;
+    std::this_thread::sleep_for(10ms);
+  }
+  ADD_FAILURE() << "no pid in " << p;
+  return 0;
+}
+
+// A task whose shell ignores SIGTERM and has double-forked a grandchild
+// (re-parented to us, the subreaper) that ignores SIGTERM too.
+TaskSpec StubbornTree(const std::filesystem::path& pid_file) {
+  return Exec({"sh", "-c",
+               "( ( trap '' TERM; exec sleep 1000 ) & echo $! > " + pid_file.string() +
+                   " ); trap '' TERM; while :; do sleep 0.05; done"});
+}
+
+class SupervisionTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0); }
+};
+
+TEST_F(SupervisionTest, CancelKillsStubbornChildAndGrandchildWithinGrace) {
+  ManagerHarness h;
+  OrphanReaper reaper(h.io());
+  auto pid_file = h.dir() / "gc.pid";
+  TaskSpec spec = StubbornTree(pid_file);
+  spec.kill_grace = 300ms;
+  Task t = h.MustSubmit(spec);
+  pid_t grandchild = ReadPid(pid_file);
+  ASSERT_TRUE(Alive(grandchild));
+  auto start = std::chrono::steady_clock::now();
+  auto c = h.Cancel(t.id);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state, TaskState::kCancelled);
+  while (Alive(grandchild) && std::chrono::steady_clock::now() - start < 300ms + 1s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(Alive(grandchild)) << "grandchild " << grandchild << " survived (or was not reaped)";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 300ms + 1s);
+}
+
+TEST_F(SupervisionTest, TimeoutKillsStubbornChildAndGrandchildWithinGrace) {
+  ManagerHarness h;
+  OrphanReaper reaper(h.io());
+  auto pid_file = h.dir() / "gc.pid";
+  TaskSpec spec = StubbornTree(pid_file);
+  spec.timeout = 300ms;
+  spec.kill_grace = 300ms;
+  Task t = h.MustSubmit(spec);
+  pid_t grandchild = ReadPid(pid_file);
+  auto done = h.Wait(t.id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->reason, TaskReason::kTimedOut);
+  auto ended = std::chrono::steady_clock::now();
+  while (Alive(grandchild) && std::chrono::steady_clock::now() - ended < 1s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(Alive(grandchild));
+}
+
+TEST_F(SupervisionTest, LeftoverGroupMembersDieWithTheTask) {
+  ManagerHarness h;
+  OrphanReaper reaper(h.io());
+  auto pid_file = h.dir() / "bg.pid";
+  // The task exits at once, leaving a background process in its group.
+  Task t = h.MustSubmit(Exec({"sh", "-c", "sleep 1000 & echo $! > " + pid_file.string()}));
+  auto done = h.Wait(t.id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, TaskState::kCompleted);
+  pid_t bg = ReadPid(pid_file);
+  auto start = std::chrono::steady_clock::now();
+  while (Alive(bg) && std::chrono::steady_clock::now() - start < 5s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(Alive(bg));
+}
+
+// A spawner that fails like a machine out of processes.
+class FailingSpawner final : public Spawner {
+ public:
+  StatusOr<std::shared_ptr<Process>> Spawn(Strand, ExecLaunch) override {
+    ++calls;
+    return Status(StatusCode::kResourceExhausted, "posix_spawn: Resource temporarily unavailable");
+  }
+  std::atomic<int> calls{0};
+};
+
+TEST(SpawnFaults, SpawnFailureEndsTheTaskAndTheManagerGoesOn) {
+  FailingSpawner spawner;
+  ManagerOptions o;
+  o.spawner = &spawner;
+  ManagerHarness h(o);
+  auto done = h.Wait(h.MustSubmit(Exec({"true"})).id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, TaskState::kFailed);
+  EXPECT_EQ(done->reason, TaskReason::kSpawnFailed);
+  EXPECT_NE(done->error->message.find("Resource temporarily unavailable"), std::string::npos);
+  EXPECT_EQ(spawner.calls.load(), 1);
+  // Handlers do not go through the spawner and still run.
+  auto noop = h.Wait(h.MustSubmit(testing::Handler("noop")).id);
+  ASSERT_TRUE(noop.ok());
+  EXPECT_EQ(noop->state, TaskState::kCompleted);
+}
+
+TEST(Reaper, ReapsOrphansButNotRegisteredChildren) {
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  // A registered child of ours that has exited: the reaper must leave it.
+  pid_t mine;
+  {
+    auto lock = ChildRegistry::Lock();
+    mine = ::fork();
+    if (mine == 0) ::_exit(0);
+    ChildRegistry::Add(mine);
+  }
+  // An orphan: a grandchild re-parented to us, exited.
+  pid_t mid = ::fork();
+  if (mid == 0) {
+    if (::fork() == 0) {
+      ::usleep(100000);
+      ::_exit(0);
+    }
+    ::_exit(0);
+  }
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(mid), &info, WEXITED), 0);
+  ::usleep(300000);  // the grandchild exits after 100 ms
+  EXPECT_GE(ChildRegistry::ReapOrphans(), 1);
+  // Ours is still there to be waited for.
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(mine), &info, WEXITED | WNOHANG), 0);
+  EXPECT_EQ(info.si_pid, mine);
+  ChildRegistry::Remove(mine);
+}
+
+}  // namespace
+}  // namespace taskd
