@@ -25,17 +25,25 @@ class AsioTimer final : public Clock::Timer {
   std::shared_ptr<std::atomic<bool>> live_;
 };
 
+}  // namespace
+
 class ManualTimer final : public Clock::Timer {
  public:
-  explicit ManualTimer(std::shared_ptr<std::atomic<bool>> live) : live_(std::move(live)) {}
+  ManualTimer(ManualClock* clock, SteadyTime at, uint64_t id,
+              std::shared_ptr<std::atomic<bool>> live)
+      : clock_(clock), at_(at), id_(id), live_(std::move(live)) {}
   ~ManualTimer() override { Cancel(); }
-  void Cancel() override { *live_ = false; }
+  void Cancel() override {
+    if (!live_->exchange(false)) return;
+    clock_->Forget(at_, id_);
+  }
 
  private:
+  ManualClock* clock_;
+  SteadyTime at_;
+  uint64_t id_;
   std::shared_ptr<std::atomic<bool>> live_;
 };
-
-}  // namespace
 
 std::unique_ptr<Clock::Timer> SystemClock::RunAt(SteadyTime at, Strand ex,
                                                  std::function<void()> fn) {
@@ -64,14 +72,26 @@ std::unique_ptr<Clock::Timer> ManualClock::RunAt(SteadyTime at, Strand ex,
                                                  std::function<void()> fn) {
   auto live = std::make_shared<std::atomic<bool>>(true);
   std::lock_guard lock(mu_);
+  uint64_t id = next_id_++;
   if (at <= steady_) {
     asio::post(ex, [live, fn = std::move(fn)] {
       if (*live) fn();
     });
   } else {
-    timers_.emplace(at, Entry{ex, std::move(fn), live});
+    timers_.emplace(at, Entry{id, ex, std::move(fn), live});
   }
-  return std::make_unique<ManualTimer>(live);
+  return std::make_unique<ManualTimer>(this, at, id, live);
+}
+
+void ManualClock::Forget(SteadyTime at, uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto [first, last] = timers_.equal_range(at);
+  for (auto it = first; it != last; ++it) {
+    if (it->second.id == id) {
+      timers_.erase(it);
+      return;
+    }
+  }
 }
 
 void ManualClock::Advance(Duration d) {

@@ -62,12 +62,18 @@ class ManualClock final : public Clock {
   size_t pending() const;
 
  private:
+  friend class ManualTimer;
   struct Entry {
+    uint64_t id;
     Strand ex;
     std::function<void()> fn;
     std::shared_ptr<std::atomic<bool>> live;
   };
+  // Drops a cancelled timer, so no entry (and its executor) outlives its owner.
+  void Forget(SteadyTime at, uint64_t id);
+
   mutable std::mutex mu_;
+  uint64_t next_id_ = 1;                     // guarded by mu_
   SteadyTime steady_;                        // guarded by mu_
   WallTime wall_;                            // guarded by mu_
   std::multimap<SteadyTime, Entry> timers_;  // guarded by mu_
