@@ -34,6 +34,8 @@ class Store {
   // Finishes pending writes; later Write() calls fail with UNAVAILABLE.
   virtual void Close() = 0;
   virtual const char* Name() const = 0;
+  // False for a store that keeps nothing: the manager then skips building writes.
+  virtual bool durable() const { return true; }
 };
 
 // Keeps nothing: every write succeeds at once (done runs inline).
@@ -43,6 +45,7 @@ class MemoryStore final : public Store {
   void Write(std::vector<StoreOp>, std::function<void(Status)> done) override { done(OkStatus()); }
   void Close() override {}
   const char* Name() const override { return "memory"; }
+  bool durable() const override { return false; }
 };
 
 }  // namespace taskd

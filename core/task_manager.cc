@@ -32,15 +32,22 @@ struct TaskManager::Entry {
   uint64_t sequence = 0;
   bool ready = false;  // in ready_
   int unmet_deps = 0;
+  SteadyTime start_at{};                // PENDING: not before this (delay, backoff)
+  std::unique_ptr<Clock::Timer> timer;  // start delay, or the attempt's timeout
+  std::unique_ptr<Running> run;         // set while RUNNING
+  std::vector<uint64_t> waiters;
+};
+
+// What a RUNNING task needs, allocated only while it runs so pending and
+// finished tasks stay small.
+struct TaskManager::Running {
   std::shared_ptr<Process> exec;
   std::shared_ptr<HandlerContext> handler;
-  asio::any_io_executor handler_ex;
-  SteadyTime start_at{};                     // PENDING: not before this (delay, backoff)
-  std::unique_ptr<Clock::Timer> timer;       // start delay, or the attempt's timeout
+  Strand handler_ex;
   std::unique_ptr<Clock::Timer> kill_timer;  // SIGKILL after the grace
   SteadyTime kill_at = SteadyTime::max();
-  std::optional<TaskReason> stopping;  // why the running attempt is being stopped
-  std::vector<uint64_t> waiters;
+  std::optional<TaskReason> stopping;  // why the attempt is being stopped
+  explicit Running(Strand ex) : handler_ex(std::move(ex)) {}
 };
 
 struct TaskManager::Waiter {
@@ -274,8 +281,8 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
     t.create_time = now;
     if (t.spec.not_before && *t.spec.not_before > now) t.next_attempt_time = t.spec.not_before;
     if (!t.request_id.empty()) inflight_[t.request_id];
-    out[i] = t;
-    ops.push_back(StoreOp{StoreOp::Kind::kPut, std::move(t), {}});
+    if (store_.durable()) ops.push_back(StoreOp{StoreOp::Kind::kPut, t, {}});
+    out[i] = std::move(t);
   }
   pending_ += fresh.size();
   // The acknowledgement waits for the commit; the tasks are admitted only
@@ -286,9 +293,8 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
                          done = std::move(done)]() mutable {
       pending_ -= fresh.size();
       for (size_t i : fresh) {
-        const auto& rid = out[i].request_id;
         std::vector<Callback<Task>> followers;
-        if (!rid.empty()) {
+        if (const auto& rid = out[i].request_id; !rid.empty()) {
           auto it = inflight_.find(rid);
           if (it != inflight_.end()) {
             followers = std::move(it->second);
@@ -297,8 +303,9 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
         }
         if (s.ok()) {
           ++pending_;
-          Admit(out[i], /*recovered=*/false);
-          out[i] = tasks_.at(out[i].id).task;
+          std::string id = out[i].id;
+          Admit(std::move(out[i]), /*recovered=*/false);
+          out[i] = tasks_.at(id).task;  // as admitted: it may have ended already
           for (auto& f : followers) f(out[i]);
         } else {
           for (auto& f : followers) f(s);
@@ -375,7 +382,7 @@ void TaskManager::MakeReady(Entry& e) {
   }
   e.task.next_attempt_time.reset();
   e.ready = true;
-  ready_.emplace(-static_cast<int64_t>(e.task.spec.priority), e.sequence, e.task.id);
+  ready_.emplace(-static_cast<int64_t>(e.task.spec.priority), e.sequence, &e);
 }
 
 // Starts ready tasks while the global and per-queue limits allow.
@@ -384,7 +391,7 @@ void TaskManager::Pump() {
   SteadyTime now = clock_.SteadyNow();
   SteadyTime wake = SteadyTime::max();  // when a rate-limited queue gets its next token
   for (auto it = ready_.begin(); it != ready_.end() && running_ < options_.max_running;) {
-    Entry& e = tasks_.at(std::get<2>(*it));
+    Entry& e = *std::get<2>(*it);
     const std::string& queue = QueueOf(e.task.spec);
     int limit = QueueLimit(queue);
     if (limit > 0 && running_per_queue_[queue] >= limit) {
@@ -445,7 +452,7 @@ void TaskManager::StartAttempt(Entry& e) {
   t.result.reset();
   t.error.reset();
   t.progress = Progress{};
-  e.stopping.reset();
+  e.run = std::make_unique<Running>(strand_);
   --pending_;
   ++running_;
   ++running_per_queue_[QueueOf(t.spec)];
@@ -459,7 +466,7 @@ void TaskManager::StartAttempt(Entry& e) {
     e.timer = clock_.RunAfter(t.spec.timeout, strand_, [this, id, attempt] {
       auto it = tasks_.find(id);
       if (it == tasks_.end() || it->second.task.state != TaskState::kRunning ||
-          it->second.task.attempt != attempt || it->second.stopping) {
+          it->second.task.attempt != attempt || it->second.run->stopping) {
         return;
       }
       spdlog::info("task {}: timed out after attempt {} ran its timeout", id, attempt);
@@ -512,7 +519,7 @@ void TaskManager::StartAttempt(Entry& e) {
       });
       return;
     }
-    e.exec = std::move(started).value();
+    e.run->exec = std::move(started).value();
   } else {
     StartHandler(e, *t.spec.handler());
   }
@@ -533,8 +540,8 @@ void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
     return;
   }
   auto ex = asio::make_strand(io_);
-  e.handler_ex = ex;
-  e.handler = std::make_shared<HandlerContext>(
+  e.run->handler_ex = ex;
+  e.run->handler = std::make_shared<HandlerContext>(
       ex, id, attempt, std::move(payload).value(),
       [this, id, attempt](double percent, std::string message) {
         asio::post(strand_, [this, id, attempt, percent, message = std::move(message)]() mutable {
@@ -543,7 +550,7 @@ void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
       });
   asio::co_spawn(
       ex,
-      [fn = *fn, ctx = e.handler]() -> asio::awaitable<StatusOr<std::string>> {
+      [fn = *fn, ctx = e.run->handler]() -> asio::awaitable<StatusOr<std::string>> {
         co_return co_await fn(*ctx);
       },
       [this, id, attempt](std::exception_ptr ex, StatusOr<std::string> r) {
@@ -571,22 +578,22 @@ void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
 }
 
 void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
-  if (e.stopping) {
+  if (e.run->stopping) {
     // Already stopping: a cancel overrides a timeout's reason, and a
     // shorter grace may bring the SIGKILL forward.
-    if (why == TaskReason::kCancelled) e.stopping = why;
+    if (why == TaskReason::kCancelled) e.run->stopping = why;
   } else {
-    e.stopping = why;
+    e.run->stopping = why;
   }
-  if (e.exec) {
-    e.exec->SignalGroup(SIGTERM);
-    std::shared_ptr<Process> exec = e.exec;
+  if (e.run->exec) {
+    e.run->exec->SignalGroup(SIGTERM);
+    std::shared_ptr<Process> exec = e.run->exec;
     SteadyTime deadline = clock_.SteadyNow() + ToSteady(grace);
-    if (e.kill_timer && e.kill_at <= deadline) return;
-    e.kill_at = deadline;
-    e.kill_timer = clock_.RunAt(deadline, strand_, [exec] { exec->SignalGroup(SIGKILL); });
-  } else if (e.handler) {
-    asio::post(e.handler_ex, [ctx = e.handler] { ctx->Cancel(); });
+    if (e.run->kill_timer && e.run->kill_at <= deadline) return;
+    e.run->kill_at = deadline;
+    e.run->kill_timer = clock_.RunAt(deadline, strand_, [exec] { exec->SignalGroup(SIGKILL); });
+  } else if (e.run->handler) {
+    asio::post(e.run->handler_ex, [ctx = e.run->handler] { ctx->Cancel(); });
   }
 }
 
@@ -599,22 +606,18 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   if (t.state != TaskState::kRunning || t.attempt != attempt) return;
   --running_;
   --running_per_queue_[QueueOf(t.spec)];
-  if (e.exec) {
-    // Whatever is left of the group (grandchildren) goes with the attempt.
-    e.exec->SignalGroup(SIGKILL);
-    e.exec.reset();
-  }
-  e.handler.reset();
+  // Whatever is left of the group (grandchildren) goes with the attempt.
+  if (e.run->exec) e.run->exec->SignalGroup(SIGKILL);
+  const std::optional<TaskReason> stopping = e.run->stopping;
+  e.run.reset();
   e.timer.reset();
-  e.kill_timer.reset();
-  e.kill_at = SteadyTime::max();
   t.result = std::move(result);
   if (!t.result) t.result = TaskResult{};
 
-  if (e.stopping == TaskReason::kCancelled) {
+  if (stopping == TaskReason::kCancelled) {
     Finish(e, TaskState::kCancelled, TaskReason::kCancelled,
            TaskError{StatusCode::kCancelled, "cancelled while running"});
-  } else if (e.stopping == TaskReason::kInterrupted) {
+  } else if (stopping == TaskReason::kInterrupted) {
     // Daemon shutdown: requeue when the retry policy allows, so the next
     // start runs it again; otherwise it ends INTERRUPTED.
     if (t.attempt < t.spec.retry.max_attempts) {
@@ -624,10 +627,10 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
       Finish(e, TaskState::kFailed, TaskReason::kInterrupted,
              TaskError{StatusCode::kAborted, "the daemon shut down while the task was running"});
     }
-  } else if (reason == TaskReason::kSucceeded && !e.stopping) {
+  } else if (reason == TaskReason::kSucceeded && !stopping) {
     Finish(e, TaskState::kCompleted, TaskReason::kSucceeded, std::nullopt);
   } else {
-    if (e.stopping == TaskReason::kTimedOut) {
+    if (stopping == TaskReason::kTimedOut) {
       reason = TaskReason::kTimedOut;
       error = TaskError{
           StatusCode::kDeadlineExceeded,
@@ -678,7 +681,7 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
   if (t.state == TaskState::kPending) {
     --pending_;
     if (e.ready) {
-      ready_.erase({-static_cast<int64_t>(t.spec.priority), e.sequence, t.id});
+      ready_.erase({-static_cast<int64_t>(t.spec.priority), e.sequence, &e});
       e.ready = false;
     }
     e.timer.reset();
@@ -991,7 +994,7 @@ void TaskManager::Unsubscribe(uint64_t handle) {
 
 void TaskManager::Emit(TaskEvent::Type type, const Task& task) {
   if (subscribers_.empty()) return;
-  TaskEvent event{type, task, clock_.WallNow()};
+  const TaskEvent event{type, task, clock_.WallNow()};
   // A subscriber may unsubscribe from its callback; iterate over a snapshot of handles.
   std::vector<uint64_t> handles;
   handles.reserve(subscribers_.size());
@@ -1003,6 +1006,7 @@ void TaskManager::Emit(TaskEvent::Type type, const Task& task) {
 }
 
 void TaskManager::Persist(const Task& task) {
+  if (!store_.durable()) return;
   std::vector<StoreOp> ops;
   ops.push_back(StoreOp{StoreOp::Kind::kPut, task, {}});
   store_.Write(std::move(ops), [id = task.id](Status s) {

@@ -85,11 +85,13 @@ struct ListResult {
   std::string last_id;  // set when more tasks may follow
 };
 
+// Passed to subscribers by reference, valid only during the callback: copy
+// what you keep.
 struct TaskEvent {
   enum class Type { kSnapshot, kCreated, kStateChanged, kProgress, kDeleted };
-  Type type = Type::kSnapshot;
-  Task task;
-  WallTime time{};
+  Type type;
+  const Task& task;
+  WallTime time;
 };
 
 template <typename T>
@@ -148,6 +150,7 @@ class TaskManager {
 
  private:
   struct Entry;
+  struct Running;
   struct Waiter;
   struct Subscriber;
 
@@ -193,8 +196,9 @@ class TaskManager {
   std::unordered_map<std::string, std::string> request_ids_;  // request_id -> id
   std::unordered_map<std::string, std::vector<Callback<Task>>>
       inflight_;  // uncommitted request_ids
-  // Ready to start: (-priority, sequence) orders by priority, FIFO among equals.
-  std::set<std::tuple<int64_t, uint64_t, std::string>> ready_;
+  // Ready to start: (-priority, sequence) orders by priority, FIFO among
+  // equals. Entries live in tasks_ (a node map), so their address is stable.
+  std::set<std::tuple<int64_t, uint64_t, Entry*>> ready_;
   uint64_t sequence_ = 0;
   size_t pending_ = 0;  // PENDING tasks, committed or in flight
   int running_ = 0;
