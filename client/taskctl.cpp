@@ -171,8 +171,9 @@ void PrintTaskDetail(const v1::Task& t) {
 }
 
 void PrintTable(const std::vector<v1::Task>& tasks, bool header) {
-  // 26 + 1 + 10 + 1 + 5 + 1 + 7 + 1 = 52 columns before the name: fits 80.
-  if (header) std::printf("%-26s %-10s %5s %7s %s\n", "ID", "STATE", "PROG", "AGE", "NAME");
+  // 13 + 1 + 10 + 1 + 5 + 1 + 7 + 1 = 39 columns before the name; names are
+  // cut at 40 so a row fits 80 columns.
+  if (header) std::printf("%-13s %-10s %5s %7s %s\n", "ID", "STATE", "PROG", "AGE", "NAME");
   for (const auto& t : tasks) {
     std::string prog = "-";
     if (t.has_progress() || t.state() == v1::TASK_STATE_COMPLETED) {
@@ -182,8 +183,8 @@ void PrintTable(const std::vector<v1::Task>& tasks, bool header) {
       prog = buf;
     }
     std::string name = Describe(t);
-    if (name.size() > 27) name = name.substr(0, 26) + "…";
-    std::printf("%-26s %-10s %5s %7s %s\n", t.id().c_str(), StateName(t.state()).c_str(),
+    if (name.size() > 40) name = name.substr(0, 39) + "…";
+    std::printf("%-13s %-10s %5s %7s %s\n", t.id().c_str(), StateName(t.state()).c_str(),
                 prog.c_str(), FormatDuration(Since(t.create_time())).c_str(), name.c_str());
   }
 }

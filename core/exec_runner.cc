@@ -153,7 +153,8 @@ struct ExecAttempt::Impl {
   asio::posix::stream_descriptor out;
   asio::posix::stream_descriptor err;
   asio::posix::stream_descriptor progress;
-  Fd out_file, err_file;
+  Fd out_file, err_file;  // opened on the first byte of output
+  bool log_open_failed = false;
   ExecOutcome outcome;
   std::array<std::array<char, 16384>, 3> bufs;
   std::string progress_line;
@@ -181,7 +182,22 @@ struct ExecAttempt::Impl {
     size_t keep = static_cast<size_t>(std::min<int64_t>(room, static_cast<int64_t>(n)));
     if (keep < n) outcome.logs_truncated = true;
     total += static_cast<int64_t>(n);
-    const Fd& file = is_err ? err_file : out_file;
+    Fd& file = is_err ? err_file : out_file;
+    if (keep > 0 && file.get() < 0) {
+      // Opened on the first byte: most tasks leave at least one stream
+      // empty, and creating a file costs more than spawning the process.
+      const auto& path = is_err ? launch.stderr_path : launch.stdout_path;
+      file.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+      if (file.get() < 0) {
+        if (!log_open_failed) {
+          spdlog::warn("task {}: cannot open {}: {}; its output is dropped", launch.task_id,
+                       path.string(), ErrnoText(errno));
+        }
+        log_open_failed = true;
+        outcome.logs_truncated = true;
+        return;
+      }
+    }
     while (keep > 0) {
       ssize_t w = ::write(file.get(), data, keep);
       if (w < 0 && errno == EINTR) continue;
@@ -229,15 +245,6 @@ StatusOr<std::shared_ptr<ExecAttempt>> ExecAttempt::Start(Strand strand, ExecLau
   Impl& im = *self->impl_;
   im.launch = std::move(launch);
 
-  auto open_log = [](const std::filesystem::path& p) {
-    return Fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-  };
-  im.out_file = open_log(im.launch.stdout_path);
-  im.err_file = open_log(im.launch.stderr_path);
-  if (im.out_file.get() < 0 || im.err_file.get() < 0) {
-    return Internal("cannot open log file in " + im.launch.stdout_path.parent_path().string() +
-                    ": " + ErrnoText(errno));
-  }
   auto out = MakePipe();
   auto err = MakePipe();
   auto prog = MakePipe();

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
-#include <mutex>
-#include <random>
+#include <cstring>
 
 namespace taskd {
 
@@ -37,47 +37,44 @@ std::string_view ReasonName(TaskReason r) {
   return i < kReasonNames.size() ? kReasonNames[i] : "UNKNOWN";
 }
 
-std::string NewTaskId() {
-  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-  static std::mutex mu;
-  static uint64_t last_ms = 0;                         // guarded by mu
-  static std::array<uint8_t, 10> last_rand;            // guarded by mu
-  static std::mt19937_64 rng{std::random_device{}()};  // guarded by mu
+namespace {
+constexpr char kIdAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+constexpr size_t kIdLength = 13;  // 64 bits in base32; fits std::string's inline buffer
+// The last id issued, as a number: (unix milliseconds << 16) | sequence.
+std::atomic<uint64_t> last_id{0};
+}  // namespace
 
-  std::array<uint8_t, 16> bytes{};
-  {
-    std::lock_guard lock(mu);
-    auto ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-    if (ms <= last_ms) {
-      // Same (or an earlier, after a clock step) millisecond: increment the
-      // random part so ids stay strictly increasing.
-      ms = last_ms;
-      for (int i = 9; i >= 0; --i) {
-        if (++last_rand[i] != 0) break;
-      }
-    } else {
-      last_ms = ms;
-      uint64_t a = rng(), b = rng();
-      for (int i = 0; i < 8; ++i) last_rand[i] = static_cast<uint8_t>(a >> (8 * i));
-      last_rand[8] = static_cast<uint8_t>(b);
-      last_rand[9] = static_cast<uint8_t>(b >> 8);
-      last_rand[0] &= 0x7f;  // leave room to increment within the millisecond
-    }
-    for (int i = 0; i < 6; ++i) bytes[i] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
-    std::copy(last_rand.begin(), last_rand.end(), bytes.begin() + 6);
-  }
-  // 128 bits -> 26 base32 characters (the first carries 3 bits).
-  std::string out(26, '0');
-  __extension__ using Uint128 = unsigned __int128;
-  Uint128 v = 0;
-  for (uint8_t byte : bytes) v = (v << 8) | byte;
-  for (int i = 25; i >= 0; --i) {
-    out[i] = kAlphabet[static_cast<unsigned>(v & 31)];
-    v >>= 5;
+std::string NewTaskId() {
+  auto ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
+  uint64_t floor = ms << 16;
+  uint64_t prev = last_id.load(std::memory_order_relaxed);
+  uint64_t next;
+  do {
+    // Strictly increasing even within a millisecond (65,536 ids) or after
+    // the wall clock steps back: then ids run ahead of the clock for a while.
+    next = std::max(prev + 1, floor);
+  } while (!last_id.compare_exchange_weak(prev, next, std::memory_order_relaxed));
+  std::string out(kIdLength, '0');
+  for (size_t i = kIdLength; i-- > 0;) {
+    out[i] = kIdAlphabet[next & 31];
+    next >>= 5;
   }
   return out;
+}
+
+void ObserveTaskId(std::string_view id) {
+  if (id.size() != kIdLength) return;
+  uint64_t v = 0;
+  for (char c : id) {
+    const char* p = std::strchr(kIdAlphabet, c);
+    if (!p || c == '\0') return;
+    v = (v << 5) | static_cast<uint64_t>(p - kIdAlphabet);
+  }
+  uint64_t prev = last_id.load(std::memory_order_relaxed);
+  while (prev < v && !last_id.compare_exchange_weak(prev, v, std::memory_order_relaxed)) {
+  }
 }
 
 }  // namespace taskd

@@ -135,8 +135,14 @@ struct Task {
   std::optional<WallTime> next_attempt_time;
 };
 
-// A new task id: 26 Crockford base32 characters (a ULID), sortable by
-// creation time, strictly increasing within this process. Thread-safe.
+// A new task id: 13 Crockford base32 characters encoding
+// (unix milliseconds << 16 | sequence), so ids sort by creation time and are
+// strictly increasing in this process. Short enough to need no heap
+// allocation. Thread-safe.
 std::string NewTaskId();
+// Makes later NewTaskId() results sort after `id` (called for every task
+// loaded from the store, so ids keep increasing across restarts even if the
+// wall clock stepped back).
+void ObserveTaskId(std::string_view id);
 
 }  // namespace taskd

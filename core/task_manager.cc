@@ -143,6 +143,7 @@ Status TaskManager::Start() {
   if (!loaded.ok()) return loaded.status();
   size_t interrupted = 0, pending = 0;
   for (Task& task : *loaded) {
+    ObserveTaskId(task.id);
     if (task.state == TaskState::kRunning) {
       // It was running when the daemon stopped: it did not finish.
       ++interrupted;

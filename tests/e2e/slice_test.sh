@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 start_daemon
 
 ok_id=$(taskctl submit -- true)
-[[ "$ok_id" =~ ^[0-9A-Z]{26}$ ]] || fail "submit printed '$ok_id', not an id"
+[[ "$ok_id" =~ ^[0-9A-Z]{13}$ ]] || fail "submit printed '$ok_id', not an id"
 bad_id=$(taskctl submit -- sh -c 'exit 3')
 
 set +e

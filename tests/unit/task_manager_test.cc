@@ -24,7 +24,7 @@ TEST(TaskManager, ExecTrueCompletesWithExitCodeZero) {
   ASSERT_TRUE(h.start_status().ok());
   Task t = h.MustSubmit(Exec({"true"}));
   EXPECT_EQ(t.state, TaskState::kPending);
-  EXPECT_EQ(t.id.size(), 26u);
+  EXPECT_EQ(t.id.size(), 13u);
   auto done = h.Wait(t.id);
   ASSERT_TRUE(done.ok());
   EXPECT_EQ(done->state, TaskState::kCompleted);
