@@ -1,8 +1,13 @@
 // Handlers: C++ code compiled into the daemon that runs as a task.
 //
-// A handler is a coroutine on the io_context. It receives a HandlerContext to
-// read its payload, report progress and notice cancellation (or a timeout),
-// and returns its result as JSON text or an error Status.
+// A handler is a coroutine. It receives a HandlerContext to read its
+// payload, report progress and notice cancellation (or a timeout), and
+// returns its result as JSON text or an error Status.
+//
+// Handlers run on the TaskManager's strand, like every task state change:
+// a handler must never block. It co_awaits I/O and timers (ctx.Sleep), and
+// sends CPU-heavy or blocking work to a thread pool and co_awaits the
+// result; a handler that blocks stalls the whole manager.
 //
 // Thread-safety: register every handler before the manager starts; lookups
 // afterwards are read-only. HandlerContext methods may be called from the

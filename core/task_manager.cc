@@ -43,11 +43,9 @@ struct TaskManager::Entry {
 struct TaskManager::Running {
   std::shared_ptr<Process> exec;
   std::shared_ptr<HandlerContext> handler;
-  Strand handler_ex;
   std::unique_ptr<Clock::Timer> kill_timer;  // SIGKILL after the grace
   SteadyTime kill_at = SteadyTime::max();
   std::optional<TaskReason> stopping;  // why the attempt is being stopped
-  explicit Running(Strand ex) : handler_ex(std::move(ex)) {}
 };
 
 struct TaskManager::Waiter {
@@ -338,9 +336,12 @@ void TaskManager::Admit(Task task, bool recovered) {
   }
   if (!e.task.request_id.empty()) request_ids_[e.task.request_id] = id;
   if (recovered && e.task.state == TaskState::kPending) ++pending_;
-  if (!recovered) Emit(TaskEvent::Type::kCreated, e.task);
+  if (!recovered) Emit(TaskEvent::Type::kCreated, e.task, e.task.create_time);
   if (IsTerminal(e.task.state)) {
-    if (e.task.expire_time) ScheduleExpiry(id, *e.task.expire_time);
+    if (e.task.expire_time) {
+      auto left = std::max<Duration>(Duration::zero(), *e.task.expire_time - clock_.WallNow());
+      ScheduleExpiry(id, clock_.SteadyNow() + ToSteady(left));
+    }
     return;
   }
   // PENDING: dependencies first, then the start delay.
@@ -448,17 +449,18 @@ void TaskManager::StartAttempt(Entry& e) {
   t.state = TaskState::kRunning;
   t.reason = TaskReason::kUnspecified;
   ++t.attempt;
-  t.start_time = clock_.WallNow();
+  const WallTime now = clock_.WallNow();
+  t.start_time = now;
   t.next_attempt_time.reset();
   t.result.reset();
   t.error.reset();
   t.progress = Progress{};
-  e.run = std::make_unique<Running>(strand_);
+  e.run = std::make_unique<Running>();
   --pending_;
   ++running_;
   ++running_per_queue_[QueueOf(t.spec)];
   Persist(t);
-  Emit(TaskEvent::Type::kStateChanged, t);
+  Emit(TaskEvent::Type::kStateChanged, t, now);
   spdlog::debug("task {}: attempt {} started", t.id, t.attempt);
 
   if (t.spec.timeout > Duration::zero()) {
@@ -540,17 +542,15 @@ void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
     });
     return;
   }
-  auto ex = asio::make_strand(io_);
-  e.run->handler_ex = ex;
+  // Handlers run on the manager strand (see handlers.h): no hand-off between
+  // strands per task, and Cancel() cannot race the coroutine.
   e.run->handler = std::make_shared<HandlerContext>(
-      ex, id, attempt, std::move(payload).value(),
+      strand_, id, attempt, std::move(payload).value(),
       [this, id, attempt](double percent, std::string message) {
-        asio::post(strand_, [this, id, attempt, percent, message = std::move(message)]() mutable {
-          ApplyProgress(id, attempt, percent, std::move(message));
-        });
+        ApplyProgress(id, attempt, percent, std::move(message));
       });
   asio::co_spawn(
-      ex,
+      strand_,
       [fn = *fn, ctx = e.run->handler]() -> asio::awaitable<StatusOr<std::string>> {
         co_return co_await fn(*ctx);
       },
@@ -565,16 +565,15 @@ void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
             r = Status(StatusCode::kInternal, "handler threw a non-standard exception");
           }
         }
-        asio::post(strand_, [this, id, attempt, r = std::move(r)]() mutable {
-          if (r.ok()) {
-            TaskResult res;
-            res.output = std::move(r).value();
-            OnAttemptEnd(id, attempt, TaskReason::kSucceeded, std::move(res), std::nullopt);
-          } else {
-            OnAttemptEnd(id, attempt, TaskReason::kHandlerError, std::nullopt,
-                         TaskError{r.status().code(), r.status().message()});
-          }
-        });
+        // co_spawn completes on the coroutine's executor: the manager strand.
+        if (r.ok()) {
+          TaskResult res;
+          res.output = std::move(r).value();
+          OnAttemptEnd(id, attempt, TaskReason::kSucceeded, std::move(res), std::nullopt);
+        } else {
+          OnAttemptEnd(id, attempt, TaskReason::kHandlerError, std::nullopt,
+                       TaskError{r.status().code(), r.status().message()});
+        }
       });
 }
 
@@ -594,7 +593,7 @@ void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
     e.run->kill_at = deadline;
     e.run->kill_timer = clock_.RunAt(deadline, strand_, [exec] { exec->SignalGroup(SIGKILL); });
   } else if (e.run->handler) {
-    asio::post(e.run->handler_ex, [ctx = e.run->handler] { ctx->Cancel(); });
+    e.run->handler->Cancel();  // on the strand the handler runs on
   }
 }
 
@@ -664,12 +663,13 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
 void TaskManager::Requeue(Entry& e, Duration delay) {
   Task& t = e.task;
   t.state = TaskState::kPending;
-  t.next_attempt_time = clock_.WallNow() + std::chrono::duration_cast<WallTime::duration>(delay);
+  const WallTime now = clock_.WallNow();
+  t.next_attempt_time = now + std::chrono::duration_cast<WallTime::duration>(delay);
   e.start_at = clock_.SteadyNow() + ToSteady(delay);
   ++pending_;
   e.sequence = ++sequence_;
   Persist(t);
-  Emit(TaskEvent::Type::kStateChanged, t);
+  Emit(TaskEvent::Type::kStateChanged, t, now);
   spdlog::info("task {}: attempt {} failed ({}); retrying in {} ms", t.id, t.attempt,
                ReasonName(t.reason),
                std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
@@ -691,18 +691,21 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
   t.reason = reason;
   t.error = std::move(error);
   t.next_attempt_time.reset();
-  t.end_time = clock_.WallNow();
-  t.expire_time = *t.end_time + t.spec.ttl.value_or(options_.default_ttl);
+  const WallTime now = clock_.WallNow();
+  const Duration ttl = t.spec.ttl.value_or(options_.default_ttl);
+  t.end_time = now;
+  t.expire_time = now + std::chrono::duration_cast<WallTime::duration>(ttl);
   Persist(t);
-  Emit(TaskEvent::Type::kStateChanged, t);
+  Emit(TaskEvent::Type::kStateChanged, t, now);
   spdlog::info("task {}: {} ({}){}", t.id, StateName(state), ReasonName(reason),
                t.error ? ": " + t.error->message : "");
   ReleaseWaiters(e);
-  ScheduleExpiry(t.id, *t.expire_time);
+  ScheduleExpiry(t.id, clock_.SteadyNow() + ToSteady(ttl));
   OnDependencyEnded(t.id);
 }
 
 void TaskManager::OnDependencyEnded(const std::string& id) {
+  if (dependents_.empty()) return;
   auto range = dependents_.equal_range(id);
   std::vector<std::string> ids;
   for (auto it = range.first; it != range.second; ++it) ids.push_back(it->second);
@@ -731,7 +734,7 @@ void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double p
   t.progress.percent = std::clamp(percent, 0.0, 100.0);
   t.progress.message = std::move(message);
   t.progress.update_time = clock_.WallNow();
-  Emit(TaskEvent::Type::kProgress, t);
+  Emit(TaskEvent::Type::kProgress, t, *t.progress.update_time);
 }
 
 // ---------------------------------------------------------------- reads
@@ -915,9 +918,7 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
   });
 }
 
-void TaskManager::ScheduleExpiry(const std::string& id, WallTime expire_time) {
-  auto remaining = std::max<Duration>(Duration::zero(), expire_time - clock_.WallNow());
-  SteadyTime at = clock_.SteadyNow() + ToSteady(remaining);
+void TaskManager::ScheduleExpiry(const std::string& id, SteadyTime at) {
   expiries_.emplace(at, id);
   if (at < sweep_at_) ArmSweep();
 }
@@ -960,7 +961,7 @@ void TaskManager::Erase(const std::string& id) {
   store_.Write(std::move(ops), [id](Status s) {
     if (!s.ok()) spdlog::error("task {}: delete not persisted: {}", id, s.message());
   });
-  Emit(TaskEvent::Type::kDeleted, task);
+  Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
 // ---------------------------------------------------------------- events
@@ -993,9 +994,9 @@ void TaskManager::Unsubscribe(uint64_t handle) {
   asio::post(strand_, [this, handle] { subscribers_.erase(handle); });
 }
 
-void TaskManager::Emit(TaskEvent::Type type, const Task& task) {
+void TaskManager::Emit(TaskEvent::Type type, const Task& task, WallTime now) {
   if (subscribers_.empty()) return;
-  const TaskEvent event{type, task, clock_.WallNow()};
+  const TaskEvent event{type, task, now};
   // A subscriber may unsubscribe from its callback; iterate over a snapshot of handles.
   std::vector<uint64_t> handles;
   handles.reserve(subscribers_.size());

@@ -172,12 +172,12 @@ class TaskManager {
   bool TakeToken(const std::string& queue, SteadyTime now, SteadyTime* next);
   void ReleaseWaiters(Entry& e);
   void OnDependencyEnded(const std::string& id);
-  void ScheduleExpiry(const std::string& id, WallTime expire_time);
+  void ScheduleExpiry(const std::string& id, SteadyTime at);
   void ArmSweep();
   void Sweep();
   void Erase(const std::string& id);
   void Persist(const Task& task);
-  void Emit(TaskEvent::Type type, const Task& task);
+  void Emit(TaskEvent::Type type, const Task& task, WallTime now);
   void MaybeFinishShutdown();
   Duration KillGrace(const TaskSpec& spec) const;
   Duration Backoff(const TaskSpec& spec, int32_t attempt) const;
