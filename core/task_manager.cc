@@ -27,8 +27,20 @@ SteadyTime::duration ToSteady(Duration d) {
 }  // namespace
 
 // One task and what the manager keeps for it while it lives.
+// Limits and counters of one queue, looked up once per task at admission.
+struct TaskManager::QueueState {
+  int limit = 0;     // max running; 0: only the global limit
+  double rate = 0;   // starts per second; 0: unlimited
+  double burst = 1;  // token bucket size
+  int running = 0;
+  double tokens = 0;
+  SteadyTime refilled{};
+  bool bucket_started = false;
+};
+
 struct TaskManager::Entry {
   Task task;
+  QueueState* queue = nullptr;  // points into queues_ (a node map: stable)
   uint64_t sequence = 0;
   bool ready = false;  // in ready_
   int unmet_deps = 0;
@@ -107,9 +119,16 @@ Status TaskManager::Validate(const SubmitRequest& request, std::string_view pref
       [this](std::string_view p, const HandlerAction& a) { return handlers_.Check(p, a); });
 }
 
-int TaskManager::QueueLimit(const std::string& queue) const {
-  auto it = options_.queues.find(queue);
-  return it == options_.queues.end() ? 0 : it->second.max_running;
+TaskManager::QueueState& TaskManager::Queue(const std::string& name) {
+  auto [it, fresh] = queues_.try_emplace(name);
+  if (fresh) {
+    if (auto o = options_.queues.find(name); o != options_.queues.end()) {
+      it->second.limit = o->second.max_running;
+      it->second.rate = o->second.rate;
+      it->second.burst = std::max(1, o->second.burst);
+    }
+  }
+  return it->second;
 }
 
 Duration TaskManager::KillGrace(const TaskSpec& spec) const {
@@ -327,6 +346,7 @@ void TaskManager::Admit(Task task, bool recovered) {
   if (!inserted) return;
   Entry& e = it->second;
   e.task = std::move(task);
+  e.queue = &Queue(QueueOf(e.task.spec));
   e.sequence = ++sequence_;
   if (e.task.next_attempt_time) {
     // A wall-clock start time (not_before, or a backoff stored before a
@@ -394,14 +414,13 @@ void TaskManager::Pump() {
   SteadyTime wake = SteadyTime::max();  // when a rate-limited queue gets its next token
   for (auto it = ready_.begin(); it != ready_.end() && running_ < options_.max_running;) {
     Entry& e = *std::get<2>(*it);
-    const std::string& queue = QueueOf(e.task.spec);
-    int limit = QueueLimit(queue);
-    if (limit > 0 && running_per_queue_[queue] >= limit) {
+    QueueState& q = *e.queue;
+    if (q.limit > 0 && q.running >= q.limit) {
       ++it;
       continue;
     }
     SteadyTime next;
-    if (!TakeToken(queue, now, &next)) {
+    if (!TakeToken(q, now, &next)) {
       wake = std::min(wake, next);
       ++it;
       continue;
@@ -419,26 +438,22 @@ void TaskManager::Pump() {
   }
 }
 
-bool TaskManager::TakeToken(const std::string& queue, SteadyTime now, SteadyTime* next) {
-  auto q = options_.queues.find(queue);
-  if (q == options_.queues.end() || q->second.rate <= 0) return true;
-  const double rate = q->second.rate;
-  const double burst = std::max(1, q->second.burst);
-  auto [it, fresh] = buckets_.try_emplace(queue);
-  Bucket& b = it->second;
-  if (fresh) {
-    b.tokens = burst;
+bool TaskManager::TakeToken(QueueState& q, SteadyTime now, SteadyTime* next) {
+  if (q.rate <= 0) return true;
+  if (!q.bucket_started) {
+    q.tokens = q.burst;
+    q.bucket_started = true;
   } else {
-    double elapsed = std::chrono::duration<double>(now - b.refilled).count();
-    b.tokens = std::min(burst, b.tokens + elapsed * rate);
+    double elapsed = std::chrono::duration<double>(now - q.refilled).count();
+    q.tokens = std::min(q.burst, q.tokens + elapsed * q.rate);
   }
-  b.refilled = now;
-  if (b.tokens >= 1) {
-    b.tokens -= 1;
+  q.refilled = now;
+  if (q.tokens >= 1) {
+    q.tokens -= 1;
     return true;
   }
   *next = now + ToSteady(std::chrono::duration_cast<Duration>(
-                    std::chrono::duration<double>((1 - b.tokens) / rate)));
+                    std::chrono::duration<double>((1 - q.tokens) / q.rate)));
   return false;
 }
 
@@ -458,7 +473,7 @@ void TaskManager::StartAttempt(Entry& e) {
   e.run = std::make_unique<Running>();
   --pending_;
   ++running_;
-  ++running_per_queue_[QueueOf(t.spec)];
+  ++e.queue->running;
   Persist(t);
   Emit(TaskEvent::Type::kStateChanged, t, now);
   spdlog::debug("task {}: attempt {} started", t.id, t.attempt);
@@ -544,11 +559,11 @@ void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
   }
   // Handlers run on the manager strand (see handlers.h): no hand-off between
   // strands per task, and Cancel() cannot race the coroutine.
-  e.run->handler = std::make_shared<HandlerContext>(
-      strand_, id, attempt, std::move(payload).value(),
-      [this, id, attempt](double percent, std::string message) {
-        ApplyProgress(id, attempt, percent, std::move(message));
-      });
+  e.run->handler =
+      std::make_shared<HandlerContext>(strand_, id, attempt, std::move(payload).value(),
+                                       [this, id, attempt](double percent, std::string message) {
+                                         ApplyProgress(id, attempt, percent, std::move(message));
+                                       });
   asio::co_spawn(
       strand_,
       [fn = *fn, ctx = e.run->handler]() -> asio::awaitable<StatusOr<std::string>> {
@@ -605,7 +620,7 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   Task& t = e.task;
   if (t.state != TaskState::kRunning || t.attempt != attempt) return;
   --running_;
-  --running_per_queue_[QueueOf(t.spec)];
+  --e.queue->running;
   // Whatever is left of the group (grandchildren) goes with the attempt.
   if (e.run->exec) e.run->exec->SignalGroup(SIGKILL);
   const std::optional<TaskReason> stopping = e.run->stopping;

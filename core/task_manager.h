@@ -150,6 +150,7 @@ class TaskManager {
 
  private:
   struct Entry;
+  struct QueueState;
   struct Running;
   struct Waiter;
   struct Subscriber;
@@ -169,7 +170,8 @@ class TaskManager {
   void ApplyProgress(const std::string& id, int32_t attempt, double percent, std::string message);
   // Takes a start token from `queue`'s rate limit; false (and when the next
   // token comes in *next) when there is none.
-  bool TakeToken(const std::string& queue, SteadyTime now, SteadyTime* next);
+  bool TakeToken(QueueState& queue, SteadyTime now, SteadyTime* next);
+  QueueState& Queue(const std::string& name);
   void ReleaseWaiters(Entry& e);
   void OnDependencyEnded(const std::string& id);
   void ScheduleExpiry(const std::string& id, SteadyTime at);
@@ -181,7 +183,6 @@ class TaskManager {
   void MaybeFinishShutdown();
   Duration KillGrace(const TaskSpec& spec) const;
   Duration Backoff(const TaskSpec& spec, int32_t attempt) const;
-  int QueueLimit(const std::string& queue) const;
 
   asio::io_context& io_;
   Strand strand_;
@@ -202,16 +203,11 @@ class TaskManager {
   uint64_t sequence_ = 0;
   size_t pending_ = 0;  // PENDING tasks, committed or in flight
   int running_ = 0;
-  std::unordered_map<std::string, int> running_per_queue_;
+  std::unordered_map<std::string, QueueState> queues_;  // every queue seen so far
   std::multimap<std::string, std::string> dependents_;  // dependency id -> dependent id
   std::unordered_map<uint64_t, std::unique_ptr<Waiter>> waiters_;
   std::unordered_map<uint64_t, std::unique_ptr<Subscriber>> subscribers_;
-  struct Bucket {
-    double tokens = 0;
-    SteadyTime refilled{};
-  };
-  std::unordered_map<std::string, Bucket> buckets_;  // queues with a rate limit
-  std::unique_ptr<Clock::Timer> pump_timer_;         // next rate-limit token
+  std::unique_ptr<Clock::Timer> pump_timer_;  // next rate-limit token
   SteadyTime pump_at_ = SteadyTime::max();
   std::multimap<SteadyTime, std::string> expiries_;
   std::unique_ptr<Clock::Timer> sweep_timer_;
