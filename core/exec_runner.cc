@@ -38,6 +38,43 @@ bool Allowlisted(std::string_view name) {
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
+// A child may write any bytes; progress messages reach clients as proto
+// strings, which must be UTF-8. Invalid sequences become U+FFFD.
+std::string ValidUtf8(std::string in) {
+  std::string out;
+  out.reserve(in.size());
+  size_t i = 0;
+  while (i < in.size()) {
+    auto c = static_cast<unsigned char>(in[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 0;
+    bool ok = len > 0 && i + len <= in.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
+    }
+    if (ok && len > 1) {
+      // Reject overlong forms, surrogates and code points past U+10FFFF.
+      uint32_t cp = c & (0xffu >> (len + 1));
+      for (size_t k = 1; k < len; ++k) {
+        cp = (cp << 6) | (static_cast<unsigned char>(in[i + k]) & 0x3fu);
+      }
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    }
+    if (ok) {
+      out.append(in, i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 // Owns a file descriptor.
 class Fd {
  public:
@@ -215,7 +252,7 @@ struct ExecAttempt::Impl {
     for (size_t i = 0; i < n; ++i) {
       if (data[i] == '\n') {
         if (auto p = ParseProgressLine(progress_line); p && launch.on_progress) {
-          launch.on_progress(p->first, std::move(p->second));
+          launch.on_progress(p->first, ValidUtf8(std::move(p->second)));
         }
         progress_line.clear();
       } else if (progress_line.size() < 4096) {

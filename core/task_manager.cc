@@ -220,9 +220,18 @@ void TaskManager::BatchSubmit(std::vector<SubmitRequest> requests,
     done(InvalidArgument("requests", "must hold at most 1000 entries"));
     return;
   }
+  std::unordered_map<std::string_view, size_t> request_ids;
   for (size_t i = 0; i < requests.size(); ++i) {
-    if (auto s = Validate(requests[i], "requests[" + std::to_string(i) + "]"); !s.ok()) {
+    std::string prefix = "requests[" + std::to_string(i) + "]";
+    if (auto s = Validate(requests[i], prefix); !s.ok()) {
       done(s);
+      return;
+    }
+    const std::string& rid = requests[i].request_id;
+    if (rid.empty()) continue;
+    if (auto [it, fresh] = request_ids.emplace(rid, i); !fresh) {
+      done(InvalidArgument(prefix + ".request_id",
+                           "repeats requests[" + std::to_string(it->second) + "].request_id"));
       return;
     }
   }
@@ -368,9 +377,10 @@ void TaskManager::Admit(Task task, bool recovered) {
   for (const auto& dep : e.task.spec.after) {
     auto d = tasks_.find(dep);
     if (d == tasks_.end()) {
-      Finish(e, TaskState::kFailed, TaskReason::kDependencyFailed,
-             TaskError{StatusCode::kFailedPrecondition, "dependency " + dep + " no longer exists"});
-      return;
+      // Only a recovered task meets this (a submit checks its ids): the
+      // dependency was deleted after it ended. It COMPLETED — had it failed,
+      // this task would have been failed, and persisted so, before then.
+      continue;
     }
     const Task& dt = d->second.task;
     if (dt.state == TaskState::kFailed || dt.state == TaskState::kCancelled) {
@@ -632,6 +642,10 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   if (stopping == TaskReason::kCancelled) {
     Finish(e, TaskState::kCancelled, TaskReason::kCancelled,
            TaskError{StatusCode::kCancelled, "cancelled while running"});
+  } else if (reason == TaskReason::kSpawnFailed) {
+    // Nothing ran, whatever a timeout or shutdown meanwhile wanted to stop;
+    // a missing binary or bad cwd does not heal on retry.
+    Finish(e, TaskState::kFailed, TaskReason::kSpawnFailed, std::move(error));
   } else if (stopping == TaskReason::kInterrupted) {
     // Daemon shutdown: requeue when the retry policy allows, so the next
     // start runs it again; otherwise it ends INTERRUPTED.
@@ -716,7 +730,18 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
                t.error ? ": " + t.error->message : "");
   ReleaseWaiters(e);
   ScheduleExpiry(t.id, clock_.SteadyNow() + ToSteady(ttl));
-  OnDependencyEnded(t.id);
+  // Dependents are resolved from a work list, not by recursion: a chain of
+  // thousands of dependent tasks must not exhaust the stack.
+  ended_.push_back(t.id);
+  if (!resolving_dependents_) {
+    resolving_dependents_ = true;
+    while (!ended_.empty()) {
+      std::string id = std::move(ended_.front());
+      ended_.pop_front();
+      OnDependencyEnded(id);
+    }
+    resolving_dependents_ = false;
+  }
 }
 
 void TaskManager::OnDependencyEnded(const std::string& id) {
@@ -786,42 +811,56 @@ void TaskManager::List(ListRequest request, Callback<ListResult> done) {
 // ---------------------------------------------------------------- cancel
 
 void TaskManager::Cancel(std::string id, std::optional<Duration> grace, Callback<Task> done) {
-  asio::post(strand_, [this, id = std::move(id), grace, done = std::move(done)]() mutable {
-    auto it = tasks_.find(id);
-    if (it == tasks_.end()) {
-      done(NotFound("task '" + id + "' not found"));
-      return;
-    }
-    Entry& e = it->second;
-    if (IsTerminal(e.task.state)) {
-      done(FailedPrecondition("task " + id + " already ended (" +
-                              std::string(StateName(e.task.state)) + "); nothing to cancel"));
-      return;
-    }
-    if (e.task.state == TaskState::kPending) {
-      Finish(e, TaskState::kCancelled, TaskReason::kCancelled,
-             TaskError{StatusCode::kCancelled, "cancelled before it started"});
-      done(e.task);
-      Pump();
-      return;
-    }
-    // RUNNING: answer once the attempt has ended.
-    uint64_t handle = next_handle_++;
-    auto w = std::make_unique<Waiter>();
-    w->id = id;
-    w->done = std::move(done);
-    waiters_.emplace(handle, std::move(w));
-    e.waiters.push_back(handle);
-    StopAttempt(e, TaskReason::kCancelled, grace.value_or(KillGrace(e.task.spec)));
+  uint64_t handle = NewHandle();
+  asio::post(strand_, [this, handle, id = std::move(id), grace, done = std::move(done)]() mutable {
+    CancelOnStrand(handle, id, grace, std::move(done));
   });
+}
+
+void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
+                                 std::optional<Duration> grace, Callback<Task> done) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) {
+    done(NotFound("task '" + id + "' not found"));
+    return;
+  }
+  Entry& e = it->second;
+  if (IsTerminal(e.task.state)) {
+    done(FailedPrecondition("task " + id + " already ended (" +
+                            std::string(StateName(e.task.state)) + "); nothing to cancel"));
+    return;
+  }
+  if (e.task.state == TaskState::kPending) {
+    Finish(e, TaskState::kCancelled, TaskReason::kCancelled,
+           TaskError{StatusCode::kCancelled, "cancelled before it started"});
+    done(e.task);
+    Pump();
+    return;
+  }
+  // RUNNING: answer once the attempt has ended (CancelWait(handle) ends the
+  // wait early; the task is still stopped).
+  auto w = std::make_unique<Waiter>();
+  w->id = id;
+  w->done = std::move(done);
+  waiters_.emplace(handle, std::move(w));
+  e.waiters.push_back(handle);
+  StopAttempt(e, TaskReason::kCancelled, grace.value_or(KillGrace(e.task.spec)));
 }
 
 // ---------------------------------------------------------------- wait
 
 uint64_t TaskManager::Wait(std::string id, std::optional<Duration> timeout, Callback<Task> done) {
-  uint64_t handle = next_handle_++;
-  asio::post(strand_, [this, handle, id = std::move(id), timeout,
-                       done = std::move(done)]() mutable {
+  uint64_t handle = NewHandle();
+  asio::post(strand_,
+             [this, handle, id = std::move(id), timeout, done = std::move(done)]() mutable {
+               WaitOnStrand(handle, id, timeout, std::move(done));
+             });
+  return handle;
+}
+
+void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
+                               std::optional<Duration> timeout, Callback<Task> done) {
+  {
     auto it = tasks_.find(id);
     if (it == tasks_.end()) {
       done(NotFound("task '" + id + "' not found"));
@@ -853,8 +892,7 @@ uint64_t TaskManager::Wait(std::string id, std::optional<Duration> timeout, Call
     }
     waiters_.emplace(handle, std::move(w));
     e.waiters.push_back(handle);
-  });
-  return handle;
+  }
 }
 
 void TaskManager::CancelWait(uint64_t handle) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -138,6 +139,16 @@ class TaskManager {
                      std::function<void(const TaskEvent&)> on_event);
   void Unsubscribe(uint64_t handle);
 
+  // For callers that must be able to end a wait before it is registered
+  // (gRPC reactors): take a handle, then on the strand call WaitOnStrand or
+  // CancelOnStrand with it; CancelWait(handle) ends it from any thread.
+  uint64_t NewHandle() { return next_handle_++; }
+  // Strand only: as Wait / Cancel, registering at once under `handle`.
+  void WaitOnStrand(uint64_t handle, const std::string& id, std::optional<Duration> timeout,
+                    Callback<Task> done);
+  void CancelOnStrand(uint64_t handle, const std::string& id, std::optional<Duration> grace,
+                      Callback<Task> done);
+
   // Validates without touching state (any thread).
   Status Validate(const SubmitRequest& request, std::string_view prefix) const;
 
@@ -205,6 +216,8 @@ class TaskManager {
   int running_ = 0;
   std::unordered_map<std::string, QueueState> queues_;  // every queue seen so far
   std::multimap<std::string, std::string> dependents_;  // dependency id -> dependent id
+  std::deque<std::string> ended_;  // terminal tasks whose dependents are still to resolve
+  bool resolving_dependents_ = false;
   std::unordered_map<uint64_t, std::unique_ptr<Waiter>> waiters_;
   std::unordered_map<uint64_t, std::unique_ptr<Subscriber>> subscribers_;
   std::unique_ptr<Clock::Timer> pump_timer_;  // next rate-limit token

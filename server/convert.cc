@@ -109,9 +109,11 @@ StatusOr<TaskSpec> SpecFromProto(const v1::TaskSpec& p, const std::string& field
   }
   if (p.has_not_before()) {
     const auto& ts = p.not_before();
+    // Nanoseconds since 1970 in an int64 end in 2262: later would overflow.
     if (ts.nanos() < 0 || ts.nanos() >= 1000000000 || ts.seconds() < 0 ||
-        ts.seconds() > 253402300799) {
-      return InvalidArgument(field + ".not_before", "is not a valid Timestamp");
+        ts.seconds() >= 9223372036) {
+      return InvalidArgument(field + ".not_before",
+                             "must be a valid Timestamp between 1970 and 2262");
     }
     s.not_before = WallTime(std::chrono::duration_cast<WallTime::duration>(
         std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos())));

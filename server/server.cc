@@ -54,20 +54,34 @@ class LockFile {
   int fd_;
 };
 
-// Creates `dir` (and parents) and makes sure only this user can enter it.
-Status PrivateDir(const std::filesystem::path& dir) {
+// Makes sure `dir` exists, belongs to this user and only this user can
+// enter it. A directory taskd creates is made 0700; an existing one is never
+// chmod-ed (it may be /tmp or /var/lib): one that others can reach is
+// refused, with what to do instead.
+Status PrivateDir(const std::filesystem::path& dir, const std::string& what) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());
+  if (!std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir.parent_path(), ec);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Internal("cannot create " + dir.string() + ": " + Errno());
+    }
+  }
   struct stat st;
-  if (::stat(dir.c_str(), &st) != 0)
+  if (::stat(dir.c_str(), &st) != 0) {
     return Internal("cannot stat " + dir.string() + ": " + Errno());
+  }
+  if (!S_ISDIR(st.st_mode)) return InvalidArgument(what, dir.string() + " is not a directory");
   if (st.st_uid != ::geteuid()) {
     return Status(StatusCode::kPermissionDenied,
-                  dir.string() + " belongs to another user; refusing to use it");
+                  what + ": " + dir.string() + " belongs to another user; refusing to use it");
   }
-  if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0) {
-    return Internal("cannot chmod 0700 " + dir.string() + ": " + Errno());
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
+    return Status(StatusCode::kPermissionDenied,
+                  what + ": " + dir.string() + " can be entered by other users (mode " + mode +
+                      "); use a directory only taskd's user can reach (a new subdirectory), "
+                      "or chmod 700 it");
   }
   return OkStatus();
 }
@@ -126,7 +140,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   auto impl = std::make_unique<Impl>();
   if (options.data_dir.empty()) options.data_dir = DefaultDataDir();
   if (options.listen.empty()) return InvalidArgument("listen", "no address to listen on");
-  if (auto s = PrivateDir(options.data_dir); !s.ok()) return s;
+  if (auto s = PrivateDir(options.data_dir, "--data-dir"); !s.ok()) return s;
   auto lock = LockFile::Acquire(options.data_dir / "taskd.lock",
                                 "data directory " + options.data_dir.string());
   if (!lock.ok()) return lock.status();
@@ -171,7 +185,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
       if (path.empty() || path.is_relative()) {
         return InvalidArgument("listen", "'" + addr + "': a unix socket path must be absolute");
       }
-      if (auto s = PrivateDir(path.parent_path()); !s.ok()) return s;
+      if (auto s = PrivateDir(path.parent_path(), "socket directory"); !s.ok()) return s;
       auto sock_lock = LockFile::Acquire(path.string() + ".lock", "socket " + path.string());
       if (!sock_lock.ok()) return sock_lock.status();
       impl->socket_locks.push_back(std::move(sock_lock).value());
@@ -233,9 +247,15 @@ void Server::Shutdown() {
   // 2. Stop admitting tasks, end waits with the current state, stop running
   //    tasks (SIGTERM, SIGKILL after their grace): their RPCs can then finish.
   if (im.manager) {
-    std::promise<void> stopped;
-    im.manager->Shutdown([&stopped] { stopped.set_value(); });
-    stopped.get_future().wait();
+    // Bounded: running tasks get their grace (capped by shutdown_grace), and
+    // a handler that ignores cancellation must not keep taskd up forever.
+    auto stopped = std::make_shared<std::promise<void>>();
+    im.manager->Shutdown([stopped] { stopped->set_value(); });
+    auto limit = im.options.manager.shutdown_grace + std::chrono::seconds(2);
+    if (stopped->get_future().wait_for(limit) != std::future_status::ready) {
+      spdlog::warn("tasks still running {} s after shutdown began; stopping anyway",
+                   std::chrono::duration_cast<std::chrono::seconds>(limit).count());
+    }
   }
   // 3. Shut the gRPC server down from this thread, not an io thread, while
   //    the io threads still run: an unfinished callback RPC would otherwise

@@ -1,6 +1,6 @@
 #include "server/task_service.h"
 
-#include <mutex>
+#include <atomic>
 
 #include "server/convert.h"
 
@@ -38,42 +38,51 @@ std::optional<Duration> Earliest(std::optional<Duration> a, std::optional<Durati
 
 const char kHex[] = "0123456789abcdef";
 
-// A unary call that waits in the manager; cancellable by the client.
-class WaitReactor final : public grpc::ServerUnaryReactor {
+// A unary call answered by the manager that may take long (Wait, Cancel,
+// RunTask) and must end when the client cancels it.
+//
+// Everything but OnCancel runs on the manager strand. The wait is registered
+// under a handle taken up front, so OnCancel can always end it: it sets
+// `cancelled_` first and then posts CancelWait(handle). Whichever comes first
+// on the strand — the start seeing the flag, or CancelWait finding the
+// registered wait — finishes the call, exactly once. Finish is the last
+// touch of this object.
+class ManagerCallReactor final : public grpc::ServerUnaryReactor {
  public:
-  WaitReactor(TaskManager& manager, v1::Task* resp) : manager_(manager), resp_(resp) {}
+  // Runs on the strand: registers the wait under `handle`, or answers `done`.
+  using Starter =
+      std::function<void(uint64_t handle, const std::atomic<bool>& cancelled, Callback<Task> done)>;
 
-  void Start(const std::string& id, std::optional<Duration> timeout) {
-    std::lock_guard lock(mu_);
-    if (cancelled_) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
-      return;
-    }
-    handle_ = manager_.Wait(id, timeout, [this](StatusOr<Task> t) {
-      if (t.ok()) {
-        TaskToProto(*t, resp_);
-        Finish(grpc::Status::OK);
-      } else {
-        Finish(ToGrpc(t.status()));
+  ManagerCallReactor(TaskManager& manager, v1::Task* resp)
+      : manager_(manager), resp_(resp), handle_(manager.NewHandle()) {}
+
+  void Start(Starter start) {
+    asio::post(manager_.strand(), [this, start = std::move(start)] {
+      if (cancelled_.load()) {
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+        return;
       }
+      start(handle_, cancelled_, [this](StatusOr<Task> t) {
+        if (t.ok()) {
+          TaskToProto(*t, resp_);
+          Finish(grpc::Status::OK);
+        } else {
+          Finish(ToGrpc(t.status()));
+        }
+      });
     });
   }
-  // Fails the call before a wait starts; a started wait is ended in the
-  // manager, whose answer then finishes the call: Finish runs exactly once.
-  void Fail(const Status& s) { Finish(ToGrpc(s)); }
   void OnCancel() override {
-    std::lock_guard lock(mu_);
-    cancelled_ = true;
-    if (handle_ != 0) manager_.CancelWait(handle_);
+    cancelled_.store(true);
+    manager_.CancelWait(handle_);
   }
   void OnDone() override { delete this; }
 
  private:
   TaskManager& manager_;
   v1::Task* resp_;
-  std::mutex mu_;
-  bool cancelled_ = false;  // guarded by mu_
-  uint64_t handle_ = 0;     // guarded by mu_
+  const uint64_t handle_;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace
@@ -150,8 +159,11 @@ grpc::ServerUnaryReactor* TaskServiceImpl::StartWait(grpc::CallbackServerContext
                                                      const std::string& id,
                                                      std::optional<Duration> timeout,
                                                      v1::Task* resp) {
-  auto* r = new WaitReactor(manager_, resp);
-  r->Start(id, Earliest(timeout, UntilDeadline(ctx)));
+  auto* r = new ManagerCallReactor(manager_, resp);
+  timeout = Earliest(timeout, UntilDeadline(ctx));
+  r->Start([this, id, timeout](uint64_t handle, const std::atomic<bool>&, Callback<Task> done) {
+    manager_.WaitOnStrand(handle, id, timeout, std::move(done));
+  });
   return r;
 }
 
@@ -167,16 +179,21 @@ grpc::ServerUnaryReactor* TaskServiceImpl::RunTask(grpc::CallbackServerContext* 
     timeout = *t;
   }
   timeout = Earliest(timeout, UntilDeadline(ctx));
-  auto* r = new WaitReactor(manager_, resp);
-  // Submit first; the wait starts from the submit's callback (on the strand).
-  manager_.Submit(SubmitRequest{std::move(spec).value(), req->request_id()},
-                  [r, timeout](StatusOr<Task> t) {
-                    if (!t.ok()) {
-                      r->Fail(t.status());
-                      return;
-                    }
-                    r->Start(t->id, timeout);
-                  });
+  auto* r = new ManagerCallReactor(manager_, resp);
+  r->Start([this, request = SubmitRequest{std::move(spec).value(), req->request_id()}, timeout](
+               uint64_t handle, const std::atomic<bool>& cancelled, Callback<Task> done) mutable {
+    manager_.Submit(std::move(request),
+                    [this, handle, &cancelled, timeout, done = std::move(done)](StatusOr<Task> t) {
+                      // On the strand. `cancelled` lives until `done` runs.
+                      if (!t.ok()) {
+                        done(t.status());
+                      } else if (cancelled.load()) {
+                        done(Status(StatusCode::kCancelled, "cancelled by the client"));
+                      } else {
+                        manager_.WaitOnStrand(handle, t->id, timeout, done);
+                      }
+                    });
+  });
   return r;
 }
 
@@ -234,10 +251,12 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CancelTask(grpc::CallbackServerContex
     if (!g.ok()) return Reject(ctx, g.status());
     grace = *g;
   }
-  auto* r = ctx->DefaultReactor();
-  manager_.Cancel(req->id(), grace, [r, resp](StatusOr<Task> t) {
-    if (t.ok()) TaskToProto(*t, resp);
-    FinishWith(r, t.status());
+  // Answers once the task has stopped; a client that gives up ends the call
+  // (the task is still stopped).
+  auto* r = new ManagerCallReactor(manager_, resp);
+  r->Start([this, id = req->id(), grace](uint64_t handle, const std::atomic<bool>&,
+                                         Callback<Task> done) {
+    manager_.CancelOnStrand(handle, id, grace, std::move(done));
   });
   return r;
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -240,6 +241,54 @@ TEST_F(ServiceTest, SecondServerOnTheSameDataDirIsRefused) {
   auto second = server::Server::Start(o);
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find("another taskd"), std::string::npos);
+}
+
+TEST_F(ServiceTest, SocketDirectoryOthersCanEnterIsRefusedAndLeftAlone) {
+  auto open_dir = dir_ / "open";
+  std::filesystem::create_directories(open_dir);
+  std::filesystem::permissions(open_dir, std::filesystem::perms(0755));
+  server::ServerOptions o;
+  o.data_dir = dir_ / "data2";
+  o.listen = {"unix:" + (open_dir / "taskd.sock").string()};
+  auto s = server::Server::Start(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(s.status().message().find("can be entered by other users"), std::string::npos)
+      << s.status().message();
+  EXPECT_EQ(std::filesystem::status(open_dir).permissions(), std::filesystem::perms(0755));
+}
+
+TEST_F(ServiceTest, NotBeforePastInt64NanosIsInvalid) {
+  v1::TaskSpec spec = Exec({"true"});
+  spec.mutable_not_before()->set_seconds(253402300799);  // 9999-12-31
+  v1::Task t;
+  auto s = client_->Submit(spec, &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("spec.not_before"), std::string::npos);
+}
+
+TEST_F(ServiceTest, ClientCancellingAWaitEndsTheCall) {
+  v1::TaskSpec spec;
+  spec.mutable_handler()->set_name("sleep");
+  spec.mutable_handler()->set_payload(R"({"seconds": 30})");
+  v1::Task t;
+  ASSERT_TRUE(client_->Submit(spec, &t).ok());
+  grpc::ClientContext ctx;
+  v1::WaitTaskRequest req;
+  req.set_id(t.id());
+  v1::Task out;
+  std::promise<grpc::Status> done;
+  client_->stub().async()->WaitTask(&ctx, &req, &out,
+                                    [&](grpc::Status s) { done.set_value(std::move(s)); });
+  std::this_thread::sleep_for(100ms);
+  ctx.TryCancel();
+  auto f = done.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(f.get().error_code(), grpc::StatusCode::CANCELLED);
+  // The server still answers, and the task still runs.
+  v1::Task got;
+  ASSERT_TRUE(client_->Get(t.id(), &got).ok());
+  EXPECT_EQ(got.state(), v1::TASK_STATE_RUNNING);
 }
 
 TEST_F(ServiceTest, ServerInfo) {

@@ -371,3 +371,178 @@ TEST(TaskManager, ListFiltersAndPages) {
 
 }  // namespace
 }  // namespace taskd
+
+namespace taskd {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Exec;
+using testing::Handler;
+using testing::ManagerHarness;
+
+TEST(TaskManagerMore, BatchSubmitIsAllOrNothing) {
+  ManagerHarness h;
+  std::vector<SubmitRequest> batch;
+  batch.push_back({Exec({"true"}), ""});
+  batch.push_back({Exec({}), ""});  // invalid
+  std::promise<StatusOr<std::vector<Task>>> p1;
+  h.m().BatchSubmit(batch, [&](StatusOr<std::vector<Task>> r) { p1.set_value(std::move(r)); });
+  auto f1 = p1.get_future();
+  auto bad = testing::Await(f1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().rfind("requests[1].spec.exec.argv:", 0), 0u);
+  std::promise<StatusOr<ListResult>> lp;
+  h.m().List({}, [&](StatusOr<ListResult> r) { lp.set_value(std::move(r)); });
+  auto lf = lp.get_future();
+  EXPECT_TRUE(testing::Await(lf)->tasks.empty());
+
+  batch[1].spec = Handler("noop");
+  std::promise<StatusOr<std::vector<Task>>> p2;
+  h.m().BatchSubmit(batch, [&](StatusOr<std::vector<Task>> r) { p2.set_value(std::move(r)); });
+  auto f2 = p2.get_future();
+  auto good = testing::Await(f2);
+  ASSERT_TRUE(good.ok());
+  ASSERT_EQ(good->size(), 2u);
+  EXPECT_LT((*good)[0].id, (*good)[1].id);
+  for (const auto& t : *good) EXPECT_EQ(h.Wait(t.id)->state, TaskState::kCompleted);
+}
+
+TEST(TaskManagerMore, SubscribeDeliversStateAndProgressEvents) {
+  ManagerHarness h;
+  std::mutex mu;
+  std::vector<std::pair<TaskEvent::Type, TaskState>> seen;
+  std::promise<void> ended;
+  TaskFilter filter;
+  filter.labels["watch"] = "me";
+  h.m().Subscribe(filter, false, [&](const TaskEvent& e) {
+    std::lock_guard l(mu);
+    seen.emplace_back(e.type, e.task.state);
+    if (e.type == TaskEvent::Type::kStateChanged && IsTerminal(e.task.state)) ended.set_value();
+  });
+  TaskSpec other = Handler("noop");  // not matching the filter
+  h.MustSubmit(other);
+  TaskSpec spec = Handler("sleep", R"({"seconds": 0.1})");
+  spec.labels["watch"] = "me";
+  h.MustSubmit(spec);
+  auto f = ended.get_future();
+  testing::Await(f);
+  std::lock_guard l(mu);
+  ASSERT_GE(seen.size(), 4u);
+  EXPECT_EQ(seen.front().first, TaskEvent::Type::kCreated);
+  EXPECT_EQ(seen[1], std::make_pair(TaskEvent::Type::kStateChanged, TaskState::kRunning));
+  EXPECT_TRUE(std::any_of(seen.begin(), seen.end(),
+                          [](const auto& s) { return s.first == TaskEvent::Type::kProgress; }));
+  EXPECT_EQ(seen.back(), std::make_pair(TaskEvent::Type::kStateChanged, TaskState::kCompleted));
+}
+
+TEST(TaskManagerMore, ReportProgressOnlyWhileRunning) {
+  ManagerHarness h;
+  Task t = h.MustSubmit(Exec({"sleep", "1000"}));
+  h.WaitFor(t.id, [](const Task& x) { return x.state == TaskState::kRunning; });
+  std::promise<StatusOr<Task>> p;
+  h.m().ReportProgress(t.id, 75, "three quarters",
+                       [&](StatusOr<Task> r) { p.set_value(std::move(r)); });
+  auto f = p.get_future();
+  auto r = testing::Await(f);
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->progress.percent, 75);
+  EXPECT_EQ(h.Get(t.id)->progress.message, "three quarters");
+  std::promise<StatusOr<Task>> bad;
+  h.m().ReportProgress(t.id, 101, "", [&](StatusOr<Task> r2) { bad.set_value(std::move(r2)); });
+  auto fb = bad.get_future();
+  EXPECT_EQ(testing::Await(fb).status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(h.Cancel(t.id, 0s).ok());
+  std::promise<StatusOr<Task>> late;
+  h.m().ReportProgress(t.id, 10, "", [&](StatusOr<Task> r3) { late.set_value(std::move(r3)); });
+  auto fl = late.get_future();
+  EXPECT_EQ(testing::Await(fl).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(TaskManagerMore, LogCapDropsTheExcessWithoutBlockingTheChild) {
+  ManagerOptions o;
+  o.log_cap_bytes = 1000;
+  ManagerHarness h(o);
+  // 200,000 bytes: far more than the cap and than a pipe buffer.
+  Task t = h.MustSubmit(Exec({"sh", "-c", "head -c 200000 /dev/zero"}));
+  auto done = h.Wait(t.id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, TaskState::kCompleted);
+  EXPECT_EQ(done->result->stdout_bytes, 200000);
+  EXPECT_TRUE(done->result->logs_truncated);
+  EXPECT_EQ(std::filesystem::file_size(h.m().StdoutPath(t.id)), 1000u);
+  EXPECT_FALSE(std::filesystem::exists(h.m().StderrPath(t.id)));  // nothing written, no file
+}
+
+TEST(TaskManagerMore, ThrowingHandlerFailsItsTaskOnly) {
+  HandlerRegistry handlers;
+  handlers.RegisterBuiltins();
+  handlers.Register("boom", [](HandlerContext&) -> asio::awaitable<StatusOr<std::string>> {
+    throw std::runtime_error("kaboom");
+    co_return std::string("{}");
+  });
+  handlers.Register("refuse", [](HandlerContext&) -> asio::awaitable<StatusOr<std::string>> {
+    co_return Status(StatusCode::kFailedPrecondition, "not today");
+  });
+  ManagerHarness h({}, nullptr, &handlers);
+  auto boom = h.Wait(h.MustSubmit(Handler("boom")).id);
+  ASSERT_TRUE(boom.ok());
+  EXPECT_EQ(boom->state, TaskState::kFailed);
+  EXPECT_EQ(boom->reason, TaskReason::kHandlerError);
+  EXPECT_NE(boom->error->message.find("kaboom"), std::string::npos);
+  auto refuse = h.Wait(h.MustSubmit(Handler("refuse")).id);
+  EXPECT_EQ(refuse->error->code, StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refuse->error->message, "not today");
+  EXPECT_EQ(h.Wait(h.MustSubmit(Handler("noop")).id)->state, TaskState::kCompleted);
+}
+
+}  // namespace
+}  // namespace taskd
+
+namespace taskd {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Exec;
+using testing::Handler;
+using testing::ManagerHarness;
+
+TEST(TaskManagerReview, LongDependencyChainFailsWithoutRecursion) {
+  ManagerOptions o;
+  o.max_running = 1;
+  ManagerHarness h(o);
+  Task head = h.MustSubmit(Handler("sleep", R"({"seconds": 30})"));
+  std::string prev = head.id;
+  std::string last;
+  for (int i = 0; i < 20000; ++i) {
+    TaskSpec spec = Handler("noop");
+    spec.after = {prev};
+    prev = last = h.MustSubmit(spec).id;
+  }
+  ASSERT_TRUE(h.Cancel(head.id, 0s).ok());
+  Task end = h.WaitFor(
+      last, [](const Task& t) { return IsTerminal(t.state); }, 60s);
+  EXPECT_EQ(end.reason, TaskReason::kDependencyFailed);
+}
+
+TEST(TaskManagerReview, DuplicateRequestIdsInOneBatchAreRefused) {
+  ManagerHarness h;
+  std::vector<SubmitRequest> batch = {
+      {Handler("noop"), "same"}, {Handler("noop"), "other"}, {Handler("noop"), "same"}};
+  std::promise<StatusOr<std::vector<Task>>> p;
+  h.m().BatchSubmit(batch, [&](StatusOr<std::vector<Task>> r) { p.set_value(std::move(r)); });
+  auto f = p.get_future();
+  auto r = testing::Await(f);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "requests[2].request_id: repeats requests[0].request_id");
+}
+
+TEST(TaskManagerReview, ProgressMessagesAreMadeValidUtf8) {
+  ManagerHarness h;
+  Task t = h.MustSubmit(Exec({"sh", "-c", "printf '50 caf\\303\\251 \\377\\n' >&3; sleep 1000"}));
+  Task seen = h.WaitFor(t.id, [](const Task& x) { return x.progress.percent == 50; });
+  EXPECT_EQ(seen.progress.message, "caf\xC3\xA9 \xEF\xBF\xBD");
+  ASSERT_TRUE(h.Cancel(t.id, 0s).ok());
+}
+
+}  // namespace
+}  // namespace taskd
