@@ -860,65 +860,55 @@ uint64_t TaskManager::Wait(std::string id, std::optional<Duration> timeout, Call
 
 void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
                                std::optional<Duration> timeout, Callback<Task> done) {
-  {
-    auto it = tasks_.find(id);
-    if (it == tasks_.end()) {
-      done(NotFound("task '" + id + "' not found"));
-      return;
-    }
-    Entry& e = it->second;
-    if (IsTerminal(e.task.state) || shutting_down_ || (timeout && *timeout <= Duration::zero())) {
-      done(e.task);
-      return;
-    }
-    auto w = std::make_unique<Waiter>();
-    w->id = id;
-    w->done = std::move(done);
-    if (timeout) {
-      w->timer = clock_.RunAfter(*timeout, strand_, [this, handle] {
-        auto wit = waiters_.find(handle);
-        if (wit == waiters_.end()) return;
-        auto waiter = std::move(wit->second);
-        waiters_.erase(wit);
-        auto tit = tasks_.find(waiter->id);
-        if (tit == tasks_.end()) {
-          waiter->done(NotFound("task '" + waiter->id + "' was deleted"));
-          return;
-        }
-        auto& list = tit->second.waiters;
-        list.erase(std::remove(list.begin(), list.end(), handle), list.end());
-        waiter->done(tit->second.task);
-      });
-    }
-    waiters_.emplace(handle, std::move(w));
-    e.waiters.push_back(handle);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) {
+    done(NotFound("task '" + id + "' not found"));
+    return;
   }
+  Entry& e = it->second;
+  if (IsTerminal(e.task.state) || shutting_down_ || (timeout && *timeout <= Duration::zero())) {
+    done(e.task);
+    return;
+  }
+  auto w = std::make_unique<Waiter>();
+  w->id = id;
+  w->done = std::move(done);
+  if (timeout) {
+    w->timer = clock_.RunAfter(*timeout, strand_, [this, handle] { AnswerWaiter(handle); });
+  }
+  waiters_.emplace(handle, std::move(w));
+  e.waiters.push_back(handle);
 }
 
 void TaskManager::CancelWait(uint64_t handle) {
   asio::post(strand_, [this, handle] {
-    auto wit = waiters_.find(handle);
-    if (wit == waiters_.end()) return;
-    auto waiter = std::move(wit->second);
-    waiters_.erase(wit);
-    if (auto tit = tasks_.find(waiter->id); tit != tasks_.end()) {
-      auto& list = tit->second.waiters;
-      list.erase(std::remove(list.begin(), list.end(), handle), list.end());
-    }
-    waiter->done(Status(StatusCode::kCancelled, "wait cancelled"));
+    AnswerWaiter(handle, Status(StatusCode::kCancelled, "wait cancelled"));
   });
+}
+
+void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
+  auto wit = waiters_.find(handle);
+  if (wit == waiters_.end()) return;  // answered already
+  auto waiter = std::move(wit->second);
+  waiters_.erase(wit);
+  auto tit = tasks_.find(waiter->id);
+  if (tit != tasks_.end()) {
+    auto& list = tit->second.waiters;
+    list.erase(std::remove(list.begin(), list.end(), handle), list.end());
+  }
+  if (status) {
+    waiter->done(*status);
+  } else if (tit == tasks_.end()) {
+    waiter->done(NotFound("task '" + waiter->id + "' was deleted"));
+  } else {
+    waiter->done(tit->second.task);
+  }
 }
 
 void TaskManager::ReleaseWaiters(Entry& e) {
   auto handles = std::move(e.waiters);
   e.waiters.clear();
-  for (uint64_t h : handles) {
-    auto wit = waiters_.find(h);
-    if (wit == waiters_.end()) continue;
-    auto waiter = std::move(wit->second);
-    waiters_.erase(wit);
-    waiter->done(e.task);
-  }
+  for (uint64_t h : handles) AnswerWaiter(h);
 }
 
 // ---------------------------------------------------------------- progress
@@ -1080,20 +1070,7 @@ void TaskManager::Shutdown(std::function<void()> done) {
     // Waits end with the current state; subscribers are dropped.
     std::vector<uint64_t> handles;
     for (const auto& [h, w] : waiters_) handles.push_back(h);
-    for (uint64_t h : handles) {
-      auto wit = waiters_.find(h);
-      if (wit == waiters_.end()) continue;
-      auto waiter = std::move(wit->second);
-      waiters_.erase(wit);
-      auto tit = tasks_.find(waiter->id);
-      if (tit == tasks_.end()) {
-        waiter->done(Unavailable("taskd is shutting down"));
-        continue;
-      }
-      auto& list = tit->second.waiters;
-      list.erase(std::remove(list.begin(), list.end(), h), list.end());
-      waiter->done(tit->second.task);
-    }
+    for (uint64_t h : handles) AnswerWaiter(h);
     subscribers_.clear();
     for (auto& [id, e] : tasks_) {
       if (e.task.state == TaskState::kPending) e.timer.reset();

@@ -184,6 +184,9 @@ class TaskManager {
   bool TakeToken(QueueState& queue, SteadyTime now, SteadyTime* next);
   QueueState& Queue(const std::string& name);
   void ReleaseWaiters(Entry& e);
+  // Removes waiter `handle` (if still there) and answers it: with `status`
+  // when given, else with its task as it is now (NOT_FOUND if deleted).
+  void AnswerWaiter(uint64_t handle, std::optional<Status> status = std::nullopt);
   void OnDependencyEnded(const std::string& id);
   void ScheduleExpiry(const std::string& id, SteadyTime at);
   void ArmSweep();

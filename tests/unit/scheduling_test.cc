@@ -11,11 +11,7 @@ using namespace std::chrono_literals;
 using testing::Exec;
 using testing::Handler;
 using testing::ManagerHarness;
-
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::ReadFile;
 
 class ClockTest : public ::testing::Test {
  protected:

@@ -13,11 +13,7 @@ using namespace std::chrono_literals;
 using testing::Exec;
 using testing::Handler;
 using testing::ManagerHarness;
-
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::ReadFile;
 
 TEST(TaskManager, ExecTrueCompletesWithExitCodeZero) {
   ManagerHarness h;
@@ -369,17 +365,6 @@ TEST(TaskManager, ListFiltersAndPages) {
   EXPECT_EQ(seen, (std::vector<std::string>{ids[0], ids[2], ids[4]}));
 }
 
-}  // namespace
-}  // namespace taskd
-
-namespace taskd {
-namespace {
-
-using namespace std::chrono_literals;
-using testing::Exec;
-using testing::Handler;
-using testing::ManagerHarness;
-
 TEST(TaskManagerMore, BatchSubmitIsAllOrNothing) {
   ManagerHarness h;
   std::vector<SubmitRequest> batch;
@@ -494,17 +479,6 @@ TEST(TaskManagerMore, ThrowingHandlerFailsItsTaskOnly) {
   EXPECT_EQ(refuse->error->message, "not today");
   EXPECT_EQ(h.Wait(h.MustSubmit(Handler("noop")).id)->state, TaskState::kCompleted);
 }
-
-}  // namespace
-}  // namespace taskd
-
-namespace taskd {
-namespace {
-
-using namespace std::chrono_literals;
-using testing::Exec;
-using testing::Handler;
-using testing::ManagerHarness;
 
 TEST(TaskManagerReview, LongDependencyChainFailsWithoutRecursion) {
   ManagerOptions o;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <random>
 #include <thread>
@@ -41,6 +42,11 @@ T Await(std::future<T>& f, std::chrono::seconds limit = std::chrono::seconds(30)
     std::abort();  // a hung future would hang the suite: fail loudly instead
   }
   return f.get();
+}
+
+inline std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 inline TaskSpec Exec(std::vector<std::string> argv) {
