@@ -113,6 +113,16 @@ grpc::Status Client::Delete(const std::string& id) {
   return stub_->DeleteTask(&ctx, req, &empty);
 }
 
+grpc::Status Client::ReadLogs(const v1::ReadTaskLogsRequest& request,
+                              const std::function<void(const v1::LogChunk&)>& on_chunk) {
+  grpc::ClientContext ctx;
+  if (!request.follow()) SetDeadline(ctx);
+  auto reader = stub_->ReadTaskLogs(&ctx, request);
+  v1::LogChunk chunk;
+  while (reader->Read(&chunk)) on_chunk(chunk);
+  return reader->Finish();
+}
+
 grpc::Status Client::ServerInfo(v1::ServerInfo* out) {
   grpc::ClientContext ctx;
   SetDeadline(ctx);

@@ -12,6 +12,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,11 @@ class Client {
   grpc::Status ReportProgress(const std::string& id, double percent, const std::string& message,
                               v1::Task* out);
   grpc::Status Delete(const std::string& id);
+  // Streams a task's logs, calling `on_chunk` for each chunk; with
+  // request.follow() it returns once the task ended and all output arrived.
+  // No deadline: a followed task may run for long.
+  grpc::Status ReadLogs(const v1::ReadTaskLogsRequest& request,
+                        const std::function<void(const v1::LogChunk&)>& on_chunk);
   grpc::Status ServerInfo(v1::ServerInfo* out);
 
   v1::TaskService::Stub& stub() { return *stub_; }

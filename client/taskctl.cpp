@@ -325,6 +325,19 @@ int main(int argc, char** argv) {
   progress->add_option("--id", progress_id, "Task id (default: $TASKD_TASK_ID)")
       ->envname("TASKD_TASK_ID");
 
+  // logs
+  auto* logs = app.add_subcommand("logs", "Print a task's output (stdout unless told otherwise)");
+  std::string logs_id;
+  bool follow = false, want_stderr = false, want_all = false;
+  int64_t tail = 0;
+  logs->add_option("id", logs_id, "Task id")->required();
+  logs->add_flag("-f,--follow", follow, "Keep printing new output until the task ends");
+  auto* stderr_flag = logs->add_flag("--stderr", want_stderr, "The task's stderr instead");
+  logs->add_flag("--all", want_all, "Both streams: stdout to stdout, stderr to stderr")
+      ->excludes(stderr_flag);
+  logs->add_option("--tail", tail, "Start this many bytes before the end")
+      ->check(CLI::NonNegativeNumber);
+
   // delete
   auto* del = app.add_subcommand("delete", "Delete ended tasks and their logs");
   std::vector<std::string> delete_ids;
@@ -468,6 +481,23 @@ int main(int argc, char** argv) {
       if (progress_id.empty()) throw UsageError("progress: no --id and TASKD_TASK_ID is not set");
       v1::Task t;
       auto s = client.ReportProgress(progress_id, percent, message, &t);
+      if (!s.ok()) return Fail(s, addr);
+      return 0;
+    }
+    if (*logs) {
+      v1::ReadTaskLogsRequest req;
+      req.set_id(logs_id);
+      req.set_follow(follow);
+      req.set_tail_bytes(tail);
+      req.set_stream(want_all      ? v1::LOG_STREAM_UNSPECIFIED
+                     : want_stderr ? v1::LOG_STREAM_STDERR
+                                   : v1::LOG_STREAM_STDOUT);
+      auto s = client.ReadLogs(req, [want_all](const v1::LogChunk& c) {
+        // The stream asked for is data (stdout); with --all, stderr stays stderr.
+        FILE* out = want_all && c.stream() == v1::LOG_STREAM_STDERR ? stderr : stdout;
+        std::fwrite(c.data().data(), 1, c.data().size(), out);
+        std::fflush(out);
+      });
       if (!s.ok()) return Fail(s, addr);
       return 0;
     }

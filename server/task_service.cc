@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "server/convert.h"
+#include "server/log_reader.h"
 
 namespace taskd::server {
 
@@ -300,15 +301,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ReportProgress(grpc::CallbackServerCo
 }
 
 grpc::ServerWriteReactor<v1::LogChunk>* TaskServiceImpl::ReadTaskLogs(
-    grpc::CallbackServerContext* /*ctx*/, const v1::ReadTaskLogsRequest* /*req*/) {
-  class Unimplemented final : public grpc::ServerWriteReactor<v1::LogChunk> {
-   public:
-    Unimplemented() {
-      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "ReadTaskLogs is not implemented yet"));
-    }
-    void OnDone() override { delete this; }
-  };
-  return new Unimplemented();
+    grpc::CallbackServerContext* /*ctx*/, const v1::ReadTaskLogsRequest* req) {
+  return NewLogReader(manager_, *req);
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContext* ctx,

@@ -47,6 +47,16 @@ grep -q "spec.exec.argv\[0\]" <<<"$err" || fail "empty program message does not 
 again=$(taskctl submit -q -- true)
 taskctl wait "$again" >/dev/null || fail "daemon stopped serving after a bad request"
 
+# Logs: each stream, and -f following a task until it ends.
+lid=$(taskctl submit -q -- sh -c 'echo out1; echo err1 >&2')
+taskctl wait "$lid" >/dev/null
+[ "$(taskctl logs "$lid")" = "out1" ] || fail "logs stdout: $(taskctl logs "$lid")"
+[ "$(taskctl logs --stderr "$lid")" = "err1" ] || fail "logs --stderr"
+fid=$(taskctl submit -q -- sh -c 'for i in 1 2 3; do echo f$i; sleep 0.3; done')
+out=$(taskctl logs -f "$fid")
+[ "$out" = "$(printf 'f1\nf2\nf3')" ] || fail "logs -f printed '$out'"
+[ "$(taskctl get "$fid" | field state)" = "COMPLETED (SUCCEEDED)" ] || fail "logs -f returned before the task ended"
+
 # Built-in handlers through the binaries.
 h=$(taskctl submit --handler sleep --payload '{"seconds": 0.2}')
 taskctl wait "$h" >/dev/null || fail "sleep handler"

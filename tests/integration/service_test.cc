@@ -291,6 +291,74 @@ TEST_F(ServiceTest, ClientCancellingAWaitEndsTheCall) {
   EXPECT_EQ(got.state(), v1::TASK_STATE_RUNNING);
 }
 
+std::vector<v1::LogChunk> ReadAll(client::Client& c, const v1::ReadTaskLogsRequest& req,
+                                  grpc::Status* status) {
+  std::vector<v1::LogChunk> chunks;
+  *status = c.ReadLogs(req, [&](const v1::LogChunk& chunk) { chunks.push_back(chunk); });
+  return chunks;
+}
+
+std::string Join(const std::vector<v1::LogChunk>& chunks, v1::LogStream stream) {
+  std::string out;
+  for (const auto& c : chunks) {
+    if (c.stream() == stream) out += c.data();
+  }
+  return out;
+}
+
+TEST_F(ServiceTest, ReadTaskLogsStreamsOffsetsAndTails) {
+  v1::Task t;
+  ASSERT_TRUE(
+      client_->Submit(Exec({"sh", "-c", "printf 'hello world'; printf oops >&2"}), &t).ok());
+  ASSERT_TRUE(client_->Wait(t.id(), std::nullopt, &t).ok());
+  v1::ReadTaskLogsRequest req;
+  req.set_id(t.id());
+  grpc::Status s;
+  auto both = ReadAll(*client_, req, &s);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Join(both, v1::LOG_STREAM_STDOUT), "hello world");
+  EXPECT_EQ(Join(both, v1::LOG_STREAM_STDERR), "oops");
+  req.set_stream(v1::LOG_STREAM_STDOUT);
+  req.set_offset(6);
+  auto from = ReadAll(*client_, req, &s);
+  ASSERT_EQ(from.size(), 1u);
+  EXPECT_EQ(from[0].offset(), 6);
+  EXPECT_EQ(from[0].data(), "world");
+  req.set_offset(0);
+  req.set_tail_bytes(3);
+  EXPECT_EQ(Join(ReadAll(*client_, req, &s), v1::LOG_STREAM_STDOUT), "rld");
+
+  req.set_tail_bytes(-1);
+  ReadAll(*client_, req, &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("tail_bytes"), std::string::npos);
+  req.set_tail_bytes(0);
+  req.set_id("nope");
+  ReadAll(*client_, req, &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, ReadTaskLogsFollowsUntilTheTaskEnds) {
+  v1::Task t;
+  ASSERT_TRUE(
+      client_->Submit(Exec({"sh", "-c", "for i in 1 2 3 4 5; do echo line$i; sleep 0.2; done"}), &t)
+          .ok());
+  v1::ReadTaskLogsRequest req;
+  req.set_id(t.id());
+  req.set_follow(true);
+  grpc::Status s;
+  std::vector<std::string> arrivals;
+  s = client_->ReadLogs(req, [&](const v1::LogChunk& c) { arrivals.push_back(c.data()); });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::string all;
+  for (const auto& a : arrivals) all += a;
+  EXPECT_EQ(all, "line1\nline2\nline3\nline4\nline5\n");
+  EXPECT_GE(arrivals.size(), 2u);  // it streamed as the task wrote, not all at the end
+  v1::Task done;
+  ASSERT_TRUE(client_->Get(t.id(), &done).ok());
+  EXPECT_EQ(done.state(), v1::TASK_STATE_COMPLETED);  // the stream ended with the task
+}
+
 TEST_F(ServiceTest, ServerInfo) {
   v1::ServerInfo info;
   ASSERT_TRUE(client_->ServerInfo(&info).ok());
