@@ -123,6 +123,22 @@ grpc::Status Client::ReadLogs(const v1::ReadTaskLogsRequest& request,
   return reader->Finish();
 }
 
+grpc::Status Client::Watch(const v1::WatchTasksRequest& request,
+                           const std::function<bool(const v1::TaskEvent&)>& on_event) {
+  grpc::ClientContext ctx;
+  auto reader = stub_->WatchTasks(&ctx, request);
+  v1::TaskEvent event;
+  while (reader->Read(&event)) {
+    if (!on_event(event)) {
+      ctx.TryCancel();
+      while (reader->Read(&event)) {
+      }
+      break;
+    }
+  }
+  return reader->Finish();
+}
+
 grpc::Status Client::ServerInfo(v1::ServerInfo* out) {
   grpc::ClientContext ctx;
   SetDeadline(ctx);

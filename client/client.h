@@ -49,6 +49,11 @@ class Client {
   // No deadline: a followed task may run for long.
   grpc::Status ReadLogs(const v1::ReadTaskLogsRequest& request,
                         const std::function<void(const v1::LogChunk&)>& on_chunk);
+  // Streams events to `on_event` until the stream ends (with ids: once all
+  // are terminal) or `on_event` returns false (then the call is cancelled
+  // and CANCELLED returned).
+  grpc::Status Watch(const v1::WatchTasksRequest& request,
+                     const std::function<bool(const v1::TaskEvent&)>& on_event);
   grpc::Status ServerInfo(v1::ServerInfo* out);
 
   v1::TaskService::Stub& stub() { return *stub_; }

@@ -69,6 +69,7 @@ struct TaskManager::Waiter {
 struct TaskManager::Subscriber {
   TaskFilter filter;
   std::function<void(const TaskEvent&)> on_event;
+  std::function<void(Status)> on_close;
 };
 
 bool TaskFilter::Matches(const Task& task) const {
@@ -1010,25 +1011,37 @@ void TaskManager::Erase(const std::string& id) {
 // ---------------------------------------------------------------- events
 
 uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
-                                std::function<void(const TaskEvent&)> on_event) {
+                                std::function<void(const TaskEvent&)> on_event,
+                                std::function<void(Status)> on_close) {
   uint64_t handle = next_handle_++;
   asio::post(strand_, [this, handle, filter = std::move(filter), snapshot,
-                       on_event = std::move(on_event)]() mutable {
+                       on_event = std::move(on_event), on_close = std::move(on_close)]() mutable {
+    auto close = [&](Status s) {
+      if (on_close) on_close(std::move(s));
+    };
+    if (shutting_down_) {
+      close(Unavailable("taskd is shutting down"));
+      return;
+    }
+    for (size_t i = 0; i < filter.ids.size(); ++i) {
+      if (!tasks_.count(filter.ids[i])) {
+        close(NotFound("ids[" + std::to_string(i) + "]: task '" + filter.ids[i] + "' not found"));
+        return;
+      }
+    }
     if (snapshot) {
       WallTime now = clock_.WallNow();
       auto send = [&](const Task& t) {
         if (filter.Matches(t)) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
       };
       if (!filter.ids.empty()) {
-        for (const auto& id : filter.ids) {
-          if (auto it = tasks_.find(id); it != tasks_.end()) send(it->second.task);
-        }
+        for (const auto& id : filter.ids) send(tasks_.at(id).task);
       } else {
         for (const auto& [id, e] : tasks_) send(e.task);
       }
     }
-    subscribers_.emplace(
-        handle, std::make_unique<Subscriber>(Subscriber{std::move(filter), std::move(on_event)}));
+    subscribers_.emplace(handle, std::make_unique<Subscriber>(Subscriber{
+                                     std::move(filter), std::move(on_event), std::move(on_close)}));
   });
   return handle;
 }
@@ -1067,11 +1080,15 @@ void TaskManager::Shutdown(std::function<void()> done) {
     shutdown_done_ = std::move(done);
     sweep_timer_.reset();
     pump_timer_.reset();
-    // Waits end with the current state; subscribers are dropped.
+    // Waits end with the current state; subscriptions end with UNAVAILABLE.
     std::vector<uint64_t> handles;
     for (const auto& [h, w] : waiters_) handles.push_back(h);
     for (uint64_t h : handles) AnswerWaiter(h);
+    auto subscribers = std::move(subscribers_);
     subscribers_.clear();
+    for (auto& [h, sub] : subscribers) {
+      if (sub->on_close) sub->on_close(Unavailable("taskd is shutting down"));
+    }
     for (auto& [id, e] : tasks_) {
       if (e.task.state == TaskState::kPending) e.timer.reset();
       if (e.task.state == TaskState::kRunning) {

@@ -135,8 +135,12 @@ class TaskManager {
   void Delete(std::string id, std::function<void(Status)> done);
   // Calls `on_event` (on the strand) for every event on a matching task,
   // first a kSnapshot per matching task when `snapshot`. Returns a handle.
+  // `on_close` (optional) runs at most once, on the strand, when the
+  // subscription ends without Unsubscribe: NOT_FOUND when a listed id does
+  // not exist (nothing is registered then), UNAVAILABLE at shutdown.
   uint64_t Subscribe(TaskFilter filter, bool snapshot,
-                     std::function<void(const TaskEvent&)> on_event);
+                     std::function<void(const TaskEvent&)> on_event,
+                     std::function<void(Status)> on_close = nullptr);
   void Unsubscribe(uint64_t handle);
 
   // For callers that must be able to end a wait before it is registered

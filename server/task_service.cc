@@ -4,6 +4,7 @@
 
 #include "server/convert.h"
 #include "server/log_reader.h"
+#include "server/watcher.h"
 
 namespace taskd::server {
 
@@ -276,16 +277,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::WaitTask(grpc::CallbackServerContext*
 }
 
 grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::WatchTasks(
-    grpc::CallbackServerContext* /*ctx*/, const v1::WatchTasksRequest* /*req*/) {
-  // Streaming watch lands with the server issue (#4); say so rather than pretend.
-  class Unimplemented final : public grpc::ServerWriteReactor<v1::TaskEvent> {
-   public:
-    Unimplemented() {
-      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "WatchTasks is not implemented yet"));
-    }
-    void OnDone() override { delete this; }
-  };
-  return new Unimplemented();
+    grpc::CallbackServerContext* /*ctx*/, const v1::WatchTasksRequest* req) {
+  return NewWatcher(manager_, *req);
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::ReportProgress(grpc::CallbackServerContext* ctx,

@@ -359,6 +359,71 @@ TEST_F(ServiceTest, ReadTaskLogsFollowsUntilTheTaskEnds) {
   EXPECT_EQ(done.state(), v1::TASK_STATE_COMPLETED);  // the stream ended with the task
 }
 
+TEST_F(ServiceTest, WatchTasksByIdsDeliversProgressAndEndsWhenTheyEnd) {
+  v1::TaskSpec spec;
+  spec.mutable_handler()->set_name("sleep");
+  spec.mutable_handler()->set_payload(R"({"seconds": 0.5})");
+  v1::Task a, b;
+  ASSERT_TRUE(client_->Submit(spec, &a).ok());
+  ASSERT_TRUE(client_->Submit(Exec({"true"}), &b).ok());
+  ASSERT_TRUE(client_->Wait(b.id(), std::nullopt, &b).ok());  // already ended when watched
+  v1::WatchTasksRequest req;
+  req.add_ids(a.id());
+  req.add_ids(b.id());
+  req.set_initial_snapshot(true);
+  std::vector<v1::TaskEvent> events;
+  auto s = client_->Watch(req, [&](const v1::TaskEvent& e) {
+    events.push_back(e);
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  int snapshots = 0, progress = 0;
+  for (const auto& e : events) {
+    snapshots += e.type() == v1::TaskEvent::TYPE_SNAPSHOT;
+    progress += e.type() == v1::TaskEvent::TYPE_PROGRESS;
+  }
+  EXPECT_EQ(snapshots, 2);
+  EXPECT_GE(progress, 3);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type(), v1::TaskEvent::TYPE_STATE_CHANGED);
+  EXPECT_EQ(events.back().task().id(), a.id());
+  EXPECT_EQ(events.back().task().state(), v1::TASK_STATE_COMPLETED);
+}
+
+TEST_F(ServiceTest, WatchTasksErrorsAndFilterStreams) {
+  v1::WatchTasksRequest bad;
+  bad.add_ids("nope");
+  auto s = client_->Watch(bad, [](const v1::TaskEvent&) { return true; });
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(s.error_message().find("ids[0]"), std::string::npos);
+
+  v1::WatchTasksRequest by_label;
+  (*by_label.mutable_labels())["team"] = "blue";
+  std::promise<v1::TaskEvent> first;
+  std::thread watcher([&] {
+    bool got = false;
+    s = client_->Watch(by_label, [&](const v1::TaskEvent& e) {
+      if (!got) first.set_value(e);
+      got = true;
+      return false;  // one is enough
+    });
+  });
+  // Submit until the watcher (subscribed asynchronously) has seen one.
+  auto f = first.get_future();
+  v1::TaskSpec other = Exec({"true"});
+  v1::TaskSpec blue = Exec({"true"});
+  (*blue.mutable_labels())["team"] = "blue";
+  v1::Task t;
+  for (int i = 0; i < 100 && f.wait_for(50ms) != std::future_status::ready; ++i) {
+    ASSERT_TRUE(client_->Submit(other, &t).ok());
+    ASSERT_TRUE(client_->Submit(blue, &t).ok());
+  }
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(f.get().task().spec().labels().at("team"), "blue");
+  watcher.join();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
+}
+
 TEST_F(ServiceTest, ServerInfo) {
   v1::ServerInfo info;
   ASSERT_TRUE(client_->ServerInfo(&info).ok());
