@@ -424,6 +424,54 @@ TEST_F(ServiceTest, WatchTasksErrorsAndFilterStreams) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
 }
 
+// Calls the reflection service as a generic client does, with hand-encoded
+// messages: the reflection protos are compiled into libgrpc++_reflection
+// already, and registering them twice in one process is fatal.
+TEST_F(ServiceTest, ReflectionListsTheService) {
+  auto channel = grpc::CreateChannel(server_->addresses()[0], grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  grpc::CompletionQueue cq;
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto step = [&](void* tag) {
+    void* got = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&got, &ok));
+    EXPECT_EQ(got, tag);
+    return ok;
+  };
+  int tags[5];
+  call->StartCall(&tags[0]);
+  ASSERT_TRUE(step(&tags[0]));
+  // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+  grpc::Slice request("\x3a\x00", 2);
+  grpc::ByteBuffer request_buffer(&request, 1);
+  call->Write(request_buffer, &tags[1]);
+  ASSERT_TRUE(step(&tags[1]));
+  call->WritesDone(&tags[2]);
+  ASSERT_TRUE(step(&tags[2]));
+  grpc::ByteBuffer response;
+  call->Read(&response, &tags[3]);
+  ASSERT_TRUE(step(&tags[3]));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  EXPECT_NE(bytes.find("taskd.v1.TaskService"), std::string::npos);
+  EXPECT_NE(bytes.find("grpc.health.v1.Health"), std::string::npos);
+  grpc::Status status;
+  call->Finish(&status, &tags[4]);
+  step(&tags[4]);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 TEST_F(ServiceTest, ServerInfo) {
   v1::ServerInfo info;
   ASSERT_TRUE(client_->ServerInfo(&info).ok());
