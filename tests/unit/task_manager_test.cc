@@ -484,10 +484,18 @@ TEST(TaskManagerReview, LongDependencyChainFailsWithoutRecursion) {
   ManagerOptions o;
   o.max_running = 1;
   ManagerHarness h(o);
-  Task head = h.MustSubmit(Handler("sleep", R"({"seconds": 30})"));
+  // Runs until cancelled, however long the submissions take.
+  Task head = h.MustSubmit(Handler("sleep", R"({"seconds": 86400})"));
   std::string prev = head.id;
   std::string last;
-  for (int i = 0; i < 20000; ++i) {
+  // Deep enough to overflow an 8 MiB stack if dependents were failed
+  // recursively; sanitized builds (slow submits, bigger frames) use fewer.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  constexpr int kChain = 3000;
+#else
+  constexpr int kChain = 20000;
+#endif
+  for (int i = 0; i < kChain; ++i) {
     TaskSpec spec = Handler("noop");
     spec.after = {prev};
     prev = last = h.MustSubmit(spec).id;
