@@ -11,8 +11,7 @@ HandlerContext::HandlerContext(asio::any_io_executor ex, std::string task_id, in
       task_id_(std::move(task_id)),
       attempt_(attempt),
       payload_(std::move(payload)),
-      on_progress_(std::move(on_progress)),
-      timer_(ex) {}
+      on_progress_(std::move(on_progress)) {}
 
 void HandlerContext::ReportProgress(double percent, std::string message) {
   if (on_progress_) on_progress_(std::clamp(percent, 0.0, 100.0), std::move(message));
@@ -20,10 +19,11 @@ void HandlerContext::ReportProgress(double percent, std::string message) {
 
 asio::awaitable<bool> HandlerContext::Sleep(Duration d) {
   if (cancelled_) co_return false;
-  timer_.expires_after(d);
+  if (!timer_) timer_.emplace(ex_);
+  timer_->expires_after(d);
   boost::system::error_code ec;
   try {
-    co_await timer_.async_wait(asio::use_awaitable);
+    co_await timer_->async_wait(asio::use_awaitable);
   } catch (const boost::system::system_error&) {
     // operation_aborted: Cancel() fired the timer.
   }
@@ -32,7 +32,7 @@ asio::awaitable<bool> HandlerContext::Sleep(Duration d) {
 
 void HandlerContext::Cancel() {
   cancelled_ = true;
-  timer_.cancel();
+  if (timer_) timer_->cancel();
 }
 
 void HandlerRegistry::Register(std::string name, HandlerFn fn, PayloadCheck check) {

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,7 +51,7 @@ class HandlerContext {
   int32_t attempt_;
   nlohmann::json payload_;
   std::function<void(double, std::string)> on_progress_;
-  asio::steady_timer timer_;
+  std::optional<asio::steady_timer> timer_;  // made on the first Sleep: most handlers never sleep
   bool cancelled_ = false;
 };
 

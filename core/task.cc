@@ -64,16 +64,24 @@ std::string NewTaskId() {
   return out;
 }
 
-void ObserveTaskId(std::string_view id) {
-  if (id.size() != kIdLength) return;
+std::optional<uint64_t> TaskIdNumber(std::string_view id) {
+  if (id.size() != kIdLength) return std::nullopt;
+  // The first character carries only 4 of the 64 bits.
+  if (id[0] < '0' || id[0] > 'F') return std::nullopt;
   uint64_t v = 0;
   for (char c : id) {
-    const char* p = std::strchr(kIdAlphabet, c);
-    if (!p || c == '\0') return;
+    const char* p = c == '\0' ? nullptr : std::strchr(kIdAlphabet, c);
+    if (!p) return std::nullopt;
     v = (v << 5) | static_cast<uint64_t>(p - kIdAlphabet);
   }
+  return v;
+}
+
+void ObserveTaskId(std::string_view id) {
+  auto v = TaskIdNumber(id);
+  if (!v) return;
   uint64_t prev = last_id.load(std::memory_order_relaxed);
-  while (prev < v && !last_id.compare_exchange_weak(prev, v, std::memory_order_relaxed)) {
+  while (prev < *v && !last_id.compare_exchange_weak(prev, *v, std::memory_order_relaxed)) {
   }
 }
 

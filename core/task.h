@@ -144,5 +144,8 @@ std::string NewTaskId();
 // loaded from the store, so ids keep increasing across restarts even if the
 // wall clock stepped back).
 void ObserveTaskId(std::string_view id);
+// The number a task id encodes; ids compare as their numbers do. nullopt
+// for anything NewTaskId cannot have made.
+std::optional<uint64_t> TaskIdNumber(std::string_view id);
 
 }  // namespace taskd

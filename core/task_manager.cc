@@ -149,6 +149,11 @@ Duration TaskManager::Backoff(const TaskSpec& spec, int32_t attempt) const {
   return Duration(static_cast<int64_t>(std::min(d, max)));
 }
 
+TaskManager::TaskMap::iterator TaskManager::FindTask(std::string_view id) {
+  auto key = TaskIdNumber(id);
+  return key ? tasks_.find(*key) : tasks_.end();
+}
+
 // ---------------------------------------------------------------- start-up
 
 Status TaskManager::Start() {
@@ -268,7 +273,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
     const auto& rid = requests[i].request_id;
     if (!rid.empty()) {
       if (auto it = request_ids_.find(rid); it != request_ids_.end()) {
-        out[i] = tasks_.at(it->second).task;
+        out[i] = FindTask(it->second)->second.task;
         continue;
       }
       if (inflight_.count(rid)) {
@@ -279,7 +284,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
     }
     for (size_t j = 0; j < requests[i].spec.after.size(); ++j) {
       const auto& dep = requests[i].spec.after[j];
-      if (!tasks_.count(dep)) {
+      if (FindTask(dep) == tasks_.end()) {
         std::string field = single ? "spec" : "requests[" + std::to_string(i) + "].spec";
         done(InvalidArgument(field + ".after[" + std::to_string(j) + "]",
                              "unknown task '" + dep + "'"));
@@ -333,7 +338,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
           ++pending_;
           std::string id = out[i].id;
           Admit(std::move(out[i]), /*recovered=*/false);
-          out[i] = tasks_.at(id).task;  // as admitted: it may have ended already
+          out[i] = FindTask(id)->second.task;  // as admitted: it may have ended already
           for (auto& f : followers) f(out[i]);
         } else {
           for (auto& f : followers) f(s);
@@ -352,7 +357,12 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
 // Puts a committed (or recovered) task under management.
 void TaskManager::Admit(Task task, bool recovered) {
   std::string id = task.id;
-  auto [it, inserted] = tasks_.try_emplace(id);
+  auto key = TaskIdNumber(id);
+  if (!key) {
+    spdlog::error("task {}: not a task id; ignored", id);
+    return;
+  }
+  auto [it, inserted] = tasks_.try_emplace(*key);
   if (!inserted) return;
   Entry& e = it->second;
   e.task = std::move(task);
@@ -376,7 +386,7 @@ void TaskManager::Admit(Task task, bool recovered) {
   }
   // PENDING: dependencies first, then the start delay.
   for (const auto& dep : e.task.spec.after) {
-    auto d = tasks_.find(dep);
+    auto d = FindTask(dep);
     if (d == tasks_.end()) {
       // Only a recovered task meets this (a submit checks its ids): the
       // dependency was deleted after it ended. It COMPLETED — had it failed,
@@ -404,7 +414,7 @@ void TaskManager::MakeReady(Entry& e) {
   if (e.start_at > clock_.SteadyNow()) {
     std::string id = e.task.id;
     e.timer = clock_.RunAt(e.start_at, strand_, [this, id] {
-      auto it = tasks_.find(id);
+      auto it = FindTask(id);
       if (it == tasks_.end() || it->second.task.state != TaskState::kPending) return;
       it->second.timer.reset();
       it->second.start_at = {};
@@ -493,7 +503,7 @@ void TaskManager::StartAttempt(Entry& e) {
     std::string id = t.id;
     int32_t attempt = t.attempt;
     e.timer = clock_.RunAfter(t.spec.timeout, strand_, [this, id, attempt] {
-      auto it = tasks_.find(id);
+      auto it = FindTask(id);
       if (it == tasks_.end() || it->second.task.state != TaskState::kRunning ||
           it->second.task.attempt != attempt || it->second.run->stopping) {
         return;
@@ -625,7 +635,7 @@ void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
 
 void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
                                std::optional<TaskResult> result, std::optional<TaskError> error) {
-  auto it = tasks_.find(id);
+  auto it = FindTask(id);
   if (it == tasks_.end()) return;
   Entry& e = it->second;
   Task& t = e.task;
@@ -751,9 +761,9 @@ void TaskManager::OnDependencyEnded(const std::string& id) {
   std::vector<std::string> ids;
   for (auto it = range.first; it != range.second; ++it) ids.push_back(it->second);
   dependents_.erase(range.first, range.second);
-  const Task& dep = tasks_.at(id).task;
+  const Task& dep = FindTask(id)->second.task;
   for (const auto& did : ids) {
-    auto it = tasks_.find(did);
+    auto it = FindTask(did);
     if (it == tasks_.end() || it->second.task.state != TaskState::kPending) continue;
     Entry& d = it->second;
     if (dep.state == TaskState::kCompleted) {
@@ -768,7 +778,7 @@ void TaskManager::OnDependencyEnded(const std::string& id) {
 
 void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double percent,
                                 std::string message) {
-  auto it = tasks_.find(id);
+  auto it = FindTask(id);
   if (it == tasks_.end()) return;
   Task& t = it->second.task;
   if (t.state != TaskState::kRunning || t.attempt != attempt) return;
@@ -782,7 +792,7 @@ void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double p
 
 void TaskManager::Get(std::string id, Callback<Task> done) {
   asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
-    auto it = tasks_.find(id);
+    auto it = FindTask(id);
     if (it == tasks_.end()) {
       done(NotFound("task '" + id + "' not found"));
     } else {
@@ -795,8 +805,9 @@ void TaskManager::List(ListRequest request, Callback<ListResult> done) {
   asio::post(strand_, [this, request = std::move(request), done = std::move(done)] {
     ListResult result;
     size_t page = std::max<size_t>(1, request.page_size);
-    auto it =
-        request.start_after.empty() ? tasks_.begin() : tasks_.upper_bound(request.start_after);
+    auto it = request.start_after.empty()
+                  ? tasks_.begin()
+                  : tasks_.upper_bound(TaskIdNumber(request.start_after).value_or(0));
     for (; it != tasks_.end(); ++it) {
       if (!request.filter.Matches(it->second.task)) continue;
       if (result.tasks.size() == page) {
@@ -820,7 +831,7 @@ void TaskManager::Cancel(std::string id, std::optional<Duration> grace, Callback
 
 void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
                                  std::optional<Duration> grace, Callback<Task> done) {
-  auto it = tasks_.find(id);
+  auto it = FindTask(id);
   if (it == tasks_.end()) {
     done(NotFound("task '" + id + "' not found"));
     return;
@@ -861,7 +872,7 @@ uint64_t TaskManager::Wait(std::string id, std::optional<Duration> timeout, Call
 
 void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
                                std::optional<Duration> timeout, Callback<Task> done) {
-  auto it = tasks_.find(id);
+  auto it = FindTask(id);
   if (it == tasks_.end()) {
     done(NotFound("task '" + id + "' not found"));
     return;
@@ -892,7 +903,7 @@ void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
   if (wit == waiters_.end()) return;  // answered already
   auto waiter = std::move(wit->second);
   waiters_.erase(wit);
-  auto tit = tasks_.find(waiter->id);
+  auto tit = FindTask(waiter->id);
   if (tit != tasks_.end()) {
     auto& list = tit->second.waiters;
     list.erase(std::remove(list.begin(), list.end(), handle), list.end());
@@ -926,7 +937,7 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
   }
   asio::post(strand_, [this, id = std::move(id), percent, message = std::move(message),
                        done = std::move(done)]() mutable {
-    auto it = tasks_.find(id);
+    auto it = FindTask(id);
     if (it == tasks_.end()) {
       done(NotFound("task '" + id + "' not found"));
       return;
@@ -946,7 +957,7 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
 
 void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
   asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
-    auto it = tasks_.find(id);
+    auto it = FindTask(id);
     if (it == tasks_.end()) {
       done(NotFound("task '" + id + "' not found"));
       return;
@@ -963,23 +974,47 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
 }
 
 void TaskManager::ScheduleExpiry(const std::string& id, SteadyTime at) {
-  expiries_.emplace(at, id);
+  // Most tasks share the default TTL, so deadlines mostly arrive in order:
+  // those go to a FIFO (O(1)), the others to an ordered map.
+  if (expiries_fifo_.empty() || expiries_fifo_.back().first <= at) {
+    expiries_fifo_.emplace_back(at, id);
+  } else {
+    expiries_.emplace(at, id);
+  }
   if (at < sweep_at_) ArmSweep();
 }
 
+std::optional<SteadyTime> TaskManager::NextExpiry() const {
+  std::optional<SteadyTime> next;
+  if (!expiries_fifo_.empty()) next = expiries_fifo_.front().first;
+  if (!expiries_.empty() && (!next || expiries_.begin()->first < *next)) {
+    next = expiries_.begin()->first;
+  }
+  return next;
+}
+
 void TaskManager::ArmSweep() {
-  if (expiries_.empty() || shutting_down_) return;
-  sweep_at_ = expiries_.begin()->first;
+  auto next = NextExpiry();
+  if (!next || shutting_down_) return;
+  sweep_at_ = *next;
   sweep_timer_ = clock_.RunAt(sweep_at_, strand_, [this] { Sweep(); });
 }
 
 void TaskManager::Sweep() {
   sweep_at_ = SteadyTime::max();
   auto now = clock_.SteadyNow();
-  while (!expiries_.empty() && expiries_.begin()->first <= now) {
-    std::string id = expiries_.begin()->second;
-    expiries_.erase(expiries_.begin());
-    auto it = tasks_.find(id);
+  for (;;) {
+    std::string id;
+    if (!expiries_fifo_.empty() && expiries_fifo_.front().first <= now) {
+      id = std::move(expiries_fifo_.front().second);
+      expiries_fifo_.pop_front();
+    } else if (!expiries_.empty() && expiries_.begin()->first <= now) {
+      id = std::move(expiries_.begin()->second);
+      expiries_.erase(expiries_.begin());
+    } else {
+      break;
+    }
+    auto it = FindTask(id);
     if (it != tasks_.end() && IsTerminal(it->second.task.state)) {
       spdlog::debug("task {}: retention ended; deleting", id);
       Erase(id);
@@ -989,7 +1024,7 @@ void TaskManager::Sweep() {
 }
 
 void TaskManager::Erase(const std::string& id) {
-  auto it = tasks_.find(id);
+  auto it = FindTask(id);
   if (it == tasks_.end()) return;
   Task task = std::move(it->second.task);
   if (!task.request_id.empty()) request_ids_.erase(task.request_id);
@@ -1024,7 +1059,7 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
       return;
     }
     for (size_t i = 0; i < filter.ids.size(); ++i) {
-      if (!tasks_.count(filter.ids[i])) {
+      if (FindTask(filter.ids[i]) == tasks_.end()) {
         close(NotFound("ids[" + std::to_string(i) + "]: task '" + filter.ids[i] + "' not found"));
         return;
       }
@@ -1035,7 +1070,7 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
         if (filter.Matches(t)) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
       };
       if (!filter.ids.empty()) {
-        for (const auto& id : filter.ids) send(tasks_.at(id).task);
+        for (const auto& id : filter.ids) send(FindTask(id)->second.task);
       } else {
         for (const auto& [id, e] : tasks_) send(e.task);
       }
@@ -1053,13 +1088,10 @@ void TaskManager::Unsubscribe(uint64_t handle) {
 void TaskManager::Emit(TaskEvent::Type type, const Task& task, WallTime now) {
   if (subscribers_.empty()) return;
   const TaskEvent event{type, task, now};
-  // A subscriber may unsubscribe from its callback; iterate over a snapshot of handles.
-  std::vector<uint64_t> handles;
-  handles.reserve(subscribers_.size());
-  for (const auto& [h, s] : subscribers_) handles.push_back(h);
-  for (uint64_t h : handles) {
-    auto it = subscribers_.find(h);
-    if (it != subscribers_.end() && it->second->filter.Matches(task)) it->second->on_event(event);
+  // Subscribe and Unsubscribe only ever post, so no callback can change
+  // subscribers_ while this loop runs.
+  for (const auto& [h, sub] : subscribers_) {
+    if (sub->filter.Matches(task)) sub->on_event(event);
   }
 }
 

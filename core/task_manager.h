@@ -186,6 +186,8 @@ class TaskManager {
   // Takes a start token from `queue`'s rate limit; false (and when the next
   // token comes in *next) when there is none.
   bool TakeToken(QueueState& queue, SteadyTime now, SteadyTime* next);
+  // The task with this id, or tasks_.end() (also for a malformed id).
+  std::map<uint64_t, Entry>::iterator FindTask(std::string_view id);
   QueueState& Queue(const std::string& name);
   void ReleaseWaiters(Entry& e);
   // Removes waiter `handle` (if still there) and answers it: with `status`
@@ -194,6 +196,7 @@ class TaskManager {
   void OnDependencyEnded(const std::string& id);
   void ScheduleExpiry(const std::string& id, SteadyTime at);
   void ArmSweep();
+  std::optional<SteadyTime> NextExpiry() const;
   void Sweep();
   void Erase(const std::string& id);
   void Persist(const Task& task);
@@ -211,7 +214,9 @@ class TaskManager {
   const HandlerRegistry& handlers_;
   std::atomic<uint64_t> next_handle_{1};
 
-  std::map<std::string, Entry> tasks_;                        // by id = creation order
+  // By the id's number (TaskIdNumber): creation order, integer compares.
+  using TaskMap = std::map<uint64_t, Entry>;
+  TaskMap tasks_;
   std::unordered_map<std::string, std::string> request_ids_;  // request_id -> id
   std::unordered_map<std::string, std::vector<Callback<Task>>>
       inflight_;  // uncommitted request_ids
@@ -229,7 +234,8 @@ class TaskManager {
   std::unordered_map<uint64_t, std::unique_ptr<Subscriber>> subscribers_;
   std::unique_ptr<Clock::Timer> pump_timer_;  // next rate-limit token
   SteadyTime pump_at_ = SteadyTime::max();
-  std::multimap<SteadyTime, std::string> expiries_;
+  std::deque<std::pair<SteadyTime, std::string>> expiries_fifo_;  // in deadline order
+  std::multimap<SteadyTime, std::string> expiries_;               // out-of-order deadlines
   std::unique_ptr<Clock::Timer> sweep_timer_;
   SteadyTime sweep_at_ = SteadyTime::max();
   bool shutting_down_ = false;
