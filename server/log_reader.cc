@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "server/convert.h"
+#include "server/failed_stream.h"
 
 namespace taskd::server {
 
@@ -133,27 +134,23 @@ class LogReader final : public grpc::ServerWriteReactor<v1::LogChunk> {
   std::shared_ptr<ReaderState> state_;
 };
 
-// Answers with an error at once.
-class FailedRead final : public grpc::ServerWriteReactor<v1::LogChunk> {
- public:
-  explicit FailedRead(const Status& s) { Finish(ToGrpc(s)); }
-  void OnDone() override { delete this; }
-};
-
 }  // namespace
 
 grpc::ServerWriteReactor<v1::LogChunk>* NewLogReader(TaskManager& manager,
                                                      const v1::ReadTaskLogsRequest& req) {
-  if (req.id().empty()) return new FailedRead(InvalidArgument("id", "must not be empty"));
-  if (req.offset() < 0) return new FailedRead(InvalidArgument("offset", "must not be negative"));
+  if (req.id().empty())
+    return new FailedStream<v1::LogChunk>(InvalidArgument("id", "must not be empty"));
+  if (req.offset() < 0)
+    return new FailedStream<v1::LogChunk>(InvalidArgument("offset", "must not be negative"));
   if (req.tail_bytes() < 0) {
-    return new FailedRead(InvalidArgument("tail_bytes", "must not be negative"));
+    return new FailedStream<v1::LogChunk>(InvalidArgument("tail_bytes", "must not be negative"));
   }
   if (req.offset() > 0 && req.tail_bytes() > 0) {
-    return new FailedRead(InvalidArgument("tail_bytes", "give offset or tail_bytes, not both"));
+    return new FailedStream<v1::LogChunk>(
+        InvalidArgument("tail_bytes", "give offset or tail_bytes, not both"));
   }
   if (!v1::LogStream_IsValid(req.stream())) {
-    return new FailedRead(
+    return new FailedStream<v1::LogChunk>(
         InvalidArgument("stream", "unknown value " + std::to_string(req.stream())));
   }
   auto st = std::make_shared<ReaderState>(manager,

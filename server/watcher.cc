@@ -5,6 +5,7 @@
 #include <set>
 
 #include "server/convert.h"
+#include "server/failed_stream.h"
 
 namespace taskd::server {
 
@@ -110,12 +111,6 @@ class Watcher final : public grpc::ServerWriteReactor<v1::TaskEvent> {
   std::shared_ptr<WatchState> st_;
 };
 
-class FailedWatch final : public grpc::ServerWriteReactor<v1::TaskEvent> {
- public:
-  explicit FailedWatch(const Status& s) { Finish(ToGrpc(s)); }
-  void OnDone() override { delete this; }
-};
-
 }  // namespace
 
 grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(TaskManager& manager,
@@ -123,14 +118,14 @@ grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(TaskManager& manager,
   TaskFilter filter;
   for (int i = 0; i < req.ids_size(); ++i) {
     if (req.ids(i).empty()) {
-      return new FailedWatch(
+      return new FailedStream<v1::TaskEvent>(
           InvalidArgument("ids[" + std::to_string(i) + "]", "must not be empty"));
     }
     filter.ids.push_back(req.ids(i));
   }
   for (int i = 0; i < req.states_size(); ++i) {
     auto s = StateFromProto(req.states(i), "states[" + std::to_string(i) + "]");
-    if (!s.ok()) return new FailedWatch(s.status());
+    if (!s.ok()) return new FailedStream<v1::TaskEvent>(s.status());
     filter.states.push_back(*s);
   }
   filter.labels.insert(req.labels().begin(), req.labels().end());

@@ -1,0 +1,18 @@
+// A server-streaming call answered with an error before any message.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "core/status.h"
+#include "server/convert.h"
+
+namespace taskd::server {
+
+template <typename Message>
+class FailedStream final : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit FailedStream(const Status& status) { this->Finish(ToGrpc(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace taskd::server
