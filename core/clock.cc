@@ -107,11 +107,4 @@ void ManualClock::Advance(Duration d) {
   }
 }
 
-size_t ManualClock::pending() const {
-  std::lock_guard lock(mu_);
-  size_t n = 0;
-  for (const auto& [at, e] : timers_) n += *e.live ? 1 : 0;
-  return n;
-}
-
 }  // namespace taskd

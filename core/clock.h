@@ -59,7 +59,6 @@ class ManualClock final : public Clock {
   std::unique_ptr<Timer> RunAt(SteadyTime at, Strand ex, std::function<void()> fn) override;
   // Moves both clocks forward and posts every callback now due.
   void Advance(Duration d);
-  size_t pending() const;
 
  private:
   friend class ManualTimer;

@@ -184,7 +184,6 @@ std::optional<std::pair<double, std::string>> ParseProgressLine(std::string_view
 
 // What an ExecAttempt owns while its child runs.
 struct ExecAttempt::Impl {
-  Strand strand;
   ExecLaunch launch;
   asio::posix::stream_descriptor pidfd;
   asio::posix::stream_descriptor out;
@@ -200,7 +199,7 @@ struct ExecAttempt::Impl {
   bool exited = false;
   bool finished = false;
 
-  explicit Impl(Strand s) : strand(s), pidfd(s), out(s), err(s), progress(s), linger(s) {}
+  explicit Impl(Strand s) : pidfd(s), out(s), err(s), progress(s), linger(s) {}
 
   asio::posix::stream_descriptor& pipe(int which) {
     return which == 0 ? out : which == 1 ? err : progress;

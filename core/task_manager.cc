@@ -88,8 +88,7 @@ bool TaskFilter::Matches(const Task& task) const {
 
 TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& store,
                          const HandlerRegistry& handlers)
-    : io_(io),
-      strand_(asio::make_strand(io)),
+    : strand_(asio::make_strand(io)),
       options_(std::move(options)),
       clock_(options_.clock ? *options_.clock : SystemClock::Get()),
       spawner_(options_.spawner ? *options_.spawner : PosixSpawner()),

@@ -205,7 +205,6 @@ class TaskManager {
   Duration KillGrace(const TaskSpec& spec) const;
   Duration Backoff(const TaskSpec& spec, int32_t attempt) const;
 
-  asio::io_context& io_;
   Strand strand_;
   ManagerOptions options_;
   Clock& clock_;
