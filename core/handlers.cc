@@ -50,7 +50,7 @@ std::vector<std::string> HandlerRegistry::Names() const {
   return names;
 }
 
-StatusOr<nlohmann::json> ParsePayload(const std::string& payload, const std::string& field) {
+StatusOr<nlohmann::json> ParsePayload(std::string_view payload, const std::string& field) {
   if (payload.empty()) return nlohmann::json::object();
   auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return InvalidArgument(field, "is not valid JSON");

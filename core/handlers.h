@@ -80,6 +80,6 @@ class HandlerRegistry {
 };
 
 // Parses a handler payload ("" means {}); INVALID_ARGUMENT naming `field` if not JSON.
-StatusOr<nlohmann::json> ParsePayload(const std::string& payload, const std::string& field);
+StatusOr<nlohmann::json> ParsePayload(std::string_view payload, const std::string& field);
 
 }  // namespace taskd

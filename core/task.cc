@@ -40,6 +40,15 @@ std::string_view ReasonName(TaskReason r) {
 namespace {
 constexpr char kIdAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 constexpr size_t kIdLength = 13;  // 64 bits in base32; fits std::string's inline buffer
+
+// Character -> its value in kIdAlphabet, or -1 (ids are looked up on every call).
+constexpr std::array<int8_t, 256> kIdValue = [] {
+  std::array<int8_t, 256> t{};
+  t.fill(-1);
+  for (int i = 0; i < 32; ++i)
+    t[static_cast<unsigned char>(kIdAlphabet[i])] = static_cast<int8_t>(i);
+  return t;
+}();
 // The last id issued, as a number: (unix milliseconds << 16) | sequence.
 std::atomic<uint64_t> last_id{0};
 }  // namespace
@@ -70,9 +79,9 @@ std::optional<uint64_t> TaskIdNumber(std::string_view id) {
   if (id[0] < '0' || id[0] > 'F') return std::nullopt;
   uint64_t v = 0;
   for (char c : id) {
-    const char* p = c == '\0' ? nullptr : std::strchr(kIdAlphabet, c);
-    if (!p) return std::nullopt;
-    v = (v << 5) | static_cast<uint64_t>(p - kIdAlphabet);
+    const int8_t d = kIdValue[static_cast<unsigned char>(c)];
+    if (d < 0) return std::nullopt;
+    v = (v << 5) | static_cast<uint64_t>(d);
   }
   return v;
 }

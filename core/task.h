@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/compact.h"
 #include "core/status.h"
 
 namespace taskd {
@@ -71,7 +72,7 @@ struct ExecAction {
 
 struct HandlerAction {
   std::string name;
-  std::string payload;  // JSON text; empty means {}
+  CompactString payload;  // JSON text; empty means {}
 };
 
 struct RetryPolicy {
@@ -81,27 +82,36 @@ struct RetryPolicy {
   double multiplier = 0;        // 0: default
 };
 
+// Field types: see compact.h (every pending and retained task is in memory).
 struct TaskSpec {
-  std::string name;
+  CompactString name;
   std::map<std::string, std::string> labels;
-  std::variant<ExecAction, HandlerAction> action;
+  // An exec action is boxed so that handler tasks do not pay for its size.
+  std::variant<Boxed<ExecAction>, HandlerAction> action;
   Duration timeout{0};     // 0: none
   Duration kill_grace{0};  // 0: the manager's default
   int32_t priority = 0;
-  std::string queue;  // empty: "default"
+  CompactString queue;  // empty: "default"
   RetryPolicy retry;
-  std::optional<Duration> ttl;  // unset: the manager's default
-  std::optional<WallTime> not_before;
+  CompactOptional<Duration> ttl;  // unset: the manager's default
+  CompactOptional<WallTime> not_before;
   std::vector<std::string> after;
 
-  const ExecAction* exec() const { return std::get_if<ExecAction>(&action); }
+  const ExecAction* exec() const {
+    const auto* b = std::get_if<Boxed<ExecAction>>(&action);
+    return b ? &**b : nullptr;
+  }
+  ExecAction* mutable_exec() {
+    auto* b = std::get_if<Boxed<ExecAction>>(&action);
+    return b ? &**b : nullptr;
+  }
   const HandlerAction* handler() const { return std::get_if<HandlerAction>(&action); }
 };
 
 struct Progress {
   double percent = 0;
-  std::string message;
-  std::optional<WallTime> update_time;
+  CompactString message;
+  CompactOptional<WallTime> update_time;
 };
 
 struct TaskResult {
@@ -120,19 +130,19 @@ struct TaskError {
 
 struct Task {
   std::string id;
-  std::string request_id;
+  CompactString request_id;
   TaskSpec spec;
   TaskState state = TaskState::kPending;
   TaskReason reason = TaskReason::kUnspecified;
-  Progress progress;
-  std::optional<TaskResult> result;
-  std::optional<TaskError> error;
   int32_t attempt = 0;
+  Progress progress;
+  Boxed<TaskResult> result;
+  Boxed<TaskError> error;
   WallTime create_time{};
-  std::optional<WallTime> start_time;
-  std::optional<WallTime> end_time;
-  std::optional<WallTime> expire_time;
-  std::optional<WallTime> next_attempt_time;
+  CompactOptional<WallTime> start_time;
+  CompactOptional<WallTime> end_time;
+  CompactOptional<WallTime> expire_time;
+  CompactOptional<WallTime> next_attempt_time;
 };
 
 // A new task id: 13 Crockford base32 characters encoding

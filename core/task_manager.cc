@@ -16,8 +16,8 @@ namespace {
 
 const std::string kDefaultQueue = "default";
 
-const std::string& QueueOf(const TaskSpec& spec) {
-  return spec.queue.empty() ? kDefaultQueue : spec.queue;
+std::string_view QueueOf(const TaskSpec& spec) {
+  return spec.queue.empty() ? std::string_view(kDefaultQueue) : spec.queue.view();
 }
 
 SteadyTime::duration ToSteady(Duration d) {
@@ -26,8 +26,24 @@ SteadyTime::duration ToSteady(Duration d) {
 
 }  // namespace
 
-// One task and what the manager keeps for it while it lives.
-// Limits and counters of one queue, looked up once per task at admission.
+// A task waiting in its queue's ready heap. Ordered by priority, then
+// sequence (FIFO among equals). An item whose task was cancelled stays in
+// the heap (a heap cannot remove from the middle) until it reaches the top
+// and is dropped, and its task may be gone by then: while a queue has such
+// dead items, an item is checked by its key, never through `entry`.
+struct TaskManager::ReadyItem {
+  int64_t neg_priority;
+  uint64_t sequence;
+  uint64_t key;
+  Entry* entry;  // valid while its queue has no dead items
+  // For std::push_heap (a max-heap): "a starts after b".
+  friend bool operator<(const ReadyItem& a, const ReadyItem& b) {
+    return std::tie(a.neg_priority, a.sequence) > std::tie(b.neg_priority, b.sequence);
+  }
+};
+
+// Limits, counters and ready tasks of one queue, looked up once per task at
+// admission.
 struct TaskManager::QueueState {
   int limit = 0;     // max running; 0: only the global limit
   double rate = 0;   // starts per second; 0: unlimited
@@ -36,28 +52,38 @@ struct TaskManager::QueueState {
   double tokens = 0;
   SteadyTime refilled{};
   bool bucket_started = false;
+  std::vector<ReadyItem> ready;  // a heap; see ReadyItem
+  size_t stale = 0;              // items in `ready` whose task is no longer ready
+  bool active = false;           // in active_queues_
 };
 
+// What the manager keeps for a task besides the Task itself. Kept small:
+// every pending and retained task has one (see bench/core_bench.cc).
 struct TaskManager::Entry {
   Task task;
   QueueState* queue = nullptr;  // points into queues_ (a node map: stable)
-  uint64_t sequence = 0;
-  bool ready = false;  // in ready_
-  int unmet_deps = 0;
-  SteadyTime start_at{};                // PENDING: not before this (delay, backoff)
-  std::unique_ptr<Clock::Timer> timer;  // start delay, or the attempt's timeout
-  std::unique_ptr<Running> run;         // set while RUNNING
-  std::vector<uint64_t> waiters;
+  uint64_t sequence = 0;        // FIFO order among equal priorities
+  int32_t unmet_deps = 0;
+  bool ready = false;        // has a live item in queue->ready
+  std::unique_ptr<Aux> aux;  // only while there is something in it
 };
 
-// What a RUNNING task needs, allocated only while it runs so pending and
-// finished tasks stay small.
+// What a RUNNING task needs.
 struct TaskManager::Running {
   std::shared_ptr<Process> exec;
   std::shared_ptr<HandlerContext> handler;
   std::unique_ptr<Clock::Timer> kill_timer;  // SIGKILL after the grace
   SteadyTime kill_at = SteadyTime::max();
   std::optional<TaskReason> stopping;  // why the attempt is being stopped
+};
+
+// The parts of an Entry that most tasks never need, or need only for a
+// while; one allocation holds them all.
+struct TaskManager::Aux {
+  SteadyTime start_at{};                // PENDING: not before this (delay, backoff)
+  std::unique_ptr<Clock::Timer> timer;  // start delay, or the attempt's timeout
+  std::optional<Running> run;           // set while RUNNING
+  std::vector<uint64_t> waiters;
 };
 
 struct TaskManager::Waiter {
@@ -78,7 +104,7 @@ bool TaskFilter::Matches(const Task& task) const {
     return false;
   }
   if (!queue.empty() && QueueOf(task.spec) != queue) return false;
-  if (!name_prefix.empty() && task.spec.name.rfind(name_prefix, 0) != 0) return false;
+  if (!name_prefix.empty() && !task.spec.name.view().starts_with(name_prefix)) return false;
   for (const auto& [k, v] : labels) {
     auto it = task.spec.labels.find(k);
     if (it == task.spec.labels.end() || it->second != v) return false;
@@ -119,7 +145,8 @@ Status TaskManager::Validate(const SubmitRequest& request, std::string_view pref
       [this](std::string_view p, const HandlerAction& a) { return handlers_.Check(p, a); });
 }
 
-TaskManager::QueueState& TaskManager::Queue(const std::string& name) {
+TaskManager::QueueState& TaskManager::Queue(std::string_view name_view) {
+  std::string name(name_view);
   auto [it, fresh] = queues_.try_emplace(name);
   if (fresh) {
     if (auto o = options_.queues.find(name); o != options_.queues.end()) {
@@ -272,7 +299,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
     const auto& rid = requests[i].request_id;
     if (!rid.empty()) {
       if (auto it = request_ids_.find(rid); it != request_ids_.end()) {
-        out[i] = FindTask(it->second)->second.task;
+        out[i] = tasks_.at(it->second).task;
         continue;
       }
       if (inflight_.count(rid)) {
@@ -312,7 +339,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
     t.state = TaskState::kPending;
     t.create_time = now;
     if (t.spec.not_before && *t.spec.not_before > now) t.next_attempt_time = t.spec.not_before;
-    if (!t.request_id.empty()) inflight_[t.request_id];
+    if (!t.request_id.empty()) inflight_[t.request_id.str()];
     if (store_.durable()) ops.push_back(StoreOp{StoreOp::Kind::kPut, t, {}});
     out[i] = std::move(t);
   }
@@ -327,7 +354,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
       for (size_t i : fresh) {
         std::vector<Callback<Task>> followers;
         if (const auto& rid = out[i].request_id; !rid.empty()) {
-          auto it = inflight_.find(rid);
+          auto it = inflight_.find(rid.str());
           if (it != inflight_.end()) {
             followers = std::move(it->second);
             inflight_.erase(it);
@@ -371,9 +398,10 @@ void TaskManager::Admit(Task task, bool recovered) {
     // A wall-clock start time (not_before, or a backoff stored before a
     // restart) becomes a monotonic deadline once, here.
     auto wait = std::max<Duration>(Duration::zero(), *e.task.next_attempt_time - clock_.WallNow());
-    e.start_at = clock_.SteadyNow() + ToSteady(wait);
+    AuxOf(e).start_at = clock_.SteadyNow() + ToSteady(wait);
   }
-  if (!e.task.request_id.empty()) request_ids_[e.task.request_id] = id;
+  // The key views the entry's own request_id, which lives as long as the entry.
+  if (!e.task.request_id.empty()) request_ids_[e.task.request_id.view()] = *key;
   if (recovered && e.task.state == TaskState::kPending) ++pending_;
   if (!recovered) Emit(TaskEvent::Type::kCreated, e.task, e.task.create_time);
   if (IsTerminal(e.task.state)) {
@@ -410,21 +438,77 @@ void TaskManager::Admit(Task task, bool recovered) {
 // Marks a PENDING task with no unmet dependency startable, after its delay.
 void TaskManager::MakeReady(Entry& e) {
   if (e.unmet_deps > 0 || e.ready) return;
-  if (e.start_at > clock_.SteadyNow()) {
+  if (e.aux && e.aux->start_at > clock_.SteadyNow()) {
     std::string id = e.task.id;
-    e.timer = clock_.RunAt(e.start_at, strand_, [this, id] {
+    e.aux->timer = clock_.RunAt(e.aux->start_at, strand_, [this, id] {
       auto it = FindTask(id);
       if (it == tasks_.end() || it->second.task.state != TaskState::kPending) return;
-      it->second.timer.reset();
-      it->second.start_at = {};
-      MakeReady(it->second);
+      Entry& e = it->second;
+      e.aux->timer.reset();
+      e.aux->start_at = {};
+      TrimAux(e);
+      MakeReady(e);
       Pump();
     });
     return;
   }
+  if (e.aux) {
+    e.aux->start_at = {};
+    TrimAux(e);
+  }
   e.task.next_attempt_time.reset();
   e.ready = true;
-  ready_.emplace(-static_cast<int64_t>(e.task.spec.priority), e.sequence, &e);
+  QueueState& q = *e.queue;
+  q.ready.push_back(
+      {-static_cast<int64_t>(e.task.spec.priority), e.sequence, *TaskIdNumber(e.task.id), &e});
+  std::push_heap(q.ready.begin(), q.ready.end());
+  if (!q.active) {
+    q.active = true;
+    active_queues_.push_back(&q);
+  }
+}
+
+TaskManager::Entry* TaskManager::ReadyTop(QueueState& q) {
+  while (!q.ready.empty()) {
+    const ReadyItem& top = q.ready.front();
+    if (q.stale == 0) return top.entry;  // every item is live
+    auto it = tasks_.find(top.key);
+    if (it != tasks_.end() && it->second.ready && it->second.sequence == top.sequence) {
+      return &it->second;
+    }
+    std::pop_heap(q.ready.begin(), q.ready.end());
+    q.ready.pop_back();
+    if (q.stale > 0) --q.stale;
+  }
+  return nullptr;
+}
+
+void TaskManager::Unready(Entry& e) {
+  if (!e.ready) return;
+  e.ready = false;
+  QueueState& q = *e.queue;
+  // Rebuild the heap once it is mostly dead items, so that cancelling many
+  // pending tasks does not keep their items around.
+  if (++q.stale > 64 && q.stale > q.ready.size() / 2) {
+    std::erase_if(q.ready, [&](const ReadyItem& item) {
+      auto it = tasks_.find(item.key);
+      return it == tasks_.end() || !it->second.ready || it->second.sequence != item.sequence;
+    });
+    std::make_heap(q.ready.begin(), q.ready.end());
+    q.stale = 0;
+  }
+}
+
+TaskManager::Aux& TaskManager::AuxOf(Entry& e) {
+  if (!e.aux) e.aux = std::make_unique<Aux>();
+  return *e.aux;
+}
+
+void TaskManager::TrimAux(Entry& e) {
+  if (e.aux && !e.aux->timer && !e.aux->run && e.aux->waiters.empty() &&
+      e.aux->start_at == SteadyTime{}) {
+    e.aux.reset();
+  }
 }
 
 // Starts ready tasks while the global and per-queue limits allow.
@@ -432,22 +516,38 @@ void TaskManager::Pump() {
   if (shutting_down_) return;
   SteadyTime now = clock_.SteadyNow();
   SteadyTime wake = SteadyTime::max();  // when a rate-limited queue gets its next token
-  for (auto it = ready_.begin(); it != ready_.end() && running_ < options_.max_running;) {
-    Entry& e = *std::get<2>(*it);
-    QueueState& q = *e.queue;
-    if (q.limit > 0 && q.running >= q.limit) {
-      ++it;
-      continue;
+  while (running_ < options_.max_running) {
+    // The best head among the queues that may start a task now. Queues
+    // with ready tasks are few; each keeps its own heap.
+    QueueState* best = nullptr;
+    Entry* best_entry = nullptr;
+    for (size_t i = 0; i < active_queues_.size();) {
+      QueueState& q = *active_queues_[i];
+      Entry* head = ReadyTop(q);
+      if (head == nullptr) {
+        q.active = false;
+        active_queues_[i] = active_queues_.back();
+        active_queues_.pop_back();
+        continue;
+      }
+      ++i;
+      if (q.limit > 0 && q.running >= q.limit) continue;
+      SteadyTime next;
+      if (!HasToken(q, now, &next)) {
+        wake = std::min(wake, next);
+        continue;
+      }
+      if (best == nullptr || best->ready.front() < q.ready.front()) {
+        best = &q;
+        best_entry = head;
+      }
     }
-    SteadyTime next;
-    if (!TakeToken(q, now, &next)) {
-      wake = std::min(wake, next);
-      ++it;
-      continue;
-    }
-    it = ready_.erase(it);
-    e.ready = false;
-    StartAttempt(e);
+    if (best == nullptr) break;
+    std::pop_heap(best->ready.begin(), best->ready.end());
+    best->ready.pop_back();
+    if (best->rate > 0) best->tokens -= 1;
+    best_entry->ready = false;
+    StartAttempt(*best_entry);
   }
   if (wake != SteadyTime::max() && wake < pump_at_) {
     pump_at_ = wake;
@@ -458,7 +558,7 @@ void TaskManager::Pump() {
   }
 }
 
-bool TaskManager::TakeToken(QueueState& q, SteadyTime now, SteadyTime* next) {
+bool TaskManager::HasToken(QueueState& q, SteadyTime now, SteadyTime* next) {
   if (q.rate <= 0) return true;
   if (!q.bucket_started) {
     q.tokens = q.burst;
@@ -468,10 +568,7 @@ bool TaskManager::TakeToken(QueueState& q, SteadyTime now, SteadyTime* next) {
     q.tokens = std::min(q.burst, q.tokens + elapsed * q.rate);
   }
   q.refilled = now;
-  if (q.tokens >= 1) {
-    q.tokens -= 1;
-    return true;
-  }
+  if (q.tokens >= 1) return true;
   *next = now + ToSteady(std::chrono::duration_cast<Duration>(
                     std::chrono::duration<double>((1 - q.tokens) / q.rate)));
   return false;
@@ -490,7 +587,7 @@ void TaskManager::StartAttempt(Entry& e) {
   t.result.reset();
   t.error.reset();
   t.progress = Progress{};
-  e.run = std::make_unique<Running>();
+  AuxOf(e).run.emplace();
   --pending_;
   ++running_;
   ++e.queue->running;
@@ -501,10 +598,10 @@ void TaskManager::StartAttempt(Entry& e) {
   if (t.spec.timeout > Duration::zero()) {
     std::string id = t.id;
     int32_t attempt = t.attempt;
-    e.timer = clock_.RunAfter(t.spec.timeout, strand_, [this, id, attempt] {
+    e.aux->timer = clock_.RunAfter(t.spec.timeout, strand_, [this, id, attempt] {
       auto it = FindTask(id);
       if (it == tasks_.end() || it->second.task.state != TaskState::kRunning ||
-          it->second.task.attempt != attempt || it->second.run->stopping) {
+          it->second.task.attempt != attempt || it->second.aux->run->stopping) {
         return;
       }
       spdlog::info("task {}: timed out after attempt {} ran its timeout", id, attempt);
@@ -557,7 +654,7 @@ void TaskManager::StartAttempt(Entry& e) {
       });
       return;
     }
-    e.run->exec = std::move(started).value();
+    e.aux->run->exec = std::move(started).value();
   } else {
     StartHandler(e, *t.spec.handler());
   }
@@ -579,14 +676,14 @@ void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
   }
   // Handlers run on the manager strand (see handlers.h): no hand-off between
   // strands per task, and Cancel() cannot race the coroutine.
-  e.run->handler =
+  e.aux->run->handler =
       std::make_shared<HandlerContext>(strand_, id, attempt, std::move(payload).value(),
                                        [this, id, attempt](double percent, std::string message) {
                                          ApplyProgress(id, attempt, percent, std::move(message));
                                        });
   asio::co_spawn(
       strand_,
-      [fn = *fn, ctx = e.run->handler]() -> asio::awaitable<StatusOr<std::string>> {
+      [fn = *fn, ctx = e.aux->run->handler]() -> asio::awaitable<StatusOr<std::string>> {
         co_return co_await fn(*ctx);
       },
       [this, id, attempt](std::exception_ptr ex, StatusOr<std::string> r) {
@@ -613,22 +710,23 @@ void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
 }
 
 void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
-  if (e.run->stopping) {
+  if (e.aux->run->stopping) {
     // Already stopping: a cancel overrides a timeout's reason, and a
     // shorter grace may bring the SIGKILL forward.
-    if (why == TaskReason::kCancelled) e.run->stopping = why;
+    if (why == TaskReason::kCancelled) e.aux->run->stopping = why;
   } else {
-    e.run->stopping = why;
+    e.aux->run->stopping = why;
   }
-  if (e.run->exec) {
-    e.run->exec->SignalGroup(SIGTERM);
-    std::shared_ptr<Process> exec = e.run->exec;
+  if (e.aux->run->exec) {
+    e.aux->run->exec->SignalGroup(SIGTERM);
+    std::shared_ptr<Process> exec = e.aux->run->exec;
     SteadyTime deadline = clock_.SteadyNow() + ToSteady(grace);
-    if (e.run->kill_timer && e.run->kill_at <= deadline) return;
-    e.run->kill_at = deadline;
-    e.run->kill_timer = clock_.RunAt(deadline, strand_, [exec] { exec->SignalGroup(SIGKILL); });
-  } else if (e.run->handler) {
-    e.run->handler->Cancel();  // on the strand the handler runs on
+    if (e.aux->run->kill_timer && e.aux->run->kill_at <= deadline) return;
+    e.aux->run->kill_at = deadline;
+    e.aux->run->kill_timer =
+        clock_.RunAt(deadline, strand_, [exec] { exec->SignalGroup(SIGKILL); });
+  } else if (e.aux->run->handler) {
+    e.aux->run->handler->Cancel();  // on the strand the handler runs on
   }
 }
 
@@ -642,10 +740,11 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   --running_;
   --e.queue->running;
   // Whatever is left of the group (grandchildren) goes with the attempt.
-  if (e.run->exec) e.run->exec->SignalGroup(SIGKILL);
-  const std::optional<TaskReason> stopping = e.run->stopping;
-  e.run.reset();
-  e.timer.reset();
+  if (e.aux->run->exec) e.aux->run->exec->SignalGroup(SIGKILL);
+  const std::optional<TaskReason> stopping = e.aux->run->stopping;
+  e.aux->run.reset();
+  e.aux->timer.reset();
+  TrimAux(e);
   t.result = std::move(result);
   if (!t.result) t.result = TaskResult{};
 
@@ -704,7 +803,7 @@ void TaskManager::Requeue(Entry& e, Duration delay) {
   t.state = TaskState::kPending;
   const WallTime now = clock_.WallNow();
   t.next_attempt_time = now + std::chrono::duration_cast<WallTime::duration>(delay);
-  e.start_at = clock_.SteadyNow() + ToSteady(delay);
+  AuxOf(e).start_at = clock_.SteadyNow() + ToSteady(delay);
   ++pending_;
   e.sequence = ++sequence_;
   Persist(t);
@@ -720,11 +819,8 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
   Task& t = e.task;
   if (t.state == TaskState::kPending) {
     --pending_;
-    if (e.ready) {
-      ready_.erase({-static_cast<int64_t>(t.spec.priority), e.sequence, &e});
-      e.ready = false;
-    }
-    e.timer.reset();
+    Unready(e);
+    if (e.aux) e.aux->timer.reset();
   }
   t.state = state;
   t.reason = reason;
@@ -739,6 +835,7 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
   spdlog::info("task {}: {} ({}){}", t.id, StateName(state), ReasonName(reason),
                t.error ? ": " + t.error->message : "");
   ReleaseWaiters(e);
+  e.aux.reset();  // nothing in it outlives the task's end
   ScheduleExpiry(t.id, clock_.SteadyNow() + ToSteady(ttl));
   // Dependents are resolved from a work list, not by recursion: a chain of
   // thousands of dependent tasks must not exhaust the stack.
@@ -854,7 +951,7 @@ void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
   w->id = id;
   w->done = std::move(done);
   waiters_.emplace(handle, std::move(w));
-  e.waiters.push_back(handle);
+  AuxOf(e).waiters.push_back(handle);
   StopAttempt(e, TaskReason::kCancelled, grace.value_or(KillGrace(e.task.spec)));
 }
 
@@ -888,7 +985,7 @@ void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
     w->timer = clock_.RunAfter(*timeout, strand_, [this, handle] { AnswerWaiter(handle); });
   }
   waiters_.emplace(handle, std::move(w));
-  e.waiters.push_back(handle);
+  AuxOf(e).waiters.push_back(handle);
 }
 
 void TaskManager::CancelWait(uint64_t handle) {
@@ -904,8 +1001,11 @@ void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
   waiters_.erase(wit);
   auto tit = FindTask(waiter->id);
   if (tit != tasks_.end()) {
-    auto& list = tit->second.waiters;
-    list.erase(std::remove(list.begin(), list.end(), handle), list.end());
+    if (Entry& e = tit->second; e.aux) {
+      auto& list = e.aux->waiters;
+      list.erase(std::remove(list.begin(), list.end(), handle), list.end());
+      TrimAux(e);
+    }
   }
   if (status) {
     waiter->done(*status);
@@ -917,8 +1017,9 @@ void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
 }
 
 void TaskManager::ReleaseWaiters(Entry& e) {
-  auto handles = std::move(e.waiters);
-  e.waiters.clear();
+  if (!e.aux) return;
+  auto handles = std::move(e.aux->waiters);
+  e.aux->waiters.clear();
   for (uint64_t h : handles) AnswerWaiter(h);
 }
 
@@ -1026,7 +1127,7 @@ void TaskManager::Erase(const std::string& id) {
   auto it = FindTask(id);
   if (it == tasks_.end()) return;
   Task task = std::move(it->second.task);
-  if (!task.request_id.empty()) request_ids_.erase(task.request_id);
+  if (!task.request_id.empty()) request_ids_.erase(task.request_id.view());
   tasks_.erase(it);
   std::error_code ec;
   std::filesystem::remove(StdoutPath(id), ec);
@@ -1121,13 +1222,18 @@ void TaskManager::Shutdown(std::function<void()> done) {
       if (sub->on_close) sub->on_close(Unavailable("taskd is shutting down"));
     }
     for (auto& [id, e] : tasks_) {
-      if (e.task.state == TaskState::kPending) e.timer.reset();
+      if (e.task.state == TaskState::kPending && e.aux) e.aux->timer.reset();
       if (e.task.state == TaskState::kRunning) {
         StopAttempt(e, TaskReason::kInterrupted,
                     std::min(KillGrace(e.task.spec), options_.shutdown_grace));
       }
     }
-    ready_.clear();
+    for (QueueState* q : active_queues_) {
+      q->ready.clear();
+      q->stale = 0;
+      q->active = false;
+    }
+    active_queues_.clear();
     for (auto& [id, e] : tasks_) e.ready = false;
     MaybeFinishShutdown();
   });

@@ -165,6 +165,8 @@ class TaskManager {
 
  private:
   struct Entry;
+  struct Aux;
+  struct ReadyItem;
   struct QueueState;
   struct Running;
   struct Waiter;
@@ -183,12 +185,18 @@ class TaskManager {
   void Requeue(Entry& e, Duration delay);
   void StopAttempt(Entry& e, TaskReason why, Duration grace);
   void ApplyProgress(const std::string& id, int32_t attempt, double percent, std::string message);
-  // Takes a start token from `queue`'s rate limit; false (and when the next
-  // token comes in *next) when there is none.
-  bool TakeToken(QueueState& queue, SteadyTime now, SteadyTime* next);
+  // Refills `queue`'s token bucket: true when it holds a start token (the
+  // caller takes it), else false and when the next one comes in *next.
+  bool HasToken(QueueState& queue, SteadyTime now, SteadyTime* next);
+  // The ready task to start next from `queue` (dropping dead items on top), or nullptr.
+  Entry* ReadyTop(QueueState& queue);
+  // Takes `e` out of its queue's ready heap (lazily: see ReadyItem).
+  void Unready(Entry& e);
+  Aux& AuxOf(Entry& e);    // allocates it when missing
+  void TrimAux(Entry& e);  // frees it when empty
   // The task with this id, or tasks_.end() (also for a malformed id).
   std::map<uint64_t, Entry>::iterator FindTask(std::string_view id);
-  QueueState& Queue(const std::string& name);
+  QueueState& Queue(std::string_view name);
   void ReleaseWaiters(Entry& e);
   // Removes waiter `handle` (if still there) and answers it: with `status`
   // when given, else with its task as it is now (NOT_FOUND if deleted).
@@ -216,12 +224,12 @@ class TaskManager {
   // By the id's number (TaskIdNumber): creation order, integer compares.
   using TaskMap = std::map<uint64_t, Entry>;
   TaskMap tasks_;
-  std::unordered_map<std::string, std::string> request_ids_;  // request_id -> id
+  // request_id -> task key; each key views the task's own request_id.
+  std::unordered_map<std::string_view, uint64_t> request_ids_;
   std::unordered_map<std::string, std::vector<Callback<Task>>>
       inflight_;  // uncommitted request_ids
-  // Ready to start: (-priority, sequence) orders by priority, FIFO among
-  // equals. Entries live in tasks_ (a node map), so their address is stable.
-  std::set<std::tuple<int64_t, uint64_t, Entry*>> ready_;
+  // Queues with ready tasks (QueueState::ready non-empty), in no order.
+  std::vector<QueueState*> active_queues_;
   uint64_t sequence_ = 0;
   size_t pending_ = 0;  // PENDING tasks, committed or in flight
   int running_ = 0;

@@ -116,7 +116,7 @@ Status ValidateSpec(const TaskSpec& spec, std::string_view prefix, const SpecLim
   if (spec.queue.size() > limits.max_queue_bytes) {
     return InvalidArgument(field("queue"), TooLong(limits.max_queue_bytes, "bytes"));
   }
-  for (char c : spec.queue) {
+  for (char c : spec.queue.view()) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
       return InvalidArgument(field("queue"), "may contain only letters, digits, '-', '_' and '.'");
     }

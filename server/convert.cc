@@ -123,7 +123,7 @@ StatusOr<TaskSpec> SpecFromProto(const v1::TaskSpec& p, const std::string& field
 }
 
 void SpecToProto(const TaskSpec& s, v1::TaskSpec* p) {
-  p->set_name(s.name);
+  p->set_name(s.name.str());
   p->mutable_labels()->insert(s.labels.begin(), s.labels.end());
   if (const auto* e = s.exec()) {
     auto* pe = p->mutable_exec();
@@ -133,12 +133,12 @@ void SpecToProto(const TaskSpec& s, v1::TaskSpec* p) {
     pe->set_inherit_env(e->inherit_env);
   } else if (const auto* h = s.handler()) {
     p->mutable_handler()->set_name(h->name);
-    p->mutable_handler()->set_payload(h->payload);
+    p->mutable_handler()->set_payload(h->payload.str());
   }
   if (s.timeout > Duration::zero()) DurationToProto(s.timeout, p->mutable_timeout());
   if (s.kill_grace > Duration::zero()) DurationToProto(s.kill_grace, p->mutable_kill_grace());
   p->set_priority(s.priority);
-  p->set_queue(s.queue);
+  p->set_queue(s.queue.str());
   if (s.retry.max_attempts != 0 || s.retry.initial_backoff.count() || s.retry.max_backoff.count() ||
       s.retry.multiplier != 0) {
     auto* r = p->mutable_retry();
@@ -162,7 +162,7 @@ void TaskToProto(const Task& t, v1::Task* p) {
   if (t.progress.update_time || t.progress.percent != 0 || !t.progress.message.empty()) {
     auto* pr = p->mutable_progress();
     pr->set_percent(t.progress.percent);
-    pr->set_message(t.progress.message);
+    pr->set_message(t.progress.message.str());
     if (t.progress.update_time) TimeToProto(*t.progress.update_time, pr->mutable_update_time());
   }
   if (t.result) {
@@ -184,7 +184,7 @@ void TaskToProto(const Task& t, v1::Task* p) {
   if (t.end_time) TimeToProto(*t.end_time, p->mutable_end_time());
   if (t.expire_time) TimeToProto(*t.expire_time, p->mutable_expire_time());
   if (t.next_attempt_time) TimeToProto(*t.next_attempt_time, p->mutable_next_attempt_time());
-  p->set_request_id(t.request_id);
+  p->set_request_id(t.request_id.str());
 }
 
 }  // namespace taskd::server

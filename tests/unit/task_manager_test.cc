@@ -69,7 +69,7 @@ TEST(TaskManager, MissingBinaryFailsWithSpawnFailedAndOsText) {
 TEST(TaskManager, BadCwdFailsWithSpawnFailed) {
   ManagerHarness h;
   TaskSpec spec = Exec({"true"});
-  std::get<ExecAction>(spec.action).cwd = "/nonexistent-dir";
+  spec.mutable_exec()->cwd = "/nonexistent-dir";
   auto done = h.Wait(h.MustSubmit(spec).id);
   ASSERT_TRUE(done.ok());
   EXPECT_EQ(done->reason, TaskReason::kSpawnFailed);
@@ -524,6 +524,53 @@ TEST(TaskManagerReview, ProgressMessagesAreMadeValidUtf8) {
   Task seen = h.WaitFor(t.id, [](const Task& x) { return x.progress.percent == 50; });
   EXPECT_EQ(seen.progress.message, "caf\xC3\xA9 \xEF\xBF\xBD");
   ASSERT_TRUE(h.Cancel(t.id, 0s).ok());
+}
+
+TEST(TaskManagerReview, CancelledReadyTasksLeaveTheStartOrderIntact) {
+  ManagerOptions o;
+  o.max_running = 1;
+  ManagerHarness h(o);
+  std::mutex mu;
+  std::vector<std::string> started;  // names, in start order
+  h.m().Subscribe({}, false, [&](const TaskEvent& e) {
+    if (e.type == TaskEvent::Type::kStateChanged && e.task.state == TaskState::kRunning &&
+        !e.task.spec.name.empty()) {
+      std::lock_guard l(mu);
+      started.push_back(e.task.spec.name.str());
+    }
+  });
+  Task blocker = h.MustSubmit(Handler("sleep", R"({"seconds": 3600})"));
+  h.WaitFor(blocker.id, [](const Task& t) { return t.state == TaskState::kRunning; });
+  // Two queues, three priorities; cancelling three of every four tasks
+  // leaves dead items in both ready heaps, enough to make them rebuild.
+  struct Kept {
+    int priority;
+    int index;
+  };
+  std::vector<Kept> kept;
+  std::vector<std::string> kept_ids;
+  for (int i = 0; i < 400; ++i) {
+    TaskSpec spec = Handler("noop");
+    spec.priority = i % 3;
+    spec.queue = i % 2 ? "a" : "b";
+    spec.name = std::to_string(i);
+    Task t = h.MustSubmit(spec);
+    if (i % 4 == 0) {
+      kept.push_back({spec.priority, i});
+      kept_ids.push_back(t.id);
+    } else {
+      ASSERT_TRUE(h.Cancel(t.id).ok());
+    }
+  }
+  ASSERT_TRUE(h.Cancel(blocker.id, 0s).ok());
+  for (const auto& id : kept_ids) ASSERT_TRUE(h.Wait(id).ok());
+  // Higher priority first, then submission order, across both queues.
+  std::stable_sort(kept.begin(), kept.end(),
+                   [](const Kept& a, const Kept& b) { return a.priority > b.priority; });
+  std::vector<std::string> want;
+  for (const auto& k : kept) want.push_back(std::to_string(k.index));
+  std::lock_guard l(mu);
+  EXPECT_EQ(started, want);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ TEST(Validate, NamesTheBadField) {
   ExpectInvalid(Exec({""}), "spec.exec.argv[0]");
   ExpectInvalid(Exec({"a", std::string("b\0c", 3)}), "spec.exec.argv[1]");
   auto s = Exec({"true"});
-  std::get<ExecAction>(s.action).env["A=B"] = "x";
+  s.mutable_exec()->env["A=B"] = "x";
   ExpectInvalid(s, "spec.exec.env");
   s = Exec({"true"});
   s.timeout = std::chrono::seconds(-1);
