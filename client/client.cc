@@ -8,12 +8,30 @@ namespace taskd::client {
 Client::Client(ClientOptions options) : options_(std::move(options)) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (options_.tls) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options_.tls_ca_pem;
+    ssl.pem_cert_chain = options_.tls_cert_pem;
+    ssl.pem_private_key = options_.tls_key_pem;
+    creds = grpc::SslCredentials(ssl);
+    if (!options_.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(options_.tls_server_name);
+    }
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  channel_ = grpc::CreateCustomChannel(options_.address, creds, args);
   stub_ = v1::TaskService::NewStub(channel_);
 }
 
-void Client::SetDeadline(grpc::ClientContext& ctx) const {
-  ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+void Client::Authorize(grpc::ClientContext& ctx) const {
+  if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
+}
+
+void Client::Prepare(grpc::ClientContext& ctx, bool with_deadline) const {
+  if (with_deadline) ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+  Authorize(ctx);
 }
 
 std::string NewRequestId() {
@@ -37,7 +55,7 @@ grpc::Status Client::Submit(const v1::TaskSpec& spec, v1::Task* out, std::string
   auto backoff = std::chrono::milliseconds(100);
   for (int attempt = 1; attempt <= std::max(1, options_.submit_attempts); ++attempt) {
     grpc::ClientContext ctx;
-    SetDeadline(ctx);
+    Prepare(ctx);
     status = stub_->SubmitTask(&ctx, req, out);
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
         status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -53,7 +71,7 @@ grpc::Status Client::Submit(const v1::TaskSpec& spec, v1::Task* out, std::string
 
 grpc::Status Client::Get(const std::string& id, v1::Task* out) {
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx);
   v1::GetTaskRequest req;
   req.set_id(id);
   return stub_->GetTask(&ctx, req, out);
@@ -61,13 +79,14 @@ grpc::Status Client::Get(const std::string& id, v1::Task* out) {
 
 grpc::Status Client::List(const v1::ListTasksRequest& request, v1::ListTasksResponse* out) {
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx);
   return stub_->ListTasks(&ctx, request, out);
 }
 
 grpc::Status Client::Cancel(const std::string& id, std::optional<std::chrono::milliseconds> grace,
                             v1::Task* out) {
   grpc::ClientContext ctx;
+  Prepare(ctx, false);
   // Cancel answers once the task has stopped, which takes up to its grace.
   ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline +
                    grace.value_or(std::chrono::milliseconds(0)));
@@ -83,6 +102,7 @@ grpc::Status Client::Cancel(const std::string& id, std::optional<std::chrono::mi
 grpc::Status Client::Wait(const std::string& id, std::optional<std::chrono::milliseconds> timeout,
                           v1::Task* out) {
   grpc::ClientContext ctx;
+  Prepare(ctx, false);
   v1::WaitTaskRequest req;
   req.set_id(id);
   if (timeout) {
@@ -96,7 +116,7 @@ grpc::Status Client::Wait(const std::string& id, std::optional<std::chrono::mill
 grpc::Status Client::ReportProgress(const std::string& id, double percent,
                                     const std::string& message, v1::Task* out) {
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx);
   v1::ReportProgressRequest req;
   req.set_id(id);
   req.set_percent(percent);
@@ -106,7 +126,7 @@ grpc::Status Client::ReportProgress(const std::string& id, double percent,
 
 grpc::Status Client::Delete(const std::string& id) {
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx);
   v1::DeleteTaskRequest req;
   req.set_id(id);
   google::protobuf::Empty empty;
@@ -116,7 +136,7 @@ grpc::Status Client::Delete(const std::string& id) {
 grpc::Status Client::ReadLogs(const v1::ReadTaskLogsRequest& request,
                               const std::function<void(const v1::LogChunk&)>& on_chunk) {
   grpc::ClientContext ctx;
-  if (!request.follow()) SetDeadline(ctx);
+  Prepare(ctx, !request.follow());
   auto reader = stub_->ReadTaskLogs(&ctx, request);
   v1::LogChunk chunk;
   while (reader->Read(&chunk)) on_chunk(chunk);
@@ -126,6 +146,7 @@ grpc::Status Client::ReadLogs(const v1::ReadTaskLogsRequest& request,
 grpc::Status Client::Watch(const v1::WatchTasksRequest& request,
                            const std::function<bool(const v1::TaskEvent&)>& on_event) {
   grpc::ClientContext ctx;
+  Prepare(ctx, false);
   auto reader = stub_->WatchTasks(&ctx, request);
   v1::TaskEvent event;
   while (reader->Read(&event)) {
@@ -141,7 +162,7 @@ grpc::Status Client::Watch(const v1::WatchTasksRequest& request,
 
 grpc::Status Client::ServerInfo(v1::ServerInfo* out) {
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  Prepare(ctx);
   return stub_->GetServerInfo(&ctx, v1::GetServerInfoRequest{}, out);
 }
 

@@ -27,6 +27,15 @@ struct ClientOptions {
   std::string address;
   std::chrono::milliseconds deadline{30000};
   int submit_attempts = 4;  // tries of a Submit on UNAVAILABLE / DEADLINE_EXCEEDED
+  // Sent as "authorization: Bearer TOKEN" on every call; empty: none.
+  std::string token;
+  // TLS: the CA that signed the server's certificate (empty: the system's
+  // roots), and a client certificate and key (PEM) for mTLS.
+  bool tls = false;
+  std::string tls_ca_pem;
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  std::string tls_server_name;  // overrides the name checked in the server's certificate
 };
 
 class Client {
@@ -56,11 +65,14 @@ class Client {
                      const std::function<bool(const v1::TaskEvent&)>& on_event);
   grpc::Status ServerInfo(v1::ServerInfo* out);
 
+  // For calls made on stub() directly: adds the token, if any.
+  void Authorize(grpc::ClientContext& ctx) const;
   v1::TaskService::Stub& stub() { return *stub_; }
   const ClientOptions& options() const { return options_; }
 
  private:
-  void SetDeadline(grpc::ClientContext& ctx) const;
+  // Sets the default deadline (when asked) and the token.
+  void Prepare(grpc::ClientContext& ctx, bool with_deadline = true) const;
 
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;

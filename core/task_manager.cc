@@ -1204,6 +1204,25 @@ void TaskManager::Persist(const Task& task) {
   });
 }
 
+// ---------------------------------------------------------------- stats
+
+void TaskManager::GetStats(std::function<void(ManagerStats)> done) {
+  asio::post(strand_, [this, done = std::move(done)] {
+    ManagerStats st;
+    for (const auto& [name, q] : queues_) st.queues[name].running = q.running;
+    for (const auto& [key, e] : tasks_) {
+      const Task& t = e.task;
+      ++st.by_state[static_cast<size_t>(t.state)];
+      if (t.state == TaskState::kPending) {
+        ++st.queues[std::string(QueueOf(t.spec))].pending;
+        // tasks_ is in creation order: the first pending one is the oldest.
+        if (!st.oldest_pending_create_time) st.oldest_pending_create_time = t.create_time;
+      }
+    }
+    done(std::move(st));
+  });
+}
+
 // ---------------------------------------------------------------- shutdown
 
 void TaskManager::Shutdown(std::function<void()> done) {

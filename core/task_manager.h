@@ -98,6 +98,17 @@ struct TaskEvent {
 template <typename T>
 using Callback = std::function<void(StatusOr<T>)>;
 
+// Gauges for monitoring, taken in one pass on the strand.
+struct ManagerStats {
+  size_t by_state[6] = {};  // indexed by TaskState
+  struct Queue {
+    size_t pending = 0;
+    int running = 0;
+  };
+  std::map<std::string, Queue> queues;  // every queue seen since start
+  std::optional<WallTime> oldest_pending_create_time;
+};
+
 class TaskManager {
  public:
   TaskManager(asio::io_context& io, ManagerOptions options, Store& store,
@@ -152,6 +163,9 @@ class TaskManager {
                     Callback<Task> done);
   void CancelOnStrand(uint64_t handle, const std::string& id, std::optional<Duration> grace,
                       Callback<Task> done);
+
+  // Counts tasks by state and queue (O(tasks): for scrapes, not hot paths).
+  void GetStats(std::function<void(ManagerStats)> done);
 
   // Validates without touching state (any thread).
   Status Validate(const SubmitRequest& request, std::string_view prefix) const;

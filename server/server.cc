@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <thread>
 
 #include "core/reaper.h"
 #include "core/sqlite_store.h"
+#include "server/metrics.h"
 #include "server/task_service.h"
 
 namespace taskd::server {
@@ -86,6 +88,39 @@ Status PrivateDir(const std::filesystem::path& dir, const std::string& what) {
   return OkStatus();
 }
 
+StatusOr<std::string> ReadSmallFile(const std::filesystem::path& path, const std::string& flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument(flag, "cannot read " + path.string() + ": " + Errno());
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (data.size() > (1 << 20)) return InvalidArgument(flag, path.string() + " is over 1 MiB");
+  return data;
+}
+
+// The bearer token: the file's content without surrounding whitespace.
+StatusOr<std::string> ReadToken(const std::filesystem::path& path) {
+  auto data = ReadSmallFile(path, "token_file");
+  if (!data.ok()) return data.status();
+  std::string t = std::move(data).value();
+  const char* ws = " \t\r\n";
+  t.erase(t.find_last_not_of(ws) + 1);
+  t.erase(0, t.find_first_not_of(ws));
+  if (t.size() < 16) {
+    return InvalidArgument("token_file",
+                           path.string() + " must hold a token of 16 or more characters");
+  }
+  for (char c : t) {
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
+      return InvalidArgument("token_file",
+                             path.string() + ": the token must be printable ASCII without spaces");
+    }
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    spdlog::warn("token file {} can be read by other users; chmod 600 it", path.string());
+  }
+  return t;
+}
+
 bool IsLoopbackHost(const std::string& host) {
   std::string h = host;
   if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
@@ -121,6 +156,8 @@ struct Server::Impl {
   std::vector<std::thread> threads;
   std::unique_ptr<OrphanReaper> reaper;
   std::unique_ptr<TaskManager> manager;
+  std::unique_ptr<Metrics> metrics;  // after manager: unsubscribes from it first
+  std::unique_ptr<MetricsHttpServer> metrics_http;
   std::unique_ptr<TaskServiceImpl> service;
   std::unique_ptr<grpc::Server> grpc_server;
   std::vector<std::string> addresses;
@@ -133,6 +170,9 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { Shutdown(); }
 
 const std::vector<std::string>& Server::addresses() const { return impl_->addresses; }
+std::string Server::metrics_address() const {
+  return impl_->metrics_http ? impl_->metrics_http->address() : "";
+}
 TaskManager& Server::manager() { return *impl_->manager; }
 
 StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
@@ -169,8 +209,34 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   impl->manager =
       std::make_unique<TaskManager>(impl->io, options.manager, *impl->store, *impl->handlers);
   if (auto s = impl->manager->Start(); !s.ok()) return s;
+  std::string token;
+  if (!options.token_file.empty()) {
+    auto t = ReadToken(options.token_file);
+    if (!t.ok()) return t.status();
+    token = std::move(t).value();
+  }
+  std::shared_ptr<grpc::ServerCredentials> tls;
+  if (!options.tls_cert.empty() || !options.tls_key.empty() || !options.tls_client_ca.empty()) {
+    if (options.tls_cert.empty() || options.tls_key.empty()) {
+      return InvalidArgument(options.tls_cert.empty() ? "tls_cert" : "tls_key",
+                             "TLS needs both a certificate and its key");
+    }
+    auto cert = ReadSmallFile(options.tls_cert, "tls_cert");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadSmallFile(options.tls_key, "tls_key");
+    if (!key.ok()) return key.status();
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    ssl.pem_key_cert_pairs.push_back({std::move(key).value(), std::move(cert).value()});
+    if (!options.tls_client_ca.empty()) {
+      auto ca = ReadSmallFile(options.tls_client_ca, "tls_client_ca");
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = std::move(ca).value();
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
+    tls = grpc::SslServerCredentials(ssl);
+  }
   impl->service = std::make_unique<TaskServiceImpl>(
-      *impl->manager, ServiceInfo{options.version, std::chrono::system_clock::now()});
+      *impl->manager, ServiceInfo{options.version, std::chrono::system_clock::now()}, token);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -200,22 +266,41 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
       return InvalidArgument("listen", "'" + addr + "' is not unix:PATH or HOST:PORT");
     }
     std::string host = addr.substr(0, colon);
-    if (!IsLoopbackHost(host)) {
-      return InvalidArgument("listen", "'" + addr +
-                                           "': TCP on a non-loopback address needs TLS or a "
-                                           "bearer token, which this version does not support yet");
-    }
-    if (!options.insecure) {
-      return InvalidArgument("listen", "'" + addr +
-                                           "': plain TCP needs --insecure (loopback only); "
-                                           "the default unix socket needs nothing");
+    // TCP: TLS or a token; plain and open only on loopback, and only when asked.
+    if (!tls && token.empty()) {
+      if (!IsLoopbackHost(host)) {
+        return InvalidArgument("listen", "'" + addr +
+                                             "': TCP on a non-loopback address needs TLS "
+                                             "(--tls-cert/--tls-key) or a bearer token "
+                                             "(--token-file)");
+      }
+      if (!options.insecure) {
+        return InvalidArgument("listen", "'" + addr +
+                                             "': plain TCP without a token needs --insecure "
+                                             "(loopback only); the default unix socket needs "
+                                             "nothing");
+      }
+    } else if (!tls && !IsLoopbackHost(host)) {
+      spdlog::warn("listening on {} without TLS: the bearer token crosses the network in clear",
+                   addr);
     }
     auto port = std::make_unique<int>(0);
-    builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), port.get());
+    builder.AddListeningPort(addr, tls ? tls : grpc::InsecureServerCredentials(), port.get());
     impl->addresses.push_back(addr);
     ports.push_back(std::move(port));
   }
   builder.RegisterService(impl->service.get());
+  impl->metrics = std::make_unique<Metrics>(*impl->manager);
+  {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(impl->metrics->InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
+  if (!options.metrics_listen.empty()) {
+    auto http = MetricsHttpServer::Start(impl->io, options.metrics_listen, *impl->metrics);
+    if (!http.ok()) return http.status();
+    impl->metrics_http = std::move(http).value();
+  }
 
   impl->work.emplace(asio::make_work_guard(impl->io));
   for (int i = 0; i < std::max(1, options.io_threads); ++i) {
@@ -257,6 +342,7 @@ void Server::Shutdown() {
                    std::chrono::duration_cast<std::chrono::seconds>(limit).count());
     }
   }
+  if (im.metrics_http) im.metrics_http->Stop();
   // 3. Shut the gRPC server down from this thread, not an io thread, while
   //    the io threads still run: an unfinished callback RPC would otherwise
   //    keep Shutdown from returning.

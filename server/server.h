@@ -21,8 +21,17 @@ struct ServerOptions {
   std::filesystem::path data_dir;
   std::string store = "sqlite";     // "sqlite" or "memory"
   std::vector<std::string> listen;  // "unix:PATH" or "HOST:PORT"; PORT 0 picks one
-  bool insecure = false;            // allow plain TCP (loopback only)
-  ManagerOptions manager;           // log_dir defaults to <data_dir>/logs
+  bool insecure = false;            // allow plain TCP on loopback without TLS or token
+  // TCP callers must send "authorization: Bearer <the file's content>".
+  std::filesystem::path token_file;
+  // TLS for TCP listeners: certificate chain and key (PEM); with client_ca,
+  // clients must present a certificate it signed (mTLS).
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  std::filesystem::path tls_client_ca;
+  // Prometheus metrics over HTTP: HOST:PORT, or PORT (loopback); empty: off.
+  std::string metrics_listen;
+  ManagerOptions manager;  // log_dir defaults to <data_dir>/logs
   int io_threads = 2;
   int max_receive_bytes = 4 << 20;
   std::string version = "dev";
@@ -42,6 +51,8 @@ class Server {
 
   // The bound addresses ("unix:/path", "127.0.0.1:40123").
   const std::vector<std::string>& addresses() const;
+  // The metrics endpoint's HOST:PORT; empty when off.
+  std::string metrics_address() const;
   TaskManager& manager();
 
   // The written shutdown sequence (see server.cc). Idempotent; blocks until done.

@@ -1,8 +1,10 @@
 #include "server/task_service.h"
 
 #include <atomic>
+#include <cctype>
 
 #include "server/convert.h"
+#include "server/failed_stream.h"
 #include "server/log_reader.h"
 #include "server/watcher.h"
 
@@ -20,6 +22,23 @@ grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const Status&
   auto* r = ctx->DefaultReactor();
   FinishWith(r, s);
   return r;
+}
+
+// `header` is "Bearer TOKEN" with this token. The comparison takes the same
+// time wherever the first difference is, so timing does not leak the token.
+bool BearerMatches(std::string_view header, std::string_view token) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return false;
+  }
+  std::string_view given = header.substr(kScheme.size());
+  unsigned diff = given.size() != token.size() ? 1 : 0;
+  for (size_t i = 0; i < token.size(); ++i) {
+    diff |= static_cast<unsigned char>(token[i]) ^
+            static_cast<unsigned char>(i < given.size() ? given[i] : 0);
+  }
+  return diff == 0;
 }
 
 // Time left before the call's deadline (none when the client set none).
@@ -116,9 +135,26 @@ StatusOr<std::string> DecodePageToken(const std::string& token) {
   return out;
 }
 
+Status TaskServiceImpl::Authenticate(grpc::CallbackServerContext* ctx) const {
+  if (token_.empty()) return OkStatus();
+  // A unix socket is guarded by its directory's permissions.
+  if (ctx->peer().rfind("unix:", 0) == 0) return OkStatus();
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) {
+    return Status(StatusCode::kUnauthenticated,
+                  "authorization: this address needs a bearer token (authorization: Bearer TOKEN)");
+  }
+  if (!BearerMatches(std::string_view(it->second.data(), it->second.size()), token_)) {
+    return Status(StatusCode::kUnauthenticated, "authorization: the bearer token is not valid");
+  }
+  return OkStatus();
+}
+
 grpc::ServerUnaryReactor* TaskServiceImpl::SubmitTask(grpc::CallbackServerContext* ctx,
                                                       const v1::SubmitTaskRequest* req,
                                                       v1::Task* resp) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   if (!req->has_spec()) return Reject(ctx, InvalidArgument("spec", "is required"));
   auto spec = SpecFromProto(req->spec(), "spec");
   if (!spec.ok()) return Reject(ctx, spec.status());
@@ -134,6 +170,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::SubmitTask(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* TaskServiceImpl::BatchSubmitTasks(grpc::CallbackServerContext* ctx,
                                                             const v1::BatchSubmitTasksRequest* req,
                                                             v1::BatchSubmitTasksResponse* resp) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   std::vector<SubmitRequest> requests;
   requests.reserve(static_cast<size_t>(req->requests_size()));
   if (req->requests_size() > 1000) {
@@ -171,6 +208,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::StartWait(grpc::CallbackServerContext
 
 grpc::ServerUnaryReactor* TaskServiceImpl::RunTask(grpc::CallbackServerContext* ctx,
                                                    const v1::RunTaskRequest* req, v1::Task* resp) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   if (!req->has_spec()) return Reject(ctx, InvalidArgument("spec", "is required"));
   auto spec = SpecFromProto(req->spec(), "spec");
   if (!spec.ok()) return Reject(ctx, spec.status());
@@ -201,6 +239,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::RunTask(grpc::CallbackServerContext* 
 
 grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(grpc::CallbackServerContext* ctx,
                                                    const v1::GetTaskRequest* req, v1::Task* resp) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
   auto* r = ctx->DefaultReactor();
   manager_.Get(req->id(), [r, resp](StatusOr<Task> t) {
@@ -213,6 +252,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext* ctx,
                                                      const v1::ListTasksRequest* req,
                                                      v1::ListTasksResponse* resp) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   if (req->page_size() < 0) {
     return Reject(ctx, InvalidArgument("page_size", "must not be negative"));
   }
@@ -246,6 +286,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* TaskServiceImpl::CancelTask(grpc::CallbackServerContext* ctx,
                                                       const v1::CancelTaskRequest* req,
                                                       v1::Task* resp) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
   std::optional<Duration> grace;
   if (req->has_grace()) {
@@ -266,6 +307,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CancelTask(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* TaskServiceImpl::WaitTask(grpc::CallbackServerContext* ctx,
                                                     const v1::WaitTaskRequest* req,
                                                     v1::Task* resp) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
   std::optional<Duration> timeout;
   if (req->has_timeout()) {
@@ -277,13 +319,15 @@ grpc::ServerUnaryReactor* TaskServiceImpl::WaitTask(grpc::CallbackServerContext*
 }
 
 grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::WatchTasks(
-    grpc::CallbackServerContext* /*ctx*/, const v1::WatchTasksRequest* req) {
+    grpc::CallbackServerContext* ctx, const v1::WatchTasksRequest* req) {
+  if (auto s = Authenticate(ctx); !s.ok()) return new FailedStream<v1::TaskEvent>(s);
   return NewWatcher(manager_, *req);
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::ReportProgress(grpc::CallbackServerContext* ctx,
                                                           const v1::ReportProgressRequest* req,
                                                           v1::Task* resp) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
   auto* r = ctx->DefaultReactor();
   manager_.ReportProgress(req->id(), req->percent(), req->message(), [r, resp](StatusOr<Task> t) {
@@ -294,13 +338,15 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ReportProgress(grpc::CallbackServerCo
 }
 
 grpc::ServerWriteReactor<v1::LogChunk>* TaskServiceImpl::ReadTaskLogs(
-    grpc::CallbackServerContext* /*ctx*/, const v1::ReadTaskLogsRequest* req) {
+    grpc::CallbackServerContext* ctx, const v1::ReadTaskLogsRequest* req) {
+  if (auto s = Authenticate(ctx); !s.ok()) return new FailedStream<v1::LogChunk>(s);
   return NewLogReader(manager_, *req);
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContext* ctx,
                                                       const v1::DeleteTaskRequest* req,
                                                       google::protobuf::Empty* /*resp*/) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   if (req->id().empty()) return Reject(ctx, InvalidArgument("id", "must not be empty"));
   auto* r = ctx->DefaultReactor();
   manager_.Delete(req->id(), [r](Status s) { FinishWith(r, s); });
@@ -310,6 +356,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* TaskServiceImpl::GetServerInfo(grpc::CallbackServerContext* ctx,
                                                          const v1::GetServerInfoRequest* /*req*/,
                                                          v1::ServerInfo* resp) {
+  if (auto s = Authenticate(ctx); !s.ok()) return Reject(ctx, s);
   resp->set_version(info_.version);
   TimeToProto(info_.start_time, resp->mutable_start_time());
   resp->set_max_running(manager_.options().max_running);

@@ -22,8 +22,10 @@ struct ServiceInfo {
 
 class TaskServiceImpl final : public v1::TaskService::CallbackService {
  public:
-  TaskServiceImpl(TaskManager& manager, ServiceInfo info)
-      : manager_(manager), info_(std::move(info)) {}
+  // `token`: callers over TCP must send "authorization: Bearer TOKEN";
+  // empty: no token. Unix socket callers never need one.
+  TaskServiceImpl(TaskManager& manager, ServiceInfo info, std::string token = "")
+      : manager_(manager), info_(std::move(info)), token_(std::move(token)) {}
 
   grpc::ServerUnaryReactor* SubmitTask(grpc::CallbackServerContext* ctx,
                                        const v1::SubmitTaskRequest* req, v1::Task* resp) override;
@@ -56,6 +58,8 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
                                           v1::ServerInfo* resp) override;
 
  private:
+  // UNAUTHENTICATED unless the call may proceed (see the constructor).
+  Status Authenticate(grpc::CallbackServerContext* ctx) const;
   // Starts a wait on `id` that ends at `timeout`, the call's deadline, the
   // task's end, or the client's cancel, and finishes the call with the task.
   grpc::ServerUnaryReactor* StartWait(grpc::CallbackServerContext* ctx, const std::string& id,
@@ -63,6 +67,7 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
 
   TaskManager& manager_;
   ServiceInfo info_;
+  std::string token_;
 };
 
 // Paging cursor <-> opaque page_token.

@@ -1,9 +1,13 @@
 // Server and client in one process over a unix socket in a temp directory.
+#include <arpa/inet.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <random>
 #include <thread>
@@ -478,6 +482,236 @@ TEST_F(ServiceTest, ServerInfo) {
   EXPECT_EQ(info.store(), "sqlite");
   EXPECT_EQ(info.max_running(), 4);
   EXPECT_GE(info.handlers_size(), 2);
+}
+
+TEST_F(ServiceTest, ThousandConcurrentWaitsReleasedByOneCompletion) {
+  auto gate = dir_ / "gate";
+  v1::Task t;
+  ASSERT_TRUE(
+      client_
+          ->Submit(
+              Exec({"sh", "-c", "while [ ! -e '" + gate.string() + "' ]; do sleep 0.02; done"}), &t)
+          .ok());
+  constexpr int kWaits = 1000;
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::WaitTaskRequest req;
+    v1::Task resp;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0, completed = 0;
+  for (int i = 0; i < kWaits; ++i) {
+    auto c = std::make_unique<Call>();
+    c->ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+    c->req.set_id(t.id());
+    client_->stub().async()->WaitTask(&c->ctx, &c->req, &c->resp, [&, c = c.get()](grpc::Status s) {
+      std::lock_guard l(mu);
+      ++answered;
+      if (s.ok() && c->resp.state() == v1::TASK_STATE_COMPLETED) ++completed;
+      cv.notify_all();
+    });
+    calls.push_back(std::move(c));
+  }
+  // A later wait with a short timeout answers RUNNING: the task is still
+  // going, so none of the 1,000 may have been answered yet.
+  v1::Task running;
+  ASSERT_TRUE(client_->Wait(t.id(), 200ms, &running).ok());
+  EXPECT_EQ(running.state(), v1::TASK_STATE_RUNNING);
+  {
+    std::lock_guard l(mu);
+    EXPECT_EQ(answered, 0);
+  }
+  std::ofstream(gate).put('x');
+  std::unique_lock l(mu);
+  ASSERT_TRUE(cv.wait_for(l, 30s, [&] { return answered == kWaits; })) << answered;
+  EXPECT_EQ(completed, kWaits);
+}
+
+TEST_F(ServiceTest, OversizedMessageIsResourceExhausted) {
+  v1::TaskSpec spec;
+  spec.mutable_handler()->set_name("noop");
+  spec.mutable_handler()->set_payload("\"" + std::string(5 << 20, 'x') + "\"");
+  v1::Task t;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::SubmitTaskRequest req;
+  *req.mutable_spec() = spec;
+  auto s = client_->stub().SubmitTask(&ctx, req, &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  // ... and the server goes on.
+  v1::ServerInfo info;
+  EXPECT_TRUE(client_->ServerInfo(&info).ok());
+}
+
+// A second server on TCP (port 0), for the auth tests.
+class TcpServerTest : public ServiceTest {
+ protected:
+  StatusOr<std::unique_ptr<server::Server>> StartTcp(server::ServerOptions o) {
+    o.data_dir = dir_ / "tcp-data";
+    o.listen.insert(o.listen.begin(), "unix:" + (dir_ / "tcp-run" / "taskd.sock").string());
+    return server::Server::Start(o);
+  }
+  std::filesystem::path WriteFile(const std::string& name, const std::string& data, int mode) {
+    auto p = dir_ / name;
+    std::ofstream(p) << data;
+    std::filesystem::permissions(p, static_cast<std::filesystem::perms>(mode));
+    return p;
+  }
+  static std::string Read(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  static grpc::StatusCode Info(client::ClientOptions o) {
+    o.deadline = 5s;
+    client::Client c(std::move(o));
+    v1::ServerInfo info;
+    return c.ServerInfo(&info).error_code();
+  }
+};
+
+TEST_F(TcpServerTest, TokenIsRequiredOverTcpAndCheckedExactly) {
+  const std::string token = "s3cret-token-0123456789";
+  server::ServerOptions o;
+  o.listen = {"127.0.0.1:0"};
+  o.token_file = WriteFile("token", token + "\n", 0600);
+  auto s = StartTcp(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const std::string tcp = (*s)->addresses()[1];
+  EXPECT_EQ(Info({tcp}), grpc::StatusCode::UNAUTHENTICATED);
+  client::ClientOptions wrong{tcp};
+  wrong.token = token + "x";
+  EXPECT_EQ(Info(wrong), grpc::StatusCode::UNAUTHENTICATED);
+  wrong.token = token.substr(0, token.size() - 1);
+  EXPECT_EQ(Info(wrong), grpc::StatusCode::UNAUTHENTICATED);
+  client::ClientOptions right{tcp};
+  right.token = token;
+  EXPECT_EQ(Info(right), grpc::StatusCode::OK);
+  // Streams are guarded too.
+  client::Client anon(client::ClientOptions{tcp, 5s});
+  v1::WatchTasksRequest watch;
+  EXPECT_EQ(anon.Watch(watch, [](const v1::TaskEvent&) { return false; }).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // The unix socket needs no token: its directory's permissions guard it.
+  EXPECT_EQ(Info({(*s)->addresses()[0]}), grpc::StatusCode::OK);
+  (*s)->Shutdown();
+}
+
+TEST_F(TcpServerTest, ListenRulesForTcp) {
+  server::ServerOptions o;
+  o.listen = {"0.0.0.0:0"};
+  auto s = StartTcp(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("needs TLS"), std::string::npos) << s.status().message();
+  o.listen = {"127.0.0.1:0"};
+  s = StartTcp(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("--insecure"), std::string::npos) << s.status().message();
+  o.token_file = WriteFile("short-token", "abc", 0600);
+  s = StartTcp(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("token_file"), std::string::npos) << s.status().message();
+  o.token_file.clear();
+  o.insecure = true;
+  s = StartTcp(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(Info({(*s)->addresses()[1]}), grpc::StatusCode::OK);
+  (*s)->Shutdown();
+}
+
+TEST_F(TcpServerTest, TlsAndMutualTls) {
+  // A CA, and a server and a client certificate it signed (EC keys: fast).
+  auto script = WriteFile("mkcerts.sh", R"(set -e
+k="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+openssl req -x509 $k -days 2 -subj /CN=taskd-test-ca -keyout ca.key -out ca.crt
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' > ext
+for n in server client; do
+  openssl req $k -subj /CN=localhost -keyout $n.key -out $n.csr
+  openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out $n.crt
+done
+)",
+                          0700);
+  const std::string cmd = "cd '" + dir_.string() + "' && command -v openssl >/dev/null && bash '" +
+                          script.string() + "' >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl could not make test certificates";
+  server::ServerOptions o;
+  o.listen = {"127.0.0.1:0"};
+  o.tls_cert = dir_ / "server.crt";
+  o.tls_key = dir_ / "server.key";
+  auto s = StartTcp(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const std::string tcp = (*s)->addresses()[1];
+  client::ClientOptions tls{tcp};
+  tls.tls = true;
+  tls.tls_ca_pem = Read(dir_ / "ca.crt");
+  EXPECT_EQ(Info(tls), grpc::StatusCode::OK);
+  EXPECT_NE(Info({tcp}), grpc::StatusCode::OK);  // plaintext to a TLS port
+  (*s)->Shutdown();
+  s = {};
+
+  o.tls_client_ca = dir_ / "ca.crt";
+  std::filesystem::remove_all(dir_ / "tcp-run");
+  s = StartTcp(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  tls.address = (*s)->addresses()[1];
+  EXPECT_NE(Info(tls), grpc::StatusCode::OK);  // no client certificate
+  tls.tls_cert_pem = Read(dir_ / "client.crt");
+  tls.tls_key_pem = Read(dir_ / "client.key");
+  EXPECT_EQ(Info(tls), grpc::StatusCode::OK);
+  (*s)->Shutdown();
+}
+
+// GET path from host:port over a plain socket; returns the whole response.
+std::string HttpGet(const std::string& hostport, const std::string& path) {
+  auto colon = hostport.rfind(':');
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
+  ::inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &a.sin_addr);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)!::write(fd, req.data(), req.size());
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+TEST_F(TcpServerTest, MetricsEndpoint) {
+  server::ServerOptions o;
+  o.metrics_listen = "127.0.0.1:0";
+  auto s = StartTcp(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  client::Client c(client::ClientOptions{(*s)->addresses()[0], 10s});
+  v1::Task t, done;
+  ASSERT_TRUE(c.Submit(Exec({"sh", "-c", "exit 2"}), &t).ok());
+  ASSERT_TRUE(c.Wait(t.id(), std::nullopt, &done).ok());
+  std::string page = HttpGet((*s)->metrics_address(), "/metrics");
+  EXPECT_NE(page.find("HTTP/1.1 200 OK"), std::string::npos) << page;
+  EXPECT_NE(page.find("\ntaskd_tasks_submitted_total 1\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("taskd_tasks_finished_total{state=\"failed\",reason=\"exit_code\"} 1"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("taskd_tasks{state=\"failed\"} 1"), std::string::npos) << page;
+  EXPECT_NE(page.find("taskd_task_duration_seconds_count 1"), std::string::npos) << page;
+  EXPECT_NE(
+      page.find("taskd_rpc_duration_seconds_count{method=\"taskd.v1.TaskService/SubmitTask\"} 1"),
+      std::string::npos)
+      << page;
+  EXPECT_NE(page.find("taskd_rpcs_total{method=\"taskd.v1.TaskService/WaitTask\",code=\"OK\"} 1"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("taskd_oldest_pending_task_age_seconds 0"), std::string::npos) << page;
+  EXPECT_NE(HttpGet((*s)->metrics_address(), "/other").find("404"), std::string::npos);
+  (*s)->Shutdown();
 }
 
 }  // namespace

@@ -1,0 +1,131 @@
+// Daemon configuration: flags > TASKD_* variables > config file > defaults,
+// errors naming the key, --print-config; and the JSON log line encoder.
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "server/logging.h"
+
+namespace taskd::server {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("taskd-config-" + std::to_string(::getpid()) +
+                                                     "-" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(dir_);
+    for (const char* v : {"TASKD_MAX_RUNNING", "TASKD_CONFIG", "TASKD_LOG_FORMAT", "TASKD_STORE"}) {
+      ::unsetenv(v);
+    }
+  }
+  void TearDown() override {
+    ::unsetenv("TASKD_MAX_RUNNING");
+    std::filesystem::remove_all(dir_);
+  }
+  std::string File(const std::string& text) {
+    auto p = dir_ / ("c" + std::to_string(n_++) + ".toml");
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  // Parses; returns the exit code, or -1 when the daemon would run.
+  int Parse(std::vector<std::string> args, DaemonConfig* c) {
+    args.insert(args.begin(), "taskd");
+    std::vector<const char*> argv;
+    for (auto& a : args) argv.push_back(a.c_str());
+    testing::internal::CaptureStderr();
+    testing::internal::CaptureStdout();
+    auto code = ParseConfig(static_cast<int>(argv.size()), argv.data(), c);
+    err_ = testing::internal::GetCapturedStderr();
+    testing::internal::GetCapturedStdout();
+    return code ? *code : -1;
+  }
+  std::filesystem::path dir_;
+  std::string err_;
+  int n_ = 0;
+};
+
+TEST_F(ConfigTest, FlagsBeatEnvironmentBeatsFileBeatsDefaults) {
+  std::string f = File(
+      "max-running = 3\nmax-pending = 77\nlog-format = \"json\"\nstore = \"memory\"\n"
+      "[queue.io]\nmax-running = 2\nrate = 5.5\nburst = 10\n");
+  DaemonConfig c;
+  ASSERT_EQ(Parse({"--config", f}, &c), -1) << err_;
+  EXPECT_EQ(c.server.manager.max_running, 3);
+  EXPECT_EQ(c.server.manager.max_pending, 77u);
+  EXPECT_EQ(c.log_format, "json");
+  EXPECT_EQ(c.log_level, "info");  // the default
+  ASSERT_EQ(c.server.manager.queues.count("io"), 1u);
+  EXPECT_EQ(c.server.manager.queues["io"].max_running, 2);
+  EXPECT_DOUBLE_EQ(c.server.manager.queues["io"].rate, 5.5);
+  EXPECT_EQ(c.server.manager.queues["io"].burst, 10);
+
+  ::setenv("TASKD_MAX_RUNNING", "5", 1);
+  DaemonConfig env;
+  ASSERT_EQ(Parse({"--config", f}, &env), -1) << err_;
+  EXPECT_EQ(env.server.manager.max_running, 5);
+  EXPECT_EQ(env.server.store, "memory");
+
+  DaemonConfig flag;
+  ASSERT_EQ(Parse({"--config", f, "--max-running", "7", "--store", "sqlite"}, &flag), -1) << err_;
+  EXPECT_EQ(flag.server.manager.max_running, 7);
+  EXPECT_EQ(flag.server.store, "sqlite");
+}
+
+TEST_F(ConfigTest, BadValuesExitTwoNamingTheKey) {
+  DaemonConfig c;
+  EXPECT_EQ(Parse({"--config", File("bogus = 1\n")}, &c), 2);
+  EXPECT_NE(err_.find("unknown key 'bogus'"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("max-running = \"lots\"\n")}, &c), 2);
+  EXPECT_NE(err_.find("max-running"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("[queue.io]\nrate = -1\n")}, &c), 2);
+  EXPECT_NE(err_.find("queue.io.rate"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("[queue.io]\nburst = 0\n")}, &c), 2);
+  EXPECT_NE(err_.find("queue.io.burst"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("[other]\nx = 1\n")}, &c), 2);
+  EXPECT_NE(err_.find("unknown section 'other'"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", (dir_ / "missing.toml").string()}, &c), 2);
+  EXPECT_NE(err_.find("missing.toml"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--log-format", "xml"}, &c), 2);
+  EXPECT_NE(err_.find("--log-format"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--max-running", "x"}, &c), 2);
+  EXPECT_NE(err_.find("--max-running"), std::string::npos) << err_;
+}
+
+TEST_F(ConfigTest, PrintConfigReadsBackAsTheSameSettings) {
+  std::string f = File("max-running = 3\nlisten = [\"127.0.0.1:7070\"]\n[queue.io]\nrate = 2\n");
+  DaemonConfig c;
+  ASSERT_EQ(Parse({"--config", f, "--socket", "/tmp/x.sock", "--print-config"}, &c), -1) << err_;
+  EXPECT_TRUE(c.print_config);
+  std::string text = RenderConfig(c);
+  EXPECT_NE(text.find("max-running = 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("socket = \"/tmp/x.sock\""), std::string::npos) << text;
+  EXPECT_NE(text.find("listen = [\"127.0.0.1:7070\"]"), std::string::npos) << text;
+  EXPECT_NE(text.find("[queue.io]\nmax-running = 0\nrate = 2\nburst = 1"), std::string::npos)
+      << text;
+  // The printed file is itself a valid config with the same effect.
+  DaemonConfig again;
+  ASSERT_EQ(Parse({"--config", File(text)}, &again), -1) << err_;
+  EXPECT_EQ(RenderConfig(again).substr(text.find('\n')), text.substr(text.find('\n')));
+}
+
+TEST(JsonLog, LinesAreValidJsonWithTheTaskId) {
+  std::string line = JsonLogLine("2026-01-01T00:00:00.000Z", "info",
+                                 "task 038G13BVJA000: FAILED: said \"no\"\nand left \xff");
+  auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["level"], "info");
+  EXPECT_EQ(j["task_id"], "038G13BVJA000");
+  EXPECT_EQ(j["msg"], "task 038G13BVJA000: FAILED: said \"no\"\nand left \xEF\xBF\xBD");
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  auto other = nlohmann::json::parse(JsonLogLine("t", "warn", "task list is long: 3"));
+  EXPECT_FALSE(other.contains("task_id"));
+}
+
+}  // namespace
+}  // namespace taskd::server
