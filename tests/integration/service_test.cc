@@ -344,9 +344,11 @@ TEST_F(ServiceTest, ReadTaskLogsStreamsOffsetsAndTails) {
 
 TEST_F(ServiceTest, ReadTaskLogsFollowsUntilTheTaskEnds) {
   v1::Task t;
-  ASSERT_TRUE(
-      client_->Submit(Exec({"sh", "-c", "for i in 1 2 3 4 5; do echo line$i; sleep 0.2; done"}), &t)
-          .ok());
+  ASSERT_TRUE(client_
+                  ->Submit(Exec({"sh", "-c",
+                                 "for i in 1 2 3 4 5 6 7 8 9 10; do echo line$i; sleep 0.2; done"}),
+                           &t)
+                  .ok());
   v1::ReadTaskLogsRequest req;
   req.set_id(t.id());
   req.set_follow(true);
@@ -356,7 +358,7 @@ TEST_F(ServiceTest, ReadTaskLogsFollowsUntilTheTaskEnds) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   std::string all;
   for (const auto& a : arrivals) all += a;
-  EXPECT_EQ(all, "line1\nline2\nline3\nline4\nline5\n");
+  EXPECT_EQ(all, "line1\nline2\nline3\nline4\nline5\nline6\nline7\nline8\nline9\nline10\n");
   EXPECT_GE(arrivals.size(), 2u);  // it streamed as the task wrote, not all at the end
   v1::Task done;
   ASSERT_TRUE(client_->Get(t.id(), &done).ok());
@@ -595,6 +597,28 @@ TEST_F(TcpServerTest, TokenIsRequiredOverTcpAndCheckedExactly) {
             grpc::StatusCode::UNAUTHENTICATED);
   // The unix socket needs no token: its directory's permissions guard it.
   EXPECT_EQ(Info({(*s)->addresses()[0]}), grpc::StatusCode::OK);
+  (*s)->Shutdown();
+}
+
+TEST_F(TcpServerTest, PendingLimitAndDeleteOfARunningTask) {
+  server::ServerOptions o;
+  o.manager.max_running = 1;
+  o.manager.max_pending = 1;
+  auto s = StartTcp(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  client::Client c(client::ClientOptions{(*s)->addresses()[0], 10s});
+  v1::TaskSpec sleep;
+  sleep.mutable_handler()->set_name("sleep");
+  sleep.mutable_handler()->set_payload(R"({"seconds": 60})");
+  v1::Task running, pending, refused;
+  ASSERT_TRUE(c.Submit(sleep, &running).ok());
+  ASSERT_TRUE(c.Wait(running.id(), 100ms, &running).ok());
+  ASSERT_TRUE(c.Submit(sleep, &pending).ok());
+  auto st = c.Submit(sleep, &refused);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(st.error_message().find("pending task limit"), std::string::npos) << st.error_message();
+  st = c.Delete(running.id());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
   (*s)->Shutdown();
 }
 
