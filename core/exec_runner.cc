@@ -139,7 +139,7 @@ StatusOr<std::string> ResolveProgram(const std::string& program,
 }  // namespace
 
 std::vector<std::string> BuildChildEnv(const ExecAction& action, const std::string& task_id,
-                                       int32_t attempt) {
+                                       int32_t attempt, const std::string& instance) {
   std::map<std::string, std::string> vars;
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
@@ -153,6 +153,7 @@ std::vector<std::string> BuildChildEnv(const ExecAction& action, const std::stri
   vars["TASKD_TASK_ID"] = task_id;
   vars["TASKD_ATTEMPT"] = std::to_string(attempt);
   vars["TASKD_PROGRESS_FD"] = std::to_string(kProgressFd);
+  if (!instance.empty()) vars["TASKD_INSTANCE"] = instance;
   std::vector<std::string> out;
   out.reserve(vars.size());
   for (auto& [k, v] : vars) out.push_back(k + "=" + v);
@@ -263,7 +264,8 @@ struct ExecAttempt::Impl {
 
 StatusOr<std::shared_ptr<ExecAttempt>> ExecAttempt::Start(Strand strand, ExecLaunch launch) {
   const ExecAction& action = *launch.action;
-  std::vector<std::string> env = BuildChildEnv(action, launch.task_id, launch.attempt);
+  std::vector<std::string> env =
+      BuildChildEnv(action, launch.task_id, launch.attempt, launch.instance);
   auto program = ResolveProgram(action.argv[0], env);
   if (!program.ok()) return program.status();
   if (!action.cwd.empty()) {

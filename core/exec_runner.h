@@ -43,15 +43,18 @@ struct ExecLaunch {
   std::filesystem::path stdout_path;
   std::filesystem::path stderr_path;
   int64_t log_cap_bytes = 64 << 20;  // per stream
+  // Names the daemon instance (its log directory) in TASKD_INSTANCE, so a
+  // later daemon can tell its own leftover processes from another's.
+  std::string instance;
   std::function<void(double percent, std::string message)> on_progress;
   std::function<void(ExecOutcome)> on_exit;
 };
 
 // Builds the child's environment: the allowlisted variables of the daemon's
 // environment (or all of it with inherit_env), then the task's env, then
-// TASKD_TASK_ID, TASKD_ATTEMPT and TASKD_PROGRESS_FD.
+// TASKD_TASK_ID, TASKD_ATTEMPT, TASKD_PROGRESS_FD (and TASKD_INSTANCE).
 std::vector<std::string> BuildChildEnv(const ExecAction& action, const std::string& task_id,
-                                       int32_t attempt);
+                                       int32_t attempt, const std::string& instance = "");
 
 // Parses one progress line "PERCENT [MESSAGE]"; nullopt when malformed.
 std::optional<std::pair<double, std::string>> ParseProgressLine(std::string_view line);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/compact.h"
+#include "core/proc.h"
 #include "core/status.h"
 
 namespace taskd {
@@ -143,6 +144,9 @@ struct Task {
   CompactOptional<WallTime> end_time;
   CompactOptional<WallTime> expire_time;
   CompactOptional<WallTime> next_attempt_time;
+  // The running attempt's process (exec tasks), recorded so that a daemon
+  // restarting after a crash can kill what is left of it. Not in the API.
+  Boxed<ProcessRef> process;
 };
 
 // A new task id: 13 Crockford base32 characters encoding

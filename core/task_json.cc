@@ -108,6 +108,11 @@ std::string TaskToJson(const Task& t) {
   PutTime(j, "end_time", t.end_time);
   PutTime(j, "expire_time", t.expire_time);
   PutTime(j, "next_attempt_time", t.next_attempt_time);
+  if (t.process) {
+    j["process"] = {{"pid", t.process->pid},
+                    {"start_ticks", t.process->start_ticks},
+                    {"boot_id", t.process->boot_id}};
+  }
   // Replace invalid UTF-8 rather than throw: names and messages are client text.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -145,6 +150,10 @@ StatusOr<Task> TaskFromJson(const std::string& text) {
     t.end_time = GetTime(j, "end_time");
     t.expire_time = GetTime(j, "expire_time");
     t.next_attempt_time = GetTime(j, "next_attempt_time");
+    if (auto p = j.find("process"); p != j.end()) {
+      t.process = ProcessRef{p->value("pid", 0), p->value("start_ticks", uint64_t{0}),
+                             p->value("boot_id", "")};
+    }
     return t;
   } catch (const std::exception& e) {
     return Status(StatusCode::kDataLoss, std::string("stored task is not valid: ") + e.what());

@@ -9,12 +9,14 @@
 #include <thread>
 
 #include "core/exec_runner.h"
+#include "core/proc.h"
 
 namespace taskd {
 
 namespace {
 
 const std::string kDefaultQueue = "default";
+constexpr Duration kProgressFlush = std::chrono::milliseconds(250);
 
 std::string_view QueueOf(const TaskSpec& spec) {
   return spec.queue.empty() ? std::string_view(kDefaultQueue) : spec.queue.view();
@@ -74,7 +76,8 @@ struct TaskManager::Running {
   std::shared_ptr<HandlerContext> handler;
   std::unique_ptr<Clock::Timer> kill_timer;  // SIGKILL after the grace
   SteadyTime kill_at = SteadyTime::max();
-  std::optional<TaskReason> stopping;  // why the attempt is being stopped
+  std::optional<TaskReason> stopping;            // why the attempt is being stopped
+  std::unique_ptr<Clock::Timer> progress_flush;  // persists the latest progress
 };
 
 // The parts of an Entry that most tasks never need, or need only for a
@@ -126,6 +129,12 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
 }
 
 TaskManager::~TaskManager() = default;
+
+std::string TaskManager::Instance() const {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(options_.log_dir, ec);
+  return (ec ? options_.log_dir : abs).lexically_normal().string();
+}
 
 std::filesystem::path TaskManager::StdoutPath(const std::string& id) const {
   return options_.log_dir / (id + ".out");
@@ -191,8 +200,21 @@ Status TaskManager::Start() {
   auto loaded = store_.Load();
   if (!loaded.ok()) return loaded.status();
   size_t interrupted = 0, pending = 0;
+  // First kill what a previous daemon left running: the recorded process
+  // groups, then (for attempts spawned just before a crash, whose process
+  // was not recorded yet) any process carrying one of the unfinished ids.
+  std::set<std::string> unfinished;
+  int killed = 0;
+  for (const Task& task : *loaded) {
+    if (IsTerminal(task.state)) continue;
+    unfinished.insert(task.id);
+    if (task.process) killed += KillLeftoverGroup(*task.process);
+  }
+  killed += KillByTaskIds(Instance(), unfinished);
+  if (killed > 0) spdlog::warn("killed {} processes left running by the previous taskd", killed);
   for (Task& task : *loaded) {
     ObserveTaskId(task.id);
+    task.process.reset();
     if (task.state == TaskState::kRunning) {
       // It was running when the daemon stopped: it did not finish.
       ++interrupted;
@@ -617,6 +639,7 @@ void TaskManager::StartAttempt(Entry& e) {
     launch.stdout_path = StdoutPath(t.id);
     launch.stderr_path = StderrPath(t.id);
     launch.log_cap_bytes = options_.log_cap_bytes;
+    launch.instance = Instance();
     std::string id = t.id;
     int32_t attempt = t.attempt;
     launch.on_progress = [this, id, attempt](double percent, std::string message) {
@@ -655,6 +678,13 @@ void TaskManager::StartAttempt(Entry& e) {
       return;
     }
     e.aux->run->exec = std::move(started).value();
+    // Record the process, so a restart after a crash can kill what is left of it.
+    if (store_.durable()) {
+      if (auto ref = RefOf(e.aux->run->exec->pid())) {
+        t.process = std::move(*ref);
+        Persist(t);
+      }
+    }
   } else {
     StartHandler(e, *t.spec.handler());
   }
@@ -741,6 +771,7 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   --e.queue->running;
   // Whatever is left of the group (grandchildren) goes with the attempt.
   if (e.aux->run->exec) e.aux->run->exec->SignalGroup(SIGKILL);
+  t.process.reset();
   const std::optional<TaskReason> stopping = e.aux->run->stopping;
   e.aux->run.reset();
   e.aux->timer.reset();
@@ -882,6 +913,20 @@ void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double p
   t.progress.message = std::move(message);
   t.progress.update_time = clock_.WallNow();
   Emit(TaskEvent::Type::kProgress, t, *t.progress.update_time);
+  // Progress is persisted coalesced: the latest value at most once per
+  // kProgressFlush, so a chatty task never dominates the store's writes.
+  // (The attempt's end persists the final value anyway.)
+  Running& run = *it->second.aux->run;
+  if (store_.durable() && !run.progress_flush) {
+    run.progress_flush = clock_.RunAfter(kProgressFlush, strand_, [this, id, attempt] {
+      auto it = FindTask(id);
+      if (it == tasks_.end()) return;
+      Entry& e = it->second;
+      if (e.task.state != TaskState::kRunning || e.task.attempt != attempt) return;
+      e.aux->run->progress_flush.reset();
+      Persist(e.task);
+    });
+  }
 }
 
 // ---------------------------------------------------------------- reads

@@ -170,6 +170,8 @@ class TaskManager {
   // Validates without touching state (any thread).
   Status Validate(const SubmitRequest& request, std::string_view prefix) const;
 
+  // TASKD_INSTANCE of this manager's task processes: its log directory.
+  std::string Instance() const;
   std::filesystem::path StdoutPath(const std::string& id) const;
   std::filesystem::path StderrPath(const std::string& id) const;
   const ManagerOptions& options() const { return options_; }

@@ -20,6 +20,8 @@ import tempfile
 import time
 import uuid
 
+import taskd_stubs
+
 
 def fail(msg, log=None):
     print("FAIL: " + msg, file=sys.stderr)
@@ -29,31 +31,6 @@ def fail(msg, log=None):
     sys.exit(1)
 
 
-def generate_stubs(work, proto_dir, grpc_proto_dir):
-    """Python modules for taskd.v1, grpc.health.v1 and grpc.reflection.v1alpha.
-
-    The gRPC protos are copied under other directory names: generated at
-    their own path (grpc/...) they would shadow the grpc package itself.
-    """
-    protos = os.path.join(work, "protos")
-    out = os.path.join(work, "py")
-    for sub in ("taskd_health", "taskd_reflection"):
-        os.makedirs(os.path.join(protos, sub))
-    os.makedirs(out)
-    shutil.copy(os.path.join(grpc_proto_dir, "grpc/health/v1/health.proto"),
-                os.path.join(protos, "taskd_health"))
-    shutil.copy(os.path.join(grpc_proto_dir, "grpc/reflection/v1alpha/reflection.proto"),
-                os.path.join(protos, "taskd_reflection"))
-    plugin = shutil.which("grpc_python_plugin")
-    if not plugin:
-        fail("grpc_python_plugin not found (Debian package protobuf-compiler-grpc)")
-    subprocess.run(["protoc", "-I" + proto_dir, "-I" + protos, "--python_out=" + out,
-                    "--grpc_out=" + out, "--plugin=protoc-gen-grpc=" + plugin,
-                    "taskd/v1/taskd.proto", "taskd_health/health.proto",
-                    "taskd_reflection/reflection.proto"], check=True)
-    sys.path.insert(0, out)
-
-
 def main():
     taskd, proto_dir, grpc_proto_dir = sys.argv[1:4]
     work = tempfile.mkdtemp(prefix="taskd-py-")
@@ -61,7 +38,7 @@ def main():
     daemon = None
     log = os.path.join(work, "taskd.log")
     try:
-        generate_stubs(work, proto_dir, grpc_proto_dir)
+        taskd_stubs.generate(work, proto_dir, grpc_proto_dir)
         import grpc
         from google.protobuf import descriptor_pb2
         from taskd.v1 import taskd_pb2 as pb
@@ -71,7 +48,7 @@ def main():
 
         sock = os.path.join(work, "run", "taskd.sock")
         with open(log, "w") as logf:
-            daemon = subprocess.Popen([taskd, "--data-dir", os.path.join(work, "data"),
+            daemon = subprocess.Popen([taskd, "--log-level", os.environ.get("TASKD_TEST_LOG_LEVEL", "info"), "--data-dir", os.path.join(work, "data"),
                                        "--socket", sock, "--log-format", "json"],
                                       stdout=logf, stderr=logf)
         channel = grpc.insecure_channel("unix:" + sock)
@@ -178,6 +155,8 @@ def main():
             codes[code.name] = codes.get(code.name, 0) + 1
         if sum(codes.values()) != 100:
             fail("answers: %s" % codes)
+        if os.environ.get("TASKD_TEST_SHOW_LOG"):
+            print(open(log).read()[-3000:])
         print("ok: SIGTERM with 100 waits in flight: exit 0 in %.2f s; answers %s"
               % (took, codes))
     finally:

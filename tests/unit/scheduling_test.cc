@@ -1,6 +1,7 @@
 // Scheduling and deadlines on a ManualClock: timeouts, backoff, start
 // delays, TTL, wait timeouts and rate limits without real waiting.
 #include <fstream>
+#include <mutex>
 
 #include "test_util.h"
 
@@ -12,6 +13,39 @@ using testing::Exec;
 using testing::Handler;
 using testing::ManagerHarness;
 using testing::ReadFile;
+
+// A durable store that keeps nothing but counts what it is asked to write.
+class RecordingStore final : public Store {
+ public:
+  StatusOr<std::vector<Task>> Load() override { return std::vector<Task>{}; }
+  void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
+    {
+      std::lock_guard l(mu_);
+      for (const auto& op : ops) {
+        if (op.kind == StoreOp::Kind::kPut) {
+          ++puts_;
+          last_percent_ = op.task.progress.percent;
+        }
+      }
+    }
+    done(OkStatus());
+  }
+  void Close() override {}
+  const char* Name() const override { return "recording"; }
+  size_t puts() {
+    std::lock_guard l(mu_);
+    return puts_;
+  }
+  double last_percent() {
+    std::lock_guard l(mu_);
+    return last_percent_;
+  }
+
+ private:
+  std::mutex mu_;
+  size_t puts_ = 0;
+  double last_percent_ = 0;
+};
 
 class ClockTest : public ::testing::Test {
  protected:
@@ -35,6 +69,27 @@ TEST_F(ClockTest, TimeoutFiresOnlyWhenTheClockSaysSo) {
   Task done = h.WaitFor(t.id, [](const Task& x) { return IsTerminal(x.state); });
   EXPECT_EQ(done.reason, TaskReason::kTimedOut);
   EXPECT_EQ(done.result->signal.value_or(0), SIGTERM);
+}
+
+TEST_F(ClockTest, ProgressIsPersistedCoalesced) {
+  RecordingStore store;
+  ManagerHarness h(Options(), &store);
+  Task t = h.MustSubmit(Exec({"sleep", "1000"}));
+  h.WaitFor(t.id, [](const Task& x) { return x.state == TaskState::kRunning; });
+  // The start writes the task twice: RUNNING, then with its process.
+  const size_t before = store.puts();
+  for (int i = 1; i <= 50; ++i) {
+    std::promise<StatusOr<Task>> p;
+    h.m().ReportProgress(t.id, i, "step", [&](StatusOr<Task> r) { p.set_value(std::move(r)); });
+    auto f = p.get_future();
+    ASSERT_TRUE(testing::Await(f).ok());
+  }
+  EXPECT_EQ(store.puts(), before);  // nothing written yet
+  clock_.Advance(250ms);
+  EXPECT_EQ(h.Get(t.id)->progress.percent, 50);  // after the flush, on the strand
+  EXPECT_EQ(store.puts(), before + 1);           // fifty updates, one write
+  EXPECT_EQ(store.last_percent(), 50);
+  ASSERT_TRUE(h.Cancel(t.id, 0s).ok());
 }
 
 TEST_F(ClockTest, RetryWaitsForItsBackoff) {

@@ -2,9 +2,12 @@
 // the orphan reaper, and spawn faults injected through the Spawner.
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 
+#include "core/proc.h"
 #include "core/reaper.h"
 #include "test_util.h"
 
@@ -152,6 +155,64 @@ TEST(Reaper, ReapsOrphansButNotRegisteredChildren) {
   ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(mine), &info, WEXITED | WNOHANG), 0);
   EXPECT_EQ(info.si_pid, mine);
   ChildRegistry::Remove(mine);
+}
+
+// Starts `sleep 30` in its own process group with `env`; the caller reaps it.
+pid_t SpawnSleeper(std::vector<std::string> env) {
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::execle("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr), envp.data());
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);
+  return pid;
+}
+
+bool KilledBySigkill(pid_t pid) {
+  int st = 0;
+  return ::waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+}
+
+TEST(LeftoverKill, OnlyTheRecordedProcessIsKilled) {
+  pid_t pid = SpawnSleeper({});
+  auto ref = RefOf(pid);
+  ASSERT_TRUE(ref);
+  EXPECT_FALSE(ref->boot_id.empty());
+  ProcessRef reused = *ref;  // the same pid, started at another time: not ours
+  reused.start_ticks += 1;
+  EXPECT_EQ(KillLeftoverGroup(reused), 0);
+  ProcessRef other_boot = *ref;
+  other_boot.boot_id = "another-boot";
+  EXPECT_EQ(KillLeftoverGroup(other_boot), 0);
+  EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), 0);  // still running
+  EXPECT_EQ(KillLeftoverGroup(*ref), 1);
+  EXPECT_TRUE(KilledBySigkill(pid));
+}
+
+TEST(LeftoverKill, ByTaskIdOnlyForThisInstance) {
+  pid_t mine = SpawnSleeper({"TASKD_TASK_ID=038G000000000", "TASKD_INSTANCE=/data/a/logs"});
+  pid_t other = SpawnSleeper({"TASKD_TASK_ID=038G000000000", "TASKD_INSTANCE=/data/b/logs"});
+  pid_t unlisted = SpawnSleeper({"TASKD_TASK_ID=038G000000001", "TASKD_INSTANCE=/data/a/logs"});
+  // /proc/PID/environ shows the new environment only after the exec.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in("/proc/" + std::to_string(unlisted) + "/environ");
+    std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (env.find("TASKD_INSTANCE") != std::string::npos) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(KillByTaskIds("/data/a/logs", {"038G000000000"}), 1);
+  EXPECT_TRUE(KilledBySigkill(mine));
+  EXPECT_EQ(::waitpid(other, nullptr, WNOHANG), 0);
+  EXPECT_EQ(::waitpid(unlisted, nullptr, WNOHANG), 0);
+  ::kill(other, SIGKILL);
+  ::kill(unlisted, SIGKILL);
+  EXPECT_TRUE(KilledBySigkill(other));
+  EXPECT_TRUE(KilledBySigkill(unlisted));
 }
 
 }  // namespace

@@ -1,0 +1,44 @@
+// What a previous daemon left running: finding and killing the processes of
+// task attempts after a crash, without ever killing an unrelated process
+// that reuses a pid (Linux /proc).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace taskd {
+
+// Identifies one process across pid reuse: a pid is recycled, but never
+// with the same start time in the same boot.
+struct ProcessRef {
+  int32_t pid = 0;  // also the process group id: each attempt leads its own group
+  uint64_t start_ticks = 0;
+  std::string boot_id;
+};
+
+// The process's start time in clock ticks since boot (/proc/PID/stat
+// field 22); nullopt when there is no such process.
+std::optional<uint64_t> ProcessStartTicks(pid_t pid);
+// This boot's id (/proc/sys/kernel/random/boot_id); empty when unknown.
+const std::string& BootId();
+// A ProcessRef for a live process; nullopt when it is already gone.
+std::optional<ProcessRef> RefOf(pid_t pid);
+
+// SIGKILLs what is left of the process group an earlier daemon recorded:
+// only in the same boot, and only while its leader is that very process
+// (same start time), or, once the leader is gone, the group's members that
+// started after it. Returns how many processes were signalled.
+int KillLeftoverGroup(const ProcessRef& ref);
+
+// SIGKILLs every process (of any group, e.g. one that called setsid) whose
+// environment says TASKD_INSTANCE=<instance> and TASKD_TASK_ID=<one of
+// ids>. For recovery, before this daemon starts any task: a task's
+// process may have been spawned just before a crash, before its ProcessRef
+// was committed. Returns the count.
+int KillByTaskIds(const std::string& instance, const std::set<std::string>& ids);
+
+}  // namespace taskd

@@ -1,0 +1,33 @@
+"""Python stubs for taskd.v1, grpc.health.v1 and grpc.reflection.v1alpha,
+generated at test time with protoc and grpc_python_plugin (Debian's
+protobuf-compiler and protobuf-compiler-grpc), for Debian's python3-grpcio."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+
+def generate(work, proto_dir, grpc_proto_dir):
+    """Generates the modules under WORK/py and puts that on sys.path.
+
+    The gRPC protos are copied under other directory names: generated at
+    their own path (grpc/...) they would shadow the grpc package itself.
+    """
+    protos = os.path.join(work, "protos")
+    out = os.path.join(work, "py")
+    for sub in ("taskd_health", "taskd_reflection"):
+        os.makedirs(os.path.join(protos, sub))
+    os.makedirs(out)
+    shutil.copy(os.path.join(grpc_proto_dir, "grpc/health/v1/health.proto"),
+                os.path.join(protos, "taskd_health"))
+    shutil.copy(os.path.join(grpc_proto_dir, "grpc/reflection/v1alpha/reflection.proto"),
+                os.path.join(protos, "taskd_reflection"))
+    plugin = shutil.which("grpc_python_plugin")
+    if not plugin:
+        sys.exit("FAIL: grpc_python_plugin not found (Debian package protobuf-compiler-grpc)")
+    subprocess.run(["protoc", "-I" + proto_dir, "-I" + protos, "--python_out=" + out,
+                    "--grpc_out=" + out, "--plugin=protoc-gen-grpc=" + plugin,
+                    "taskd/v1/taskd.proto", "taskd_health/health.proto",
+                    "taskd_reflection/reflection.proto"], check=True)
+    sys.path.insert(0, out)
