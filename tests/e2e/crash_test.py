@@ -26,6 +26,7 @@ import time
 import uuid
 
 import taskd_stubs
+from taskd_stubs import fail
 
 # The task mix: a long sleeper, one that leaves a grandchild in its group,
 # one whose grandchild escapes into a new session, and a quick one.
@@ -35,14 +36,6 @@ COMMANDS = [
     ["sh", "-c", "setsid sleep 30 & sleep 30"],
     ["true"],
 ]
-
-
-def fail(msg, log=None):
-    print("FAIL: " + msg, file=sys.stderr)
-    if log and os.path.exists(log):
-        with open(log, encoding="utf-8", errors="replace") as f:
-            print("--- taskd log\n" + "".join(f.readlines()[-30:]), file=sys.stderr)
-    sys.exit(1)
 
 
 def proc_env(pid):

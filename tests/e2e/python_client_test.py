@@ -21,14 +21,7 @@ import time
 import uuid
 
 import taskd_stubs
-
-
-def fail(msg, log=None):
-    print("FAIL: " + msg, file=sys.stderr)
-    if log and os.path.exists(log):
-        with open(log, encoding="utf-8", errors="replace") as f:
-            print("--- taskd log\n" + "".join(f.readlines()[-40:]), file=sys.stderr)
-    sys.exit(1)
+from taskd_stubs import fail
 
 
 def main():
@@ -48,7 +41,7 @@ def main():
 
         sock = os.path.join(work, "run", "taskd.sock")
         with open(log, "w") as logf:
-            daemon = subprocess.Popen([taskd, "--log-level", os.environ.get("TASKD_TEST_LOG_LEVEL", "info"), "--data-dir", os.path.join(work, "data"),
+            daemon = subprocess.Popen([taskd, "--data-dir", os.path.join(work, "data"),
                                        "--socket", sock, "--log-format", "json"],
                                       stdout=logf, stderr=logf)
         channel = grpc.insecure_channel("unix:" + sock)
@@ -155,8 +148,6 @@ def main():
             codes[code.name] = codes.get(code.name, 0) + 1
         if sum(codes.values()) != 100:
             fail("answers: %s" % codes)
-        if os.environ.get("TASKD_TEST_SHOW_LOG"):
-            print(open(log).read()[-3000:])
         print("ok: SIGTERM with 100 waits in flight: exit 0 in %.2f s; answers %s"
               % (took, codes))
     finally:

@@ -1,4 +1,4 @@
-"""Python stubs for taskd.v1, grpc.health.v1 and grpc.reflection.v1alpha,
+"""Helpers for the Python end-to-end tests: fail(), and stubs for taskd.v1, grpc.health.v1 and grpc.reflection.v1alpha,
 generated at test time with protoc and grpc_python_plugin (Debian's
 protobuf-compiler and protobuf-compiler-grpc), for Debian's python3-grpcio."""
 
@@ -6,6 +6,15 @@ import os
 import shutil
 import subprocess
 import sys
+
+
+def fail(msg, log=None):
+    """Prints why (and the end of taskd's log) and exits 1."""
+    print("FAIL: " + msg, file=sys.stderr)
+    if log and os.path.exists(log):
+        with open(log, encoding="utf-8", errors="replace") as f:
+            print("--- taskd log\n" + "".join(f.readlines()[-40:]), file=sys.stderr)
+    sys.exit(1)
 
 
 def generate(work, proto_dir, grpc_proto_dir):
