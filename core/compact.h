@@ -13,6 +13,7 @@
 #include <new>
 #include <optional>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -113,7 +114,9 @@ class CompactString {
   CompactString() = default;
   CompactString(std::string_view s) { Assign(s); }    // NOLINT(google-explicit-constructor)
   CompactString(const std::string& s) { Assign(s); }  // NOLINT(google-explicit-constructor)
-  CompactString(const char* s) { Assign(s); }         // NOLINT(google-explicit-constructor)
+  CompactString(const char* s) {                      // NOLINT(google-explicit-constructor)
+    if (s != nullptr) Assign(s);
+  }
   CompactString(const CompactString& o) { Assign(o.view()); }
   CompactString(CompactString&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
   CompactString& operator=(const CompactString& o) {
@@ -121,7 +124,10 @@ class CompactString {
     return *this;
   }
   CompactString& operator=(CompactString&& o) noexcept {
-    std::swap(p_, o.p_);
+    if (this != &o) {
+      std::free(p_);
+      p_ = std::exchange(o.p_, nullptr);  // the source is left empty, as a std::string
+    }
     return *this;
   }
   CompactString& operator=(std::string_view s) {
@@ -129,7 +135,7 @@ class CompactString {
     return *this;
   }
   CompactString& operator=(const std::string& s) { return *this = std::string_view(s); }
-  CompactString& operator=(const char* s) { return *this = std::string_view(s); }
+  CompactString& operator=(const char* s) { return *this = std::string_view(s ? s : ""); }
   ~CompactString() { std::free(p_); }
 
   bool empty() const { return p_ == nullptr; }
@@ -161,6 +167,7 @@ class CompactString {
     p_ = nullptr;
     if (!s.empty()) {
       // Task strings are bounded by SpecLimits far below 4 GiB.
+      if (s.size() > UINT32_MAX) throw std::length_error("CompactString: over 4 GiB");
       const auto n = static_cast<uint32_t>(s.size());
       p_ = static_cast<char*>(std::malloc(sizeof n + s.size() + 1));
       if (p_ == nullptr) throw std::bad_alloc();

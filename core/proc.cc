@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <vector>
 
@@ -53,6 +54,21 @@ std::vector<pid_t> AllPids() {
   return out;
 }
 
+// The TASKD_* variables of a process's environment (empty for another
+// user's process, or one that is gone).
+std::map<std::string, std::string> Environ(pid_t pid) {
+  std::map<std::string, std::string> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string var;
+  while (std::getline(in, var, '\0')) {
+    auto eq = var.find('=');
+    if (var.rfind("TASKD_", 0) == 0 && eq != std::string::npos) {
+      out.emplace(var.substr(0, eq), var.substr(eq + 1));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<uint64_t> ProcessStartTicks(pid_t pid) {
@@ -77,19 +93,23 @@ std::optional<ProcessRef> RefOf(pid_t pid) {
   return ProcessRef{pid, *ticks, BootId()};
 }
 
-int KillLeftoverGroup(const ProcessRef& ref) {
+int KillLeftoverGroup(const ProcessRef& ref, const std::string& instance) {
   if (ref.pid <= 1 || ref.boot_id.empty() || ref.boot_id != BootId()) return 0;
   if (auto leader = ReadStat(ref.pid)) {
-    // The pid is alive: ours only with the same start time (and still leading its group).
-    if (leader->start_ticks != ref.start_ticks) return 0;
+    // The pid is alive: ours only with the same start time, still leading its group.
+    if (leader->start_ticks != ref.start_ticks || leader->pgrp != ref.pid) return 0;
     return ::kill(-ref.pid, SIGKILL) == 0 ? 1 : 0;
   }
-  // The leader is gone; its group lives on while members remain, and the
-  // group id cannot be reused while it does. Members started after it.
+  // The leader is gone; the group lives on while members remain. A member
+  // must have started after the leader and carry this instance's marker,
+  // so a group that merely reuses the number is left alone.
   int n = 0;
   for (pid_t p : AllPids()) {
     auto s = ReadStat(p);
-    if (s && s->pgrp == ref.pid && s->start_ticks >= ref.start_ticks && ::kill(p, SIGKILL) == 0) {
+    if (!s || s->pgrp != ref.pid || s->start_ticks < ref.start_ticks) continue;
+    auto env = Environ(p);
+    if (env.count("TASKD_INSTANCE") && env["TASKD_INSTANCE"] == instance &&
+        ::kill(p, SIGKILL) == 0) {
       ++n;
     }
   }
@@ -102,15 +122,12 @@ int KillByTaskIds(const std::string& instance, const std::set<std::string>& ids)
   int n = 0;
   for (pid_t p : AllPids()) {
     if (p == self) continue;
-    std::ifstream in("/proc/" + std::to_string(p) + "/environ", std::ios::binary);
-    if (!in) continue;  // another user's process, or gone
-    std::string var;
-    bool ours = false, listed = false;
-    while (std::getline(in, var, '\0')) {
-      if (var.rfind("TASKD_TASK_ID=", 0) == 0) listed = ids.count(var.substr(14)) > 0;
-      if (var.rfind("TASKD_INSTANCE=", 0) == 0) ours = var.substr(15) == instance;
+    auto env = Environ(p);
+    auto inst = env.find("TASKD_INSTANCE"), id = env.find("TASKD_TASK_ID");
+    if (inst != env.end() && inst->second == instance && id != env.end() && ids.count(id->second) &&
+        ::kill(p, SIGKILL) == 0) {
+      ++n;
     }
-    if (ours && listed && ::kill(p, SIGKILL) == 0) ++n;
   }
   return n;
 }

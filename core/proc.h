@@ -30,9 +30,10 @@ std::optional<ProcessRef> RefOf(pid_t pid);
 
 // SIGKILLs what is left of the process group an earlier daemon recorded:
 // only in the same boot, and only while its leader is that very process
-// (same start time), or, once the leader is gone, the group's members that
-// started after it. Returns how many processes were signalled.
-int KillLeftoverGroup(const ProcessRef& ref);
+// (same start time) and still leads the group; once the leader is gone,
+// only members that started after it and carry TASKD_INSTANCE=<instance>
+// in their environment. Returns how many processes were signalled.
+int KillLeftoverGroup(const ProcessRef& ref, const std::string& instance);
 
 // SIGKILLs every process (of any group, e.g. one that called setsid) whose
 // environment says TASKD_INSTANCE=<instance> and TASKD_TASK_ID=<one of

@@ -166,8 +166,10 @@ void SqliteStore::WriterLoop() {
       batches.swap(queue_);
     }
     Status s = Commit(batches);
-    if (!s.ok())
+    if (!s.ok()) {
       spdlog::error("store: commit of {} batches failed: {}", batches.size(), s.message());
+      if (s.code() != StatusCode::kResourceExhausted && fatal_) fatal_(s);
+    }
     for (auto& b : batches) b.done(s);
   }
 }

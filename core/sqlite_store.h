@@ -37,6 +37,14 @@ class SqliteStore final : public Store {
   void Close() override;
   const char* Name() const override { return "sqlite"; }
 
+  // Called (on the writer thread) when a commit fails for a reason other
+  // than a full disk: an I/O error that retrying will not fix. The daemon
+  // logs and exits non-zero there; the next start recovers from the last
+  // commit. Without a handler the failure only reaches the writes' callbacks.
+  // A full disk never calls it: those writes fail with RESOURCE_EXHAUSTED
+  // and later ones succeed once there is space again. Set before Load().
+  void SetFatalHandler(std::function<void(const Status&)> handler) { fatal_ = std::move(handler); }
+
  private:
   struct Batch {
     std::vector<StoreOp> ops;
@@ -52,6 +60,7 @@ class SqliteStore final : public Store {
   std::deque<Batch> queue_;  // guarded by mu_
   bool closing_ = false;     // guarded by mu_
   std::thread writer_;
+  std::function<void(const Status&)> fatal_;
 };
 
 }  // namespace taskd

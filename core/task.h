@@ -98,13 +98,17 @@ struct TaskSpec {
   CompactOptional<WallTime> not_before;
   std::vector<std::string> after;
 
+  // nullptr unless the action is an exec action (a default TaskSpec has none).
   const ExecAction* exec() const {
     const auto* b = std::get_if<Boxed<ExecAction>>(&action);
-    return b ? &**b : nullptr;
+    return b && *b ? &**b : nullptr;
   }
+  // The exec action, created empty when the spec has no action yet.
   ExecAction* mutable_exec() {
     auto* b = std::get_if<Boxed<ExecAction>>(&action);
-    return b ? &**b : nullptr;
+    if (b == nullptr) return nullptr;
+    if (!*b) b->emplace();
+    return &**b;
   }
   const HandlerAction* handler() const { return std::get_if<HandlerAction>(&action); }
 };

@@ -61,6 +61,8 @@ TaskSpec SpecFromJson(const json& j) {
     s.action = std::move(e);
   } else if (auto h = j.find("handler"); h != j.end()) {
     s.action = HandlerAction{h->value("name", ""), h->value("payload", "")};
+  } else {
+    throw std::runtime_error("spec has neither exec nor handler");
   }
   s.timeout = Duration(j.value("timeout", int64_t{0}));
   s.kill_grace = Duration(j.value("kill_grace", int64_t{0}));

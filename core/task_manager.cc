@@ -17,6 +17,7 @@ namespace {
 
 const std::string kDefaultQueue = "default";
 constexpr Duration kProgressFlush = std::chrono::milliseconds(250);
+constexpr Duration kPersistRetry = std::chrono::seconds(1);
 
 std::string_view QueueOf(const TaskSpec& spec) {
   return spec.queue.empty() ? std::string_view(kDefaultQueue) : spec.queue.view();
@@ -132,7 +133,7 @@ TaskManager::~TaskManager() = default;
 
 std::string TaskManager::Instance() const {
   std::error_code ec;
-  auto abs = std::filesystem::absolute(options_.log_dir, ec);
+  auto abs = std::filesystem::weakly_canonical(options_.log_dir, ec);
   return (ec ? options_.log_dir : abs).lexically_normal().string();
 }
 
@@ -208,7 +209,7 @@ Status TaskManager::Start() {
   for (const Task& task : *loaded) {
     if (IsTerminal(task.state)) continue;
     unfinished.insert(task.id);
-    if (task.process) killed += KillLeftoverGroup(*task.process);
+    if (task.process) killed += KillLeftoverGroup(*task.process, Instance());
   }
   killed += KillByTaskIds(Instance(), unfinished);
   if (killed > 0) spdlog::warn("killed {} processes left running by the previous taskd", killed);
@@ -423,7 +424,8 @@ void TaskManager::Admit(Task task, bool recovered) {
     AuxOf(e).start_at = clock_.SteadyNow() + ToSteady(wait);
   }
   // The key views the entry's own request_id, which lives as long as the entry.
-  if (!e.task.request_id.empty()) request_ids_[e.task.request_id.view()] = *key;
+  // The first task keeps a request_id (two stored tasks could share one).
+  if (!e.task.request_id.empty()) request_ids_.emplace(e.task.request_id.view(), *key);
   if (recovered && e.task.state == TaskState::kPending) ++pending_;
   if (!recovered) Emit(TaskEvent::Type::kCreated, e.task, e.task.create_time);
   if (IsTerminal(e.task.state)) {
@@ -1172,7 +1174,10 @@ void TaskManager::Erase(const std::string& id) {
   auto it = FindTask(id);
   if (it == tasks_.end()) return;
   Task task = std::move(it->second.task);
-  if (!task.request_id.empty()) request_ids_.erase(task.request_id.view());
+  if (!task.request_id.empty()) {
+    auto rid = request_ids_.find(task.request_id.view());
+    if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
+  }
   tasks_.erase(it);
   std::error_code ec;
   std::filesystem::remove(StdoutPath(id), ec);
@@ -1182,9 +1187,7 @@ void TaskManager::Erase(const std::string& id) {
   op.id = id;
   std::vector<StoreOp> ops;
   ops.push_back(std::move(op));
-  store_.Write(std::move(ops), [id](Status s) {
-    if (!s.ok()) spdlog::error("task {}: delete not persisted: {}", id, s.message());
-  });
+  store_.Write(std::move(ops), RetryOnFailure(id));
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
@@ -1244,8 +1247,56 @@ void TaskManager::Persist(const Task& task) {
   if (!store_.durable()) return;
   std::vector<StoreOp> ops;
   ops.push_back(StoreOp{StoreOp::Kind::kPut, task, {}});
-  store_.Write(std::move(ops), [id = task.id](Status s) {
-    if (!s.ok()) spdlog::error("task {}: state change not persisted: {}", id, s.message());
+  store_.Write(std::move(ops), RetryOnFailure(task.id));
+}
+
+std::function<void(Status)> TaskManager::RetryOnFailure(const std::string& id) {
+  return [this, id, alive = std::weak_ptr<int>(alive_)](Status s) {
+    if (s.ok()) return;
+    spdlog::error("task {}: change not persisted ({}); retrying", id, s.message());
+    if (alive.expired()) return;
+    asio::post(strand_, [this, id, alive] {
+      if (alive.expired()) return;
+      unpersisted_.insert(id);
+      if (!persist_retry_timer_) {
+        persist_retry_timer_ = clock_.RunAfter(kPersistRetry, strand_, [this] { RetryPersist(); });
+      }
+    });
+  };
+}
+
+// Writes again what failed to be written (a full disk, say): the task as it
+// is now, or its deletion when it is gone. Keeps trying until it succeeds.
+void TaskManager::RetryPersist() {
+  persist_retry_timer_.reset();
+  auto ids = std::move(unpersisted_);
+  unpersisted_.clear();
+  std::vector<StoreOp> ops;
+  for (const auto& id : ids) {
+    auto it = FindTask(id);
+    StoreOp op;
+    if (it == tasks_.end()) {
+      op.kind = StoreOp::Kind::kDelete;
+      op.id = id;
+    } else {
+      op.task = it->second.task;
+    }
+    ops.push_back(std::move(op));
+  }
+  if (ops.empty()) return;
+  store_.Write(std::move(ops), [this, ids, alive = std::weak_ptr<int>(alive_)](Status s) {
+    if (s.ok()) {
+      spdlog::info("{} task changes that had failed are persisted now", ids.size());
+      return;
+    }
+    if (alive.expired()) return;
+    asio::post(strand_, [this, ids = std::move(ids), alive] {
+      if (alive.expired()) return;
+      unpersisted_.insert(ids.begin(), ids.end());
+      if (!persist_retry_timer_) {
+        persist_retry_timer_ = clock_.RunAfter(kPersistRetry, strand_, [this] { RetryPersist(); });
+      }
+    });
   });
 }
 

@@ -224,6 +224,9 @@ class TaskManager {
   void Sweep();
   void Erase(const std::string& id);
   void Persist(const Task& task);
+  // A store callback that, on failure, queues `id` to be written again.
+  std::function<void(Status)> RetryOnFailure(const std::string& id);
+  void RetryPersist();
   void Emit(TaskEvent::Type type, const Task& task, WallTime now);
   void MaybeFinishShutdown();
   Duration KillGrace(const TaskSpec& spec) const;
@@ -262,6 +265,10 @@ class TaskManager {
   std::unique_ptr<Clock::Timer> sweep_timer_;
   SteadyTime sweep_at_ = SteadyTime::max();
   bool shutting_down_ = false;
+  std::set<std::string> unpersisted_;  // changes whose write failed; retried
+  std::unique_ptr<Clock::Timer> persist_retry_timer_;
+  // Store callbacks hold a weak_ptr to this: they may outlive the manager.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::function<void()> shutdown_done_;
 };
 

@@ -107,6 +107,8 @@ Status ValidateSpec(const TaskSpec& spec, std::string_view prefix, const SpecLim
     if (check_handler) {
       if (auto s = check_handler(prefix, *handler); !s.ok()) return s;
     }
+  } else {
+    return InvalidArgument(field("action"), "one of exec or handler is required");
   }
   if (auto s = CheckDuration(spec.timeout, prefix, "timeout"); !s.ok()) return s;
   if (auto s = CheckDuration(spec.kill_grace, prefix, "kill_grace"); !s.ok()) return s;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -157,7 +158,13 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
           return fail(key + ": " + e.what());
         }
       } else if (item.parents.size() == 2 && item.parents[0] == "queue") {
-        QueueOptions& q = s.manager.queues[item.parents[1]];
+        const std::string& name = item.parents[1];
+        for (char ch : name) {
+          if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) {
+            return fail("[queue." + name + "]: a queue name has only letters, digits, '-' and '_'");
+          }
+        }
+        QueueOptions& q = s.manager.queues[name];
         double v = 0;
         if (!ParseNumber(item.inputs, &v)) return fail(key + ": must be a number");
         if (item.name == "max-running") {
@@ -166,7 +173,9 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
           }
           q.max_running = static_cast<int>(v);
         } else if (item.name == "rate") {
-          if (v < 0) return fail(key + ": must be >= 0 (starts per second; 0: unlimited)");
+          if (v < 0 || (v > 0 && v < 0.001)) {
+            return fail(key + ": must be 0 (unlimited) or at least 0.001 starts per second");
+          }
           q.rate = v;
         } else if (item.name == "burst") {
           if (v < 1 || v != std::floor(v) || v > 1e6) {

@@ -66,7 +66,8 @@ void SetupLogging(const std::string& level, const std::string& format) {
   if (json) {
     logger = std::make_shared<spdlog::logger>("taskd", std::make_shared<JsonStderrSink>());
   } else {
-    logger = spdlog::stderr_color_mt("taskd");
+    logger = std::make_shared<spdlog::logger>(
+        "taskd", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
   }
   spdlog::set_default_logger(logger);

@@ -10,6 +10,8 @@
 #include <boost/asio/write.hpp>
 // clang-format on
 
+#include <google/protobuf/descriptor.h>
+
 #include <cctype>
 #include <chrono>
 #include <sstream>
@@ -31,8 +33,18 @@ std::string Lower(std::string_view s) {
 }
 
 // "/taskd.v1.TaskService/SubmitTask" -> "taskd.v1.TaskService/SubmitTask".
+// Only methods this binary defines get their own label (any caller can send
+// any method name, which must not grow the label set); the rest are "other".
 std::string MethodLabel(const std::string& method) {
-  return method.empty() || method[0] != '/' ? method : method.substr(1);
+  auto slash = method.rfind('/');
+  if (method.size() < 3 || method[0] != '/' || slash == 0 || slash == std::string::npos) {
+    return "other";
+  }
+  std::string full = method.substr(1, slash - 1) + "." + method.substr(slash + 1);
+  if (google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full) == nullptr) {
+    return "other";
+  }
+  return method.substr(1);
 }
 
 void Header(std::ostringstream& o, const char* name, const char* type, const char* help) {
@@ -191,11 +203,14 @@ void Metrics::Render(std::function<void(std::string)> done) {
 
 // ---------------------------------------------------------------- HTTP
 
+// Everything of the HTTP server (acceptor, connections, timers) runs on one
+// strand: the io_context has several threads.
 struct MetricsHttpServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, Metrics& m) : io(io), acceptor(io), metrics(m) {}
+  Impl(asio::io_context& io, Metrics& m)
+      : io(io), strand(asio::make_strand(io)), acceptor(strand), retry(strand), metrics(m) {}
 
   struct Conn {
-    explicit Conn(asio::io_context& io) : socket(io), timer(io) {}
+    Conn(asio::ip::tcp::socket s, Strand strand) : socket(std::move(s)), timer(strand) {}
     asio::ip::tcp::socket socket;
     asio::steady_timer timer;
     std::string buf;
@@ -203,17 +218,22 @@ struct MetricsHttpServer::Impl : std::enable_shared_from_this<Impl> {
   };
 
   void Accept() {
-    acceptor.async_accept(
-        [self = shared_from_this()](boost::system::error_code ec, asio::ip::tcp::socket socket) {
-          if (!self->acceptor.is_open()) return;
-          if (!ec) self->Serve(std::move(socket));
-          self->Accept();
-        });
+    acceptor.async_accept(strand, [self = shared_from_this()](boost::system::error_code ec,
+                                                              asio::ip::tcp::socket socket) {
+      if (!self->acceptor.is_open()) return;
+      if (!ec) {
+        self->Serve(std::move(socket));
+        self->Accept();
+        return;
+      }
+      // Out of descriptors, say: try again shortly rather than spin.
+      self->retry.expires_after(std::chrono::milliseconds(100));
+      self->retry.async_wait([self](boost::system::error_code) { self->Accept(); });
+    });
   }
 
   void Serve(asio::ip::tcp::socket socket) {
-    auto c = std::make_shared<Conn>(io);
-    c->socket = std::move(socket);
+    auto c = std::make_shared<Conn>(std::move(socket), strand);
     // A client that does not finish its request in 10 s is dropped.
     c->timer.expires_after(std::chrono::seconds(10));
     c->timer.async_wait([c](boost::system::error_code ec) {
@@ -232,8 +252,8 @@ struct MetricsHttpServer::Impl : std::enable_shared_from_this<Impl> {
           std::string line = c->buf.substr(0, c->buf.find("\r\n"));
           if (line.rfind("GET /metrics ", 0) == 0 || line.rfind("GET /metrics?", 0) == 0) {
             self->metrics.Render([self, c](std::string body) {
-              // On the manager strand: hop back to the io context to write.
-              asio::post(self->io, [c, body = std::move(body)]() mutable {
+              // On the manager strand: hop back to ours to write.
+              asio::post(self->strand, [c, body = std::move(body)]() mutable {
                 Reply(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", std::move(body));
               });
             });
@@ -257,7 +277,9 @@ struct MetricsHttpServer::Impl : std::enable_shared_from_this<Impl> {
   }
 
   asio::io_context& io;
+  Strand strand;
   asio::ip::tcp::acceptor acceptor;
+  asio::steady_timer retry;  // re-accept after an accept error
   Metrics& metrics;
   std::string bound;  // HOST:PORT, set before serving
 };
@@ -299,11 +321,12 @@ MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
 void MetricsHttpServer::Stop() {
   if (!impl_) return;
-  // The acceptor belongs to the io threads: close it there.
+  // The acceptor belongs to the strand: close it there.
   auto impl = std::move(impl_);
-  asio::post(impl->io, [impl] {
+  asio::post(impl->strand, [impl] {
     boost::system::error_code ignored;
     impl->acceptor.close(ignored);
+    impl->retry.cancel();
   });
 }
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <future>
@@ -193,22 +194,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   }
   impl->handlers = std::move(handlers);
 
-  if (options.store == "sqlite") {
-    auto store = SqliteStore::Open(options.data_dir / "taskd.db");
-    if (!store.ok()) return store.status();
-    impl->store = std::move(store).value();
-  } else if (options.store == "memory") {
-    impl->store = std::make_unique<MemoryStore>();
-  } else {
-    return InvalidArgument("store", "must be 'sqlite' or 'memory', not '" + options.store + "'");
-  }
-
-  // taskd is a child subreaper (main.cpp): reap the task grandchildren that
-  // get re-parented to it.
-  impl->reaper = std::make_unique<OrphanReaper>(impl->io);
-  impl->manager =
-      std::make_unique<TaskManager>(impl->io, options.manager, *impl->store, *impl->handlers);
-  if (auto s = impl->manager->Start(); !s.ok()) return s;
+  // Credentials first: a bad file must stop us before recovery touches anything.
   std::string token;
   if (!options.token_file.empty()) {
     auto t = ReadToken(options.token_file);
@@ -235,6 +221,30 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
     }
     tls = grpc::SslServerCredentials(ssl);
   }
+  if (options.store == "sqlite") {
+    auto store = SqliteStore::Open(options.data_dir / "taskd.db");
+    if (!store.ok()) return store.status();
+    // An I/O error on commit: stop at once; the next start recovers from
+    // the last commit (a full disk is not fatal: submits get
+    // RESOURCE_EXHAUSTED until there is space again).
+    (*store)->SetFatalHandler([](const Status& s) {
+      spdlog::critical("the store cannot write ({}); exiting, restart to recover", s.message());
+      spdlog::shutdown();
+      std::_Exit(75);
+    });
+    impl->store = std::move(store).value();
+  } else if (options.store == "memory") {
+    impl->store = std::make_unique<MemoryStore>();
+  } else {
+    return InvalidArgument("store", "must be 'sqlite' or 'memory', not '" + options.store + "'");
+  }
+
+  // taskd is a child subreaper (main.cpp): reap the task grandchildren that
+  // get re-parented to it.
+  impl->reaper = std::make_unique<OrphanReaper>(impl->io);
+  impl->manager =
+      std::make_unique<TaskManager>(impl->io, options.manager, *impl->store, *impl->handlers);
+  if (auto s = impl->manager->Start(); !s.ok()) return s;
   impl->service = std::make_unique<TaskServiceImpl>(
       *impl->manager, ServiceInfo{options.version, std::chrono::system_clock::now()}, token);
 
@@ -283,6 +293,11 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
     } else if (!tls && !IsLoopbackHost(host)) {
       spdlog::warn("listening on {} without TLS: the bearer token crosses the network in clear",
                    addr);
+    } else if (token.empty() && options.tls_client_ca.empty() && !IsLoopbackHost(host)) {
+      spdlog::warn(
+          "listening on {} with TLS but no client authentication: anyone who can reach it can "
+          "run commands as this user; add --token-file or --tls-client-ca",
+          addr);
     }
     auto port = std::make_unique<int>(0);
     builder.AddListeningPort(addr, tls ? tls : grpc::InsecureServerCredentials(), port.get());

@@ -18,8 +18,6 @@ import random
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -98,15 +96,9 @@ def main():
         total_submits = 0
         restarted_at = 0.0  # wall time of the last kill
         for cycle in range(args.cycles + 1):
-            with open(log, "a") as logf:
-                daemon = subprocess.Popen([args.taskd, "--data-dir", data, "--socket", sock,
-                                           "--max-running", "4", "--log-format", "json"],
-                                          stdout=logf, stderr=logf)
-            channel = grpc.insecure_channel("unix:" + sock)
-            try:
-                grpc.channel_ready_future(channel).result(timeout=20)
-            except grpc.FutureTimeoutError:
-                fail("cycle %d: taskd did not serve within 20 s" % cycle, log)
+            daemon, channel = taskd_stubs.start_taskd(
+                args.taskd, ["--data-dir", data, "--socket", sock, "--max-running", "4",
+                             "--log-format", "json"], sock, log)
             started = start_ticks(daemon.pid)
             stub = pb_grpc.TaskServiceStub(channel)
 

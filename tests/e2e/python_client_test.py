@@ -10,7 +10,6 @@ calls, after which taskd exits 0 within 10 s and every caller has a status.
 usage: python_client_test.py TASKD PROTO_DIR GRPC_PROTO_DIR
 """
 
-import concurrent.futures
 import os
 import shutil
 import signal
@@ -40,15 +39,9 @@ def main():
         from taskd_reflection import reflection_pb2, reflection_pb2_grpc
 
         sock = os.path.join(work, "run", "taskd.sock")
-        with open(log, "w") as logf:
-            daemon = subprocess.Popen([taskd, "--data-dir", os.path.join(work, "data"),
-                                       "--socket", sock, "--log-format", "json"],
-                                      stdout=logf, stderr=logf)
-        channel = grpc.insecure_channel("unix:" + sock)
-        try:
-            grpc.channel_ready_future(channel).result(timeout=10)
-        except grpc.FutureTimeoutError:
-            fail("taskd did not listen within 10 s", log)
+        daemon, channel = taskd_stubs.start_taskd(
+            taskd, ["--data-dir", os.path.join(work, "data"), "--socket", sock,
+                    "--log-format", "json"], sock, log)
         stub = pb_grpc.TaskServiceStub(channel)
 
         # Submit, wait, list, read logs.

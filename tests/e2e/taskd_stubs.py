@@ -17,6 +17,21 @@ def fail(msg, log=None):
     sys.exit(1)
 
 
+def start_taskd(taskd, args, sock, log, timeout=20):
+    """Starts TASKD with ARGS (output appended to LOG); waits until it serves
+    on the unix socket SOCK. Returns (process, grpc channel)."""
+    import grpc
+    with open(log, "a") as logf:
+        proc = subprocess.Popen([taskd] + args, stdout=logf, stderr=logf)
+    channel = grpc.insecure_channel("unix:" + sock)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        proc.kill()
+        fail("taskd did not serve within %d s" % timeout, log)
+    return proc, channel
+
+
 def generate(work, proto_dir, grpc_proto_dir):
     """Generates the modules under WORK/py and puts that on sys.path.
 

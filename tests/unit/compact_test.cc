@@ -33,6 +33,12 @@ TEST(CompactString, HoldsAnyBytesAndCopiesDeeply) {
   EXPECT_EQ(s, "ther");
   CompactString moved = std::move(copy);
   EXPECT_EQ(moved, raw);
+  CompactString target = "old";
+  target = std::move(moved);
+  EXPECT_EQ(target, raw);
+  EXPECT_TRUE(moved.empty());  // NOLINT(bugprone-use-after-move): left empty, as std::string
+  moved = target;
+  EXPECT_EQ(CompactString(static_cast<const char*>(nullptr)), "");
   s = "";
   EXPECT_TRUE(s.empty());
   std::ostringstream os;

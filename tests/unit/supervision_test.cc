@@ -184,12 +184,12 @@ TEST(LeftoverKill, OnlyTheRecordedProcessIsKilled) {
   EXPECT_FALSE(ref->boot_id.empty());
   ProcessRef reused = *ref;  // the same pid, started at another time: not ours
   reused.start_ticks += 1;
-  EXPECT_EQ(KillLeftoverGroup(reused), 0);
+  EXPECT_EQ(KillLeftoverGroup(reused, ""), 0);
   ProcessRef other_boot = *ref;
   other_boot.boot_id = "another-boot";
-  EXPECT_EQ(KillLeftoverGroup(other_boot), 0);
+  EXPECT_EQ(KillLeftoverGroup(other_boot, ""), 0);
   EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), 0);  // still running
-  EXPECT_EQ(KillLeftoverGroup(*ref), 1);
+  EXPECT_EQ(KillLeftoverGroup(*ref, ""), 1);
   EXPECT_TRUE(KilledBySigkill(pid));
 }
 

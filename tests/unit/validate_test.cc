@@ -22,6 +22,7 @@ void ExpectInvalid(const TaskSpec& s, const std::string& field) {
 TEST(Validate, AcceptsAPlainCommand) { EXPECT_TRUE(Check(Exec({"true"})).ok()); }
 
 TEST(Validate, NamesTheBadField) {
+  ExpectInvalid(TaskSpec{}, "spec.action");  // neither exec nor handler
   ExpectInvalid(Exec({}), "spec.exec.argv");
   ExpectInvalid(Exec({""}), "spec.exec.argv[0]");
   ExpectInvalid(Exec({"a", std::string("b\0c", 3)}), "spec.exec.argv[1]");
