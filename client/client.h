@@ -68,6 +68,8 @@ class Client {
   // For calls made on stub() directly: adds the token, if any.
   void Authorize(grpc::ClientContext& ctx) const;
   v1::TaskService::Stub& stub() { return *stub_; }
+  // The channel, for other services on the same address (health, reflection).
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   const ClientOptions& options() const { return options_; }
 
  private:

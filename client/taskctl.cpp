@@ -9,10 +9,14 @@
 //   124 wait timed out before the task ended
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cstdio>
+#include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -254,6 +258,14 @@ int main(int argc, char** argv) {
   app.add_option("--addr", addr, "taskd address: unix:PATH or HOST:PORT")
       ->envname("TASKD_ADDR")
       ->capture_default_str();
+  std::string token_file, tls_ca, tls_cert, tls_key;
+  app.add_option("--token-file", token_file,
+                 "Send the token in this file as 'authorization: Bearer …' (taskd over TCP)")
+      ->envname("TASKD_TOKEN_FILE");
+  app.add_option("--tls-ca", tls_ca, "Use TLS; trust this CA (PEM) for taskd's certificate")
+      ->envname("TASKD_TLS_CA");
+  app.add_option("--tls-cert", tls_cert, "Client certificate (PEM) for mTLS; implies TLS");
+  app.add_option("--tls-key", tls_key, "Client key (PEM) for mTLS");
   app.add_option("-o,--output", output, "Output format for read commands")
       ->check(CLI::IsMember({"table", "json", "jsonl"}))
       ->capture_default_str();
@@ -346,6 +358,10 @@ int main(int argc, char** argv) {
   // version
   auto* version = app.add_subcommand("version", "Show taskctl's and taskd's versions");
 
+  // health
+  auto* health = app.add_subcommand(
+      "health", "Ask taskd's gRPC health service; prints SERVING (exit 0) or NOT_SERVING (exit 1)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -353,7 +369,33 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
 
-  Client client({addr});
+  taskd::client::ClientOptions copts{addr};
+  auto read_file = [](const std::string& path, const char* flag) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw UsageError(std::string(flag) + ": cannot read " + path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  try {
+    if (!token_file.empty()) {
+      copts.token = read_file(token_file, "--token-file");
+      while (!copts.token.empty() && std::isspace(static_cast<unsigned char>(copts.token.back()))) {
+        copts.token.pop_back();
+      }
+    }
+    if (!tls_ca.empty() || !tls_cert.empty() || !tls_key.empty()) {
+      if (tls_cert.empty() != tls_key.empty()) {
+        throw UsageError("--tls-cert and --tls-key go together");
+      }
+      copts.tls = true;
+      if (!tls_ca.empty()) copts.tls_ca_pem = read_file(tls_ca, "--tls-ca");
+      if (!tls_cert.empty()) copts.tls_cert_pem = read_file(tls_cert, "--tls-cert");
+      if (!tls_key.empty()) copts.tls_key_pem = read_file(tls_key, "--tls-key");
+    }
+  } catch (const UsageError& e) {
+    std::cerr << "taskctl: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  Client client(copts);
   try {
     if (*submit) {
       v1::TaskSpec spec;
@@ -520,6 +562,32 @@ int main(int argc, char** argv) {
       std::printf("taskd   %s (%s store, max %d running, at %s)\n", info.version().c_str(),
                   info.store().c_str(), info.max_running(), addr.c_str());
       return 0;
+    }
+    if (*health) {
+      // grpc.health.v1.Health/Check with service "": an empty request; the
+      // answer is HealthCheckResponse{status = 1 (SERVING) | 2 (NOT_SERVING)}.
+      grpc::GenericStub stub(client.channel());
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      grpc::Slice empty("", 0);  // a ByteBuffer must hold a slice, even an empty one
+      grpc::ByteBuffer req(&empty, 1), resp;
+      grpc::Status status;
+      std::promise<void> done;
+      stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                     [&](grpc::Status s) {
+                       status = std::move(s);
+                       done.set_value();
+                     });
+      done.get_future().wait();
+      if (!status.ok()) return Fail(status, addr);
+      std::vector<grpc::Slice> slices;
+      std::string bytes;
+      if (resp.Dump(&slices).ok()) {
+        for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+      }
+      bool serving = bytes == std::string("\x08\x01", 2);
+      std::printf("%s\n", serving ? "SERVING" : "NOT_SERVING");
+      return serving ? 0 : 1;
     }
   } catch (const UsageError& e) {
     std::cerr << "taskctl: " << e.what() << "\n";
