@@ -131,12 +131,6 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
 
 TaskManager::~TaskManager() = default;
 
-std::string TaskManager::Instance() const {
-  std::error_code ec;
-  auto abs = std::filesystem::weakly_canonical(options_.log_dir, ec);
-  return (ec ? options_.log_dir : abs).lexically_normal().string();
-}
-
 std::filesystem::path TaskManager::StdoutPath(const std::string& id) const {
   return options_.log_dir / (id + ".out");
 }
@@ -198,6 +192,10 @@ Status TaskManager::Start() {
   if (ec)
     return Internal("cannot create log directory " + options_.log_dir.string() + ": " +
                     ec.message());
+  {
+    auto canonical = std::filesystem::weakly_canonical(options_.log_dir, ec);
+    instance_ = (ec ? options_.log_dir : canonical).lexically_normal().string();
+  }
   auto loaded = store_.Load();
   if (!loaded.ok()) return loaded.status();
   size_t interrupted = 0, pending = 0;
@@ -209,9 +207,9 @@ Status TaskManager::Start() {
   for (const Task& task : *loaded) {
     if (IsTerminal(task.state)) continue;
     unfinished.insert(task.id);
-    if (task.process) killed += KillLeftoverGroup(*task.process, Instance());
+    if (task.process) killed += KillLeftoverGroup(*task.process, instance_);
   }
-  killed += KillByTaskIds(Instance(), unfinished);
+  killed += KillByTaskIds(instance_, unfinished);
   if (killed > 0) spdlog::warn("killed {} processes left running by the previous taskd", killed);
   for (Task& task : *loaded) {
     ObserveTaskId(task.id);
@@ -615,7 +613,7 @@ void TaskManager::StartAttempt(Entry& e) {
   --pending_;
   ++running_;
   ++e.queue->running;
-  Persist(t);
+  // Persisted below, once: with the process for an exec task.
   Emit(TaskEvent::Type::kStateChanged, t, now);
   spdlog::debug("task {}: attempt {} started", t.id, t.attempt);
 
@@ -641,7 +639,7 @@ void TaskManager::StartAttempt(Entry& e) {
     launch.stdout_path = StdoutPath(t.id);
     launch.stderr_path = StderrPath(t.id);
     launch.log_cap_bytes = options_.log_cap_bytes;
-    launch.instance = Instance();
+    launch.instance = instance_;
     std::string id = t.id;
     int32_t attempt = t.attempt;
     launch.on_progress = [this, id, attempt](double percent, std::string message) {
@@ -680,14 +678,15 @@ void TaskManager::StartAttempt(Entry& e) {
       return;
     }
     e.aux->run->exec = std::move(started).value();
-    // Record the process, so a restart after a crash can kill what is left of it.
+    // The start is written with the process, so a restart after a crash can
+    // kill what is left of it. (A crash before this commits is covered by
+    // the TASKD_TASK_ID scan in Start(); a failed spawn is written as it ends.)
     if (store_.durable()) {
-      if (auto ref = RefOf(e.aux->run->exec->pid())) {
-        t.process = std::move(*ref);
-        Persist(t);
-      }
+      if (auto ref = RefOf(e.aux->run->exec->pid())) t.process = std::move(*ref);
     }
+    Persist(t);
   } else {
+    Persist(t);
     StartHandler(e, *t.spec.handler());
   }
 }
@@ -994,11 +993,7 @@ void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
   }
   // RUNNING: answer once the attempt has ended (CancelWait(handle) ends the
   // wait early; the task is still stopped).
-  auto w = std::make_unique<Waiter>();
-  w->id = id;
-  w->done = std::move(done);
-  waiters_.emplace(handle, std::move(w));
-  AuxOf(e).waiters.push_back(handle);
+  AddWaiter(handle, e, std::move(done));
   StopAttempt(e, TaskReason::kCancelled, grace.value_or(KillGrace(e.task.spec)));
 }
 
@@ -1025,14 +1020,20 @@ void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
     done(e.task);
     return;
   }
-  auto w = std::make_unique<Waiter>();
-  w->id = id;
-  w->done = std::move(done);
+  Waiter& w = AddWaiter(handle, e, std::move(done));
   if (timeout) {
-    w->timer = clock_.RunAfter(*timeout, strand_, [this, handle] { AnswerWaiter(handle); });
+    w.timer = clock_.RunAfter(*timeout, strand_, [this, handle] { AnswerWaiter(handle); });
   }
+}
+
+TaskManager::Waiter& TaskManager::AddWaiter(uint64_t handle, Entry& e, Callback<Task> done) {
+  auto w = std::make_unique<Waiter>();
+  w->id = e.task.id;
+  w->done = std::move(done);
+  Waiter& added = *w;
   waiters_.emplace(handle, std::move(w));
   AuxOf(e).waiters.push_back(handle);
+  return added;
 }
 
 void TaskManager::CancelWait(uint64_t handle) {
@@ -1187,7 +1188,7 @@ void TaskManager::Erase(const std::string& id) {
   op.id = id;
   std::vector<StoreOp> ops;
   ops.push_back(std::move(op));
-  store_.Write(std::move(ops), RetryOnFailure(id));
+  store_.Write(std::move(ops), RetryOnFailure({id}));
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
@@ -1247,17 +1248,23 @@ void TaskManager::Persist(const Task& task) {
   if (!store_.durable()) return;
   std::vector<StoreOp> ops;
   ops.push_back(StoreOp{StoreOp::Kind::kPut, task, {}});
-  store_.Write(std::move(ops), RetryOnFailure(task.id));
+  store_.Write(std::move(ops), RetryOnFailure({task.id}));
 }
 
-std::function<void(Status)> TaskManager::RetryOnFailure(const std::string& id) {
-  return [this, id, alive = std::weak_ptr<int>(alive_)](Status s) {
-    if (s.ok()) return;
-    spdlog::error("task {}: change not persisted ({}); retrying", id, s.message());
+std::function<void(Status)> TaskManager::RetryOnFailure(std::vector<std::string> ids,
+                                                        bool retried) {
+  return [this, ids = std::move(ids), retried, alive = std::weak_ptr<int>(alive_)](Status s) {
+    if (s.ok()) {
+      if (retried) spdlog::info("{} task changes that had failed are persisted now", ids.size());
+      return;
+    }
+    for (const auto& id : ids) {
+      spdlog::error("task {}: change not persisted ({}); retrying", id, s.message());
+    }
     if (alive.expired()) return;
-    asio::post(strand_, [this, id, alive] {
+    asio::post(strand_, [this, ids, alive] {
       if (alive.expired()) return;
-      unpersisted_.insert(id);
+      unpersisted_.insert(ids.begin(), ids.end());
       if (!persist_retry_timer_) {
         persist_retry_timer_ = clock_.RunAfter(kPersistRetry, strand_, [this] { RetryPersist(); });
       }
@@ -1284,20 +1291,8 @@ void TaskManager::RetryPersist() {
     ops.push_back(std::move(op));
   }
   if (ops.empty()) return;
-  store_.Write(std::move(ops), [this, ids, alive = std::weak_ptr<int>(alive_)](Status s) {
-    if (s.ok()) {
-      spdlog::info("{} task changes that had failed are persisted now", ids.size());
-      return;
-    }
-    if (alive.expired()) return;
-    asio::post(strand_, [this, ids = std::move(ids), alive] {
-      if (alive.expired()) return;
-      unpersisted_.insert(ids.begin(), ids.end());
-      if (!persist_retry_timer_) {
-        persist_retry_timer_ = clock_.RunAfter(kPersistRetry, strand_, [this] { RetryPersist(); });
-      }
-    });
-  });
+  store_.Write(std::move(ops),
+               RetryOnFailure(std::vector<std::string>(ids.begin(), ids.end()), true));
 }
 
 // ---------------------------------------------------------------- stats

@@ -170,8 +170,6 @@ class TaskManager {
   // Validates without touching state (any thread).
   Status Validate(const SubmitRequest& request, std::string_view prefix) const;
 
-  // TASKD_INSTANCE of this manager's task processes: its log directory.
-  std::string Instance() const;
   std::filesystem::path StdoutPath(const std::string& id) const;
   std::filesystem::path StderrPath(const std::string& id) const;
   const ManagerOptions& options() const { return options_; }
@@ -224,8 +222,11 @@ class TaskManager {
   void Sweep();
   void Erase(const std::string& id);
   void Persist(const Task& task);
-  // A store callback that, on failure, queues `id` to be written again.
-  std::function<void(Status)> RetryOnFailure(const std::string& id);
+  // A store callback that, on failure, queues `ids` to be written again
+  // (`retried`: these writes are such a retry; their success is logged).
+  std::function<void(Status)> RetryOnFailure(std::vector<std::string> ids, bool retried = false);
+  // Registers waiter `handle` for `e`; ReleaseWaiters or AnswerWaiter answers it.
+  Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
   void RetryPersist();
   void Emit(TaskEvent::Type type, const Task& task, WallTime now);
   void MaybeFinishShutdown();
@@ -265,6 +266,9 @@ class TaskManager {
   std::unique_ptr<Clock::Timer> sweep_timer_;
   SteadyTime sweep_at_ = SteadyTime::max();
   bool shutting_down_ = false;
+  // TASKD_INSTANCE of this manager's task processes: its log directory,
+  // canonical (set by Start()).
+  std::string instance_;
   std::set<std::string> unpersisted_;  // changes whose write failed; retried
   std::unique_ptr<Clock::Timer> persist_retry_timer_;
   // Store callbacks hold a weak_ptr to this: they may outlive the manager.

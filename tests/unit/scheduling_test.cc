@@ -76,7 +76,7 @@ TEST_F(ClockTest, ProgressIsPersistedCoalesced) {
   ManagerHarness h(Options(), &store);
   Task t = h.MustSubmit(Exec({"sleep", "1000"}));
   h.WaitFor(t.id, [](const Task& x) { return x.state == TaskState::kRunning; });
-  // The start writes the task twice: RUNNING, then with its process.
+  // (The start has been written: RUNNING, with its process.)
   const size_t before = store.puts();
   for (int i = 1; i <= 50; ++i) {
     std::promise<StatusOr<Task>> p;
