@@ -135,10 +135,15 @@ void Metrics::OnEvent(const TaskEvent& e) {
 }
 
 void Metrics::ObserveRpc(const std::string& method, int code, double seconds) {
-  std::string m = MethodLabel(method);
   std::lock_guard l(mu_);
-  rpc_seconds_.try_emplace(m, kRpcBounds).first->second.Observe(seconds);
-  ++rpc_total_[{m, code}];
+  // A method seen before is its own label: look it up without going back
+  // to the descriptor pool on every call.
+  auto it =
+      method.empty() ? rpc_seconds_.end() : rpc_seconds_.find(std::string_view(method).substr(1));
+  if (it == rpc_seconds_.end())
+    it = rpc_seconds_.try_emplace(MethodLabel(method), kRpcBounds).first;
+  it->second.Observe(seconds);
+  ++rpc_total_[{it->first, code}];
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>

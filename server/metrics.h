@@ -55,7 +55,7 @@ class Metrics {
   uint64_t submitted_ = 0;
   std::map<std::pair<std::string, std::string>, uint64_t> finished_;  // (state, reason)
   Histogram task_seconds_;
-  std::map<std::string, Histogram> rpc_seconds_;               // by method
+  std::map<std::string, Histogram, std::less<>> rpc_seconds_;  // by method label
   std::map<std::pair<std::string, int>, uint64_t> rpc_total_;  // (method, code)
 };
 
