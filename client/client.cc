@@ -1,9 +1,23 @@
 #include "client/client.h"
 
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
+#include "client/default_address.h"
+
 namespace taskd::client {
+namespace {
+
+void SetDuration(google::protobuf::Duration* out, std::chrono::milliseconds d) {
+  out->set_seconds(d.count() / 1000);
+  out->set_nanos(static_cast<int32_t>(d.count() % 1000) * 1000000);
+}
+
+}  // namespace
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
   grpc::ChannelArguments args;
@@ -47,26 +61,66 @@ std::string NewRequestId() {
   return buf;
 }
 
-grpc::Status Client::Submit(const v1::TaskSpec& spec, v1::Task* out, std::string request_id) {
-  v1::SubmitTaskRequest req;
-  *req.mutable_spec() = spec;
-  req.set_request_id(request_id.empty() ? NewRequestId() : std::move(request_id));
+// Runs `call(ctx)` up to options_.submit_attempts times while it fails with
+// UNAVAILABLE or DEADLINE_EXCEEDED, backing off 100 ms, 200 ms, ... The
+// request must carry its request_id already, so a retry is the same request.
+template <typename Call>
+grpc::Status Client::Retrying(Call&& call, std::chrono::milliseconds extra_deadline) const {
   grpc::Status status;
   auto backoff = std::chrono::milliseconds(100);
-  for (int attempt = 1; attempt <= std::max(1, options_.submit_attempts); ++attempt) {
+  int attempts = std::max(1, options_.submit_attempts);
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
     grpc::ClientContext ctx;
-    Prepare(ctx);
-    status = stub_->SubmitTask(&ctx, req, out);
+    Prepare(ctx, false);
+    ctx.set_deadline(std::chrono::system_clock::now() + options_.deadline + extra_deadline);
+    status = call(ctx);
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
         status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
       break;
     }
-    if (attempt < options_.submit_attempts) {
+    if (attempt < attempts) {
       std::this_thread::sleep_for(backoff);
       backoff *= 2;
     }
   }
   return status;
+}
+
+grpc::Status Client::Submit(const v1::TaskSpec& spec, v1::Task* out, std::string request_id) {
+  v1::SubmitTaskRequest req;
+  *req.mutable_spec() = spec;
+  req.set_request_id(request_id.empty() ? NewRequestId() : std::move(request_id));
+  return Retrying([&](grpc::ClientContext& ctx) { return stub_->SubmitTask(&ctx, req, out); });
+}
+
+grpc::Status Client::BatchSubmit(const std::vector<v1::TaskSpec>& specs, std::vector<v1::Task>* out,
+                                 std::vector<std::string> request_ids) {
+  v1::BatchSubmitTasksRequest req;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto* r = req.add_requests();
+    *r->mutable_spec() = specs[i];
+    bool given = i < request_ids.size() && !request_ids[i].empty();
+    r->set_request_id(given ? std::move(request_ids[i]) : NewRequestId());
+  }
+  v1::BatchSubmitTasksResponse resp;
+  auto status =
+      Retrying([&](grpc::ClientContext& ctx) { return stub_->BatchSubmitTasks(&ctx, req, &resp); });
+  if (status.ok() && out) {
+    out->assign(std::make_move_iterator(resp.mutable_tasks()->begin()),
+                std::make_move_iterator(resp.mutable_tasks()->end()));
+  }
+  return status;
+}
+
+grpc::Status Client::Run(const v1::TaskSpec& spec, std::optional<std::chrono::milliseconds> timeout,
+                         v1::Task* out, std::string request_id) {
+  v1::RunTaskRequest req;
+  *req.mutable_spec() = spec;
+  req.set_request_id(request_id.empty() ? NewRequestId() : std::move(request_id));
+  if (timeout) SetDuration(req.mutable_timeout(), *timeout);
+  // Without a timeout the task may run for long: no deadline then.
+  auto extra = timeout.value_or(std::chrono::hours(24 * 365));
+  return Retrying([&](grpc::ClientContext& ctx) { return stub_->RunTask(&ctx, req, out); }, extra);
 }
 
 grpc::Status Client::Get(const std::string& id, v1::Task* out) {
@@ -83,6 +137,32 @@ grpc::Status Client::List(const v1::ListTasksRequest& request, v1::ListTasksResp
   return stub_->ListTasks(&ctx, request, out);
 }
 
+grpc::Status Client::ListAll(v1::ListTasksRequest request,
+                             const std::function<bool(const v1::Task&)>& on_task) {
+  if (request.page_size() == 0) request.set_page_size(1000);
+  request.clear_page_token();
+  do {
+    v1::ListTasksResponse page;
+    auto status = List(request, &page);
+    if (!status.ok()) return status;
+    for (const auto& t : page.tasks()) {
+      if (!on_task(t)) return grpc::Status::OK;
+    }
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  return grpc::Status::OK;
+}
+
+grpc::Status Client::ListAll(v1::ListTasksRequest request, std::vector<v1::Task>* out,
+                             size_t limit) {
+  if (limit > 0 && (request.page_size() == 0 || static_cast<size_t>(request.page_size()) > limit))
+    request.set_page_size(static_cast<int32_t>(std::min<size_t>(limit, 1000)));
+  return ListAll(std::move(request), [&](const v1::Task& t) {
+    out->push_back(t);
+    return limit == 0 || out->size() < limit;
+  });
+}
+
 grpc::Status Client::Cancel(const std::string& id, std::optional<std::chrono::milliseconds> grace,
                             v1::Task* out) {
   grpc::ClientContext ctx;
@@ -92,10 +172,7 @@ grpc::Status Client::Cancel(const std::string& id, std::optional<std::chrono::mi
                    grace.value_or(std::chrono::milliseconds(0)));
   v1::CancelTaskRequest req;
   req.set_id(id);
-  if (grace) {
-    req.mutable_grace()->set_seconds(grace->count() / 1000);
-    req.mutable_grace()->set_nanos(static_cast<int32_t>(grace->count() % 1000) * 1000000);
-  }
+  if (grace) SetDuration(req.mutable_grace(), *grace);
   return stub_->CancelTask(&ctx, req, out);
 }
 
@@ -106,8 +183,7 @@ grpc::Status Client::Wait(const std::string& id, std::optional<std::chrono::mill
   v1::WaitTaskRequest req;
   req.set_id(id);
   if (timeout) {
-    req.mutable_timeout()->set_seconds(timeout->count() / 1000);
-    req.mutable_timeout()->set_nanos(static_cast<int32_t>(timeout->count() % 1000) * 1000000);
+    SetDuration(req.mutable_timeout(), *timeout);
     ctx.set_deadline(std::chrono::system_clock::now() + *timeout + options_.deadline);
   }
   return stub_->WaitTask(&ctx, req, out);
@@ -158,6 +234,50 @@ grpc::Status Client::Watch(const v1::WatchTasksRequest& request,
     }
   }
   return reader->Finish();
+}
+
+std::unique_ptr<Client::TaskWatch> Client::Watch(const v1::WatchTasksRequest& request) {
+  std::unique_ptr<TaskWatch> watch(new TaskWatch());
+  Prepare(watch->ctx_, false);
+  watch->reader_ = stub_->WatchTasks(&watch->ctx_, request);
+  return watch;
+}
+
+Client::TaskWatch::~TaskWatch() {
+  if (!finished_) {
+    Cancel();
+    (void)Finish();
+  }
+}
+
+bool Client::TaskWatch::Next(v1::TaskEvent* event) { return !finished_ && reader_->Read(event); }
+
+void Client::TaskWatch::Cancel() { ctx_.TryCancel(); }
+
+grpc::Status Client::TaskWatch::Finish() {
+  if (!finished_) {
+    // Finish needs every message read first.
+    v1::TaskEvent drain;
+    while (reader_->Read(&drain)) {
+    }
+    status_ = reader_->Finish();
+    finished_ = true;
+  }
+  return status_;
+}
+
+ClientOptions OptionsFromEnvironment() {
+  ClientOptions o;
+  const char* addr = std::getenv("TASKD_ADDR");
+  o.address = addr && *addr ? addr : DefaultAddress();
+  if (const char* f = std::getenv("TASKD_TOKEN_FILE"); f && *f) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) throw std::runtime_error(std::string("TASKD_TOKEN_FILE: cannot read ") + f);
+    o.token.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    while (!o.token.empty() && std::isspace(static_cast<unsigned char>(o.token.back())))
+      o.token.pop_back();
+  }
+  return o;
 }
 
 grpc::Status Client::ServerInfo(v1::ServerInfo* out) {

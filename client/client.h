@@ -43,8 +43,26 @@ class Client {
   explicit Client(ClientOptions options);
 
   grpc::Status Submit(const v1::TaskSpec& spec, v1::Task* out, std::string request_id = "");
+  // Submits 1 to 1,000 tasks in one call: all are accepted or none is. Each
+  // spec gets request_ids[i] when given (non-empty), else a new UUID; retried
+  // as Submit is. `out` gets the tasks in spec order.
+  grpc::Status BatchSubmit(const std::vector<v1::TaskSpec>& specs, std::vector<v1::Task>* out,
+                           std::vector<std::string> request_ids = {});
+  // Submits and waits in one call (RunTask): `out` is the ended task, or its
+  // latest state when `timeout` passed first. No timeout: until it ends.
+  // Retried as Submit is, with the same request_id.
+  grpc::Status Run(const v1::TaskSpec& spec, std::optional<std::chrono::milliseconds> timeout,
+                   v1::Task* out, std::string request_id = "");
   grpc::Status Get(const std::string& id, v1::Task* out);
+  // One page (request.page_size / page_token); see ListAll for every match.
   grpc::Status List(const v1::ListTasksRequest& request, v1::ListTasksResponse* out);
+  // Every task matching `request`'s filter, in id order, fetching pages as
+  // needed (request.page_size per call; 0: 1,000). `on_task` returns false
+  // to stop early (then OK is returned).
+  grpc::Status ListAll(v1::ListTasksRequest request,
+                       const std::function<bool(const v1::Task&)>& on_task);
+  // As above into a vector; `limit` > 0 stops after that many.
+  grpc::Status ListAll(v1::ListTasksRequest request, std::vector<v1::Task>* out, size_t limit = 0);
   grpc::Status Cancel(const std::string& id, std::optional<std::chrono::milliseconds> grace,
                       v1::Task* out);
   // Waits up to `timeout` (none: until the task ends); the call deadline follows it.
@@ -63,6 +81,15 @@ class Client {
   // and CANCELLED returned).
   grpc::Status Watch(const v1::WatchTasksRequest& request,
                      const std::function<bool(const v1::TaskEvent&)>& on_event);
+  // The same stream as an iterator:
+  //   auto watch = client.Watch(request);
+  //   v1::TaskEvent event;
+  //   while (watch->Next(&event)) { ... }
+  //   grpc::Status s = watch->Finish();
+  // Cancel() (from any thread) makes Next return false; destroying an
+  // unfinished watch cancels it.
+  class TaskWatch;
+  std::unique_ptr<TaskWatch> Watch(const v1::WatchTasksRequest& request);
   grpc::Status ServerInfo(v1::ServerInfo* out);
 
   // For calls made on stub() directly: adds the token, if any.
@@ -75,11 +102,41 @@ class Client {
  private:
   // Sets the default deadline (when asked) and the token.
   void Prepare(grpc::ClientContext& ctx, bool with_deadline = true) const;
+  template <typename Call>
+  grpc::Status Retrying(
+      Call&& call, std::chrono::milliseconds extra_deadline = std::chrono::milliseconds(0)) const;
 
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TaskService::Stub> stub_;
 };
+
+class Client::TaskWatch {
+ public:
+  ~TaskWatch();
+  TaskWatch(const TaskWatch&) = delete;
+  TaskWatch& operator=(const TaskWatch&) = delete;
+  // The next event; false once the stream ended (then call Finish).
+  bool Next(v1::TaskEvent* event);
+  // Ends the stream early; Next returns false and Finish CANCELLED.
+  void Cancel();
+  // How the stream ended: OK when every watched id became terminal.
+  grpc::Status Finish();
+
+ private:
+  friend class Client;
+  TaskWatch() = default;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<v1::TaskEvent>> reader_;
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
+// Options from the environment: TASKD_ADDR (else taskd's default socket:
+// TASKD_SOCKET, /run/taskd/taskd.sock for root, else
+// $XDG_RUNTIME_DIR/taskd/taskd.sock or /tmp/taskd-UID/taskd.sock) and
+// TASKD_TOKEN_FILE. Throws std::runtime_error when the token file cannot be read.
+ClientOptions OptionsFromEnvironment();
 
 // A random RFC 4122 version 4 UUID, for request ids.
 std::string NewRequestId();

@@ -7,6 +7,8 @@
 //   2   usage error
 //   69  taskd cannot be reached
 //   124 wait timed out before the task ended
+#include "client/taskctl.h"
+
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -34,56 +36,20 @@
 namespace {
 
 using taskd::client::Client;
-using taskd::client::FormatDuration;
 using taskd::client::ParseDuration;
-namespace v1 = taskd::v1;
-
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitUnreachable = 69;
-constexpr int kExitTimeout = 124;
+using namespace taskd::taskctl;  // NOLINT(google-build-using-namespace): this file's own helpers
 
 // Thrown for a usage error found after parsing (a bad duration or label).
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string StateName(v1::TaskState s) {
-  std::string n = v1::TaskState_Name(s);
-  return n.rfind("TASK_STATE_", 0) == 0 ? n.substr(11) : n;
-}
-std::string ReasonName(v1::TaskReason r) {
-  std::string n = v1::TaskReason_Name(r);
-  return n.rfind("TASK_REASON_", 0) == 0 ? n.substr(12) : n;
-}
-bool IsTerminal(v1::TaskState s) {
-  return s == v1::TASK_STATE_COMPLETED || s == v1::TASK_STATE_FAILED ||
-         s == v1::TASK_STATE_CANCELLED;
-}
-
-std::string TimeText(const google::protobuf::Timestamp& t) {
-  return google::protobuf::util::TimeUtil::ToString(t);
-}
-
-std::chrono::milliseconds Since(const google::protobuf::Timestamp& t) {
-  auto now = google::protobuf::util::TimeUtil::GetCurrentTime();
-  return std::chrono::milliseconds(
-      google::protobuf::util::TimeUtil::DurationToMilliseconds(now - t));
-}
-
-std::string Describe(const v1::Task& t) {
-  if (!t.spec().name().empty()) return t.spec().name();
-  if (t.spec().has_handler()) return "handler:" + t.spec().handler().name();
-  std::string cmd;
-  for (const auto& a : t.spec().exec().argv()) cmd += (cmd.empty() ? "" : " ") + a;
-  return cmd;
-}
-
 // Reports a failed call on stderr; returns the exit code for it.
 int Fail(const grpc::Status& s, const std::string& addr) {
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    // One line: where, why, and what to do.
     std::cerr << "taskctl: cannot reach taskd at " << addr << " (" << s.error_message()
-              << ").\nIs it running? Start it with `taskd`, or point --addr / TASKD_ADDR at it.\n";
+              << "); is it running? Start it with `taskd`, or point --addr / TASKD_ADDR at it\n";
     return kExitUnreachable;
   }
   std::string code;
@@ -114,104 +80,6 @@ int Fail(const grpc::Status& s, const std::string& addr) {
   }
   std::cerr << "taskctl: " << code << ": " << s.error_message() << "\n";
   return kExitError;
-}
-
-std::string ToJson(const google::protobuf::Message& m, bool pretty) {
-  google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = pretty;
-  o.preserve_proto_field_names = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
-
-void PrintTaskDetail(const v1::Task& t) {
-  auto row = [](const char* k, const std::string& v) { std::printf("%-12s %s\n", k, v.c_str()); };
-  row("id:", t.id());
-  if (!t.spec().name().empty()) row("name:", t.spec().name());
-  if (t.spec().has_exec()) {
-    row("command:", Describe(t));
-    if (!t.spec().exec().cwd().empty()) row("cwd:", t.spec().exec().cwd());
-  } else {
-    row("handler:", t.spec().handler().name());
-    if (!t.spec().handler().payload().empty()) row("payload:", t.spec().handler().payload());
-  }
-  std::string state = StateName(t.state());
-  if (t.reason() != v1::TASK_REASON_UNSPECIFIED) state += " (" + ReasonName(t.reason()) + ")";
-  row("state:", state);
-  if (t.has_result() && t.result().has_exit_code())
-    row("exit code:", std::to_string(t.result().exit_code()));
-  if (t.has_result() && t.result().has_signal())
-    row("signal:", std::to_string(t.result().signal()));
-  if (t.has_result() && !t.result().output().empty()) row("output:", t.result().output());
-  if (t.has_error() && !t.error().message().empty()) row("error:", t.error().message());
-  if (t.has_progress()) {
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%.0f%%", t.progress().percent());
-    row("progress:",
-        std::string(buf) + (t.progress().message().empty() ? "" : " " + t.progress().message()));
-  }
-  row("attempt:", std::to_string(t.attempt()));
-  if (!t.spec().queue().empty()) row("queue:", t.spec().queue());
-  if (t.spec().priority() != 0) row("priority:", std::to_string(t.spec().priority()));
-  if (!t.spec().labels().empty()) {
-    std::map<std::string, std::string> sorted(t.spec().labels().begin(), t.spec().labels().end());
-    std::string labels;
-    for (const auto& [k, v] : sorted) labels += (labels.empty() ? "" : ",") + k + "=" + v;
-    row("labels:", labels);
-  }
-  row("created:", TimeText(t.create_time()));
-  if (t.has_start_time()) row("started:", TimeText(t.start_time()));
-  if (t.has_end_time()) {
-    row("ended:", TimeText(t.end_time()));
-    if (t.has_start_time()) {
-      row("duration:", FormatDuration(std::chrono::milliseconds(
-                           google::protobuf::util::TimeUtil::DurationToMilliseconds(
-                               t.end_time() - t.start_time()))));
-    }
-  }
-  if (t.has_expire_time()) row("expires:", TimeText(t.expire_time()));
-  if (t.has_next_attempt_time()) row("next start:", TimeText(t.next_attempt_time()));
-}
-
-void PrintTable(const std::vector<v1::Task>& tasks, bool header) {
-  // 13 + 1 + 10 + 1 + 5 + 1 + 7 + 1 = 39 columns before the name; names are
-  // cut at 40 so a row fits 80 columns.
-  if (header) std::printf("%-13s %-10s %5s %7s %s\n", "ID", "STATE", "PROG", "AGE", "NAME");
-  for (const auto& t : tasks) {
-    std::string prog = "-";
-    if (t.has_progress() || t.state() == v1::TASK_STATE_COMPLETED) {
-      char buf[16];
-      double p = t.state() == v1::TASK_STATE_COMPLETED ? 100.0 : t.progress().percent();
-      std::snprintf(buf, sizeof(buf), "%.0f%%", p);
-      prog = buf;
-    }
-    std::string name = Describe(t);
-    if (name.size() > 40) name = name.substr(0, 39) + "…";
-    std::printf("%-13s %-10s %5s %7s %s\n", t.id().c_str(), StateName(t.state()).c_str(),
-                prog.c_str(), FormatDuration(Since(t.create_time())).c_str(), name.c_str());
-  }
-}
-
-void PrintTasks(const std::vector<v1::Task>& tasks, const std::string& format, bool detail) {
-  if (format == "json") {
-    if (tasks.size() == 1 && detail) {
-      std::cout << ToJson(tasks[0], true) << "\n";
-    } else {
-      v1::ListTasksResponse doc;
-      for (const auto& t : tasks) *doc.add_tasks() = t;
-      std::cout << ToJson(doc, true) << "\n";
-    }
-  } else if (format == "jsonl") {
-    for (const auto& t : tasks) std::cout << ToJson(t, false) << "\n";
-  } else if (detail) {
-    for (size_t i = 0; i < tasks.size(); ++i) {
-      if (i) std::printf("\n");
-      PrintTaskDetail(tasks[i]);
-    }
-  } else {
-    PrintTable(tasks, true);
-  }
 }
 
 // The exit code for a waited task (see the header comment).
@@ -267,16 +135,16 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "Client certificate (PEM) for mTLS; implies TLS");
   app.add_option("--tls-key", tls_key, "Client key (PEM) for mTLS");
   app.add_option("-o,--output", output, "Output format for read commands")
-      ->check(CLI::IsMember({"table", "json", "jsonl"}))
+      ->check(CLI::IsMember({"table", "wide", "json", "jsonl", "yaml"}))
       ->capture_default_str();
   app.set_version_flag("--version", std::string("taskctl ") + TASKD_VERSION);
 
   // submit
   auto* submit = app.add_subcommand("submit", "Submit a task; prints its id");
   std::vector<std::string> command, labels, envs, after;
-  std::string name, cwd, queue, handler, payload, timeout, kill_grace, ttl, request_id;
+  std::string name, cwd, queue, handler, payload, timeout, kill_grace, ttl, delay, request_id;
   int priority = 0, retries = 0;
-  bool wait_flag = false, quiet = false, inherit_env = false;
+  bool wait_flag = false, follow_submit = false, quiet = false, inherit_env = false;
   submit->add_option("--name", name, "Task name");
   submit->add_option("--label", labels, "Label KEY=VALUE (repeatable)");
   submit->add_option("--env", envs, "Environment variable KEY=VALUE (repeatable)");
@@ -290,10 +158,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 999));
   submit->add_option("--after", after, "Start only after this task COMPLETED (repeatable)");
   submit->add_option("--ttl", ttl, "Keep the ended task this long");
+  submit->add_option("--delay", delay, "Do not start before this long from now");
   submit->add_option("--handler", handler, "Run a built-in handler instead of a command");
   submit->add_option("--payload", payload, "JSON input for --handler");
   submit->add_option("--request-id", request_id, "Idempotency key (default: a new UUID)");
   submit->add_flag("--wait", wait_flag, "Wait for the task and exit with its exit code");
+  submit->add_flag("--follow", follow_submit,
+                   "Print the task's output as it runs (stdout and stderr), then exit as --wait");
   submit->add_flag("-q,--quiet", quiet, "Print only the id");
   submit->add_option("command", command, "Command and arguments (after --)");
 
@@ -313,6 +184,10 @@ int main(int argc, char** argv) {
   list->add_option("--queue", list_queue, "Only tasks in this queue");
   list->add_option("--limit", limit, "At most this many tasks (0: all)")
       ->check(CLI::NonNegativeNumber);
+  bool list_watch = false, list_quiet = false;
+  list->add_flag("-w,--watch", list_watch,
+                 "After the list, print each change as it happens (until interrupted)");
+  list->add_flag("-q,--quiet", list_quiet, "Print only the ids");
 
   // cancel
   auto* cancel = app.add_subcommand("cancel", "Cancel tasks");
@@ -362,11 +237,28 @@ int main(int argc, char** argv) {
   auto* health = app.add_subcommand(
       "health", "Ask taskd's gRPC health service; prints SERVING (exit 0) or NOT_SERVING (exit 1)");
 
+  // top
+  auto* top = app.add_subcommand(
+      "top", "Live full-screen view of running, pending and recently ended tasks (q quits)");
+
+  // completion
+  auto* completion = app.add_subcommand(
+      "completion", "Print a shell completion script: source <(taskctl completion bash)");
+  std::string shell;
+  completion->add_option("shell", shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
+  }
+
+  if (*completion) {
+    std::cout << CompletionScript(app, shell);
+    return 0;
   }
 
   taskd::client::ClientOptions copts{addr};
@@ -424,6 +316,10 @@ int main(int argc, char** argv) {
       if (auto d = DurationFlag(kill_grace, "--kill-grace"))
         SetDuration(spec.mutable_kill_grace(), *d);
       if (auto d = DurationFlag(ttl, "--ttl")) SetDuration(spec.mutable_ttl(), *d);
+      if (auto d = DurationFlag(delay, "--delay")) {
+        *spec.mutable_not_before() =
+            Now() + google::protobuf::util::TimeUtil::MillisecondsToDuration(d->count());
+      }
       spec.set_priority(priority);
       spec.set_queue(queue);
       if (retries > 0) spec.mutable_retry()->set_max_attempts(retries + 1);
@@ -433,11 +329,24 @@ int main(int argc, char** argv) {
       if (!s.ok()) return Fail(s, addr);
       std::printf("%s\n", task.id().c_str());
       std::fflush(stdout);
-      if (!quiet && !wait_flag && ::isatty(STDERR_FILENO)) {
+      if (!quiet && !wait_flag && !follow_submit && ::isatty(STDERR_FILENO)) {
         std::fprintf(stderr, "submitted; see it with: taskctl get %s\n", task.id().c_str());
       }
-      if (!wait_flag) return 0;
-      s = client.Wait(task.id(), std::nullopt, &task);
+      if (!wait_flag && !follow_submit) return 0;
+      {
+        ProgressLine line(client, {task.id()});
+        if (follow_submit) {
+          v1::ReadTaskLogsRequest req;
+          req.set_id(task.id());
+          req.set_follow(true);
+          s = client.ReadLogs(req, [&line](const v1::LogChunk& c) {
+            line.Write(c.stream() == v1::LOG_STREAM_STDERR ? stderr : stdout, c.data().data(),
+                       c.data().size());
+          });
+          if (!s.ok()) return Fail(s, addr);
+        }
+        s = client.Wait(task.id(), std::nullopt, &task);
+      }
       if (!s.ok()) return Fail(s, addr);
       if (!quiet && output != "table") PrintTasks({task}, output, true);
       return WaitExitCode(task);
@@ -471,18 +380,46 @@ int main(int argc, char** argv) {
         (*req.mutable_labels())[k] = v;
       }
       req.set_queue(list_queue);
+      // With --watch the stream opens first, so no change between the
+      // list and the watch is missed (one may show twice).
+      std::unique_ptr<Client::TaskWatch> watch;
+      if (list_watch) {
+        v1::WatchTasksRequest wreq;
+        *wreq.mutable_states() = req.states();
+        *wreq.mutable_labels() = req.labels();
+        wreq.set_queue(req.queue());
+        watch = client.Watch(wreq);
+      }
       std::vector<v1::Task> tasks;
-      do {
-        req.set_page_size(limit > 0 ? std::min(1000, limit - static_cast<int>(tasks.size()))
-                                    : 1000);
-        v1::ListTasksResponse resp;
-        auto s = client.List(req, &resp);
-        if (!s.ok()) return Fail(s, addr);
-        for (auto& t : *resp.mutable_tasks()) tasks.push_back(std::move(t));
-        req.set_page_token(resp.next_page_token());
-      } while (!req.page_token().empty() && (limit == 0 || static_cast<int>(tasks.size()) < limit));
-      PrintTasks(tasks, output, false);
-      return 0;
+      auto s = client.ListAll(req, &tasks, static_cast<size_t>(limit));
+      if (!s.ok()) return Fail(s, addr);
+      if (list_quiet) {
+        for (const auto& t : tasks) std::printf("%s\n", t.id().c_str());
+      } else if (list_watch && output == "json") {
+        for (const auto& t : tasks) std::printf("%s\n", ToJson(t, false).c_str());
+      } else {
+        PrintTasks(tasks, output, false);
+      }
+      std::fflush(stdout);
+      if (!watch) return 0;
+      v1::TaskEvent event;
+      bool header = tasks.empty() && (output == "table" || output == "wide");
+      while (watch->Next(&event)) {
+        const v1::Task& t = event.task();
+        if (list_quiet) {
+          std::printf("%s\n", t.id().c_str());
+        } else if (output == "json" || output == "jsonl") {
+          std::printf("%s\n", ToJson(t, false).c_str());
+        } else if (output == "yaml") {
+          std::printf("---\n%s", ToYaml(t).c_str());
+        } else {
+          PrintRow(t, output, header);
+          header = false;
+        }
+        std::fflush(stdout);
+      }
+      auto ws = watch->Finish();
+      return ws.ok() ? 0 : Fail(ws, addr);
     }
     if (*cancel) {
       auto g = DurationFlag(grace, "--grace");
@@ -502,20 +439,25 @@ int main(int argc, char** argv) {
     if (*wait) {
       auto t_out = DurationFlag(wait_timeout, "--timeout");
       int rc = 0;
+      ProgressLine line(client, wait_ids);
       for (const auto& id : wait_ids) {
         v1::Task t;
+        line.Show(id);
         auto s = client.Wait(id, t_out, &t);
+        line.Suspend();  // no line while the result prints
         if (!s.ok()) return Fail(s, addr);
         if (output != "table") {
           PrintTasks({t}, output, true);
         } else {
-          std::string line = t.id() + " " + StateName(t.state());
+          std::string text = t.id() + " " + StateName(t.state());
           if (t.has_result() && t.result().has_exit_code()) {
-            line += " exit=" + std::to_string(t.result().exit_code());
+            text += " exit=" + std::to_string(t.result().exit_code());
           }
-          std::printf("%s\n", line.c_str());
+          std::printf("%s\n", text.c_str());
         }
+        std::fflush(stdout);
         rc = WaitExitCode(t);
+        line.Resume();
       }
       return rc;
     }
@@ -534,11 +476,17 @@ int main(int argc, char** argv) {
       req.set_stream(want_all      ? v1::LOG_STREAM_UNSPECIFIED
                      : want_stderr ? v1::LOG_STREAM_STDERR
                                    : v1::LOG_STREAM_STDOUT);
-      auto s = client.ReadLogs(req, [want_all](const v1::LogChunk& c) {
+      std::optional<ProgressLine> line;
+      if (follow) line.emplace(client, std::vector<std::string>{logs_id});
+      auto s = client.ReadLogs(req, [&](const v1::LogChunk& c) {
         // The stream asked for is data (stdout); with --all, stderr stays stderr.
         FILE* out = want_all && c.stream() == v1::LOG_STREAM_STDERR ? stderr : stdout;
-        std::fwrite(c.data().data(), 1, c.data().size(), out);
-        std::fflush(out);
+        if (line) {
+          line->Write(out, c.data().data(), c.data().size());
+        } else {
+          std::fwrite(c.data().data(), 1, c.data().size(), out);
+          std::fflush(out);
+        }
       });
       if (!s.ok()) return Fail(s, addr);
       return 0;
@@ -563,6 +511,7 @@ int main(int argc, char** argv) {
                   info.store().c_str(), info.max_running(), addr.c_str());
       return 0;
     }
+    if (*top) return RunTop(client, addr);
     if (*health) {
       // grpc.health.v1.Health/Check with service "": an empty request; the
       // answer is HealthCheckResponse{status = 1 (SERVING) | 2 (NOT_SERVING)}.

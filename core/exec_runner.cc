@@ -139,7 +139,8 @@ StatusOr<std::string> ResolveProgram(const std::string& program,
 }  // namespace
 
 std::vector<std::string> BuildChildEnv(const ExecAction& action, const std::string& task_id,
-                                       int32_t attempt, const std::string& instance) {
+                                       int32_t attempt, const std::string& instance,
+                                       const std::map<std::string, std::string>* daemon_env) {
   std::map<std::string, std::string> vars;
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
@@ -149,6 +150,9 @@ std::vector<std::string> BuildChildEnv(const ExecAction& action, const std::stri
     if (action.inherit_env || Allowlisted(name)) vars[std::string(name)] = kv.substr(eq + 1);
   }
   if (!vars.count("PATH")) vars["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+  if (daemon_env) {
+    for (const auto& [k, v] : *daemon_env) vars[k] = v;
+  }
   for (const auto& [k, v] : action.env) vars[k] = v;
   vars["TASKD_TASK_ID"] = task_id;
   vars["TASKD_ATTEMPT"] = std::to_string(attempt);
@@ -265,7 +269,7 @@ struct ExecAttempt::Impl {
 StatusOr<std::shared_ptr<ExecAttempt>> ExecAttempt::Start(Strand strand, ExecLaunch launch) {
   const ExecAction& action = *launch.action;
   std::vector<std::string> env =
-      BuildChildEnv(action, launch.task_id, launch.attempt, launch.instance);
+      BuildChildEnv(action, launch.task_id, launch.attempt, launch.instance, launch.daemon_env);
   auto program = ResolveProgram(action.argv[0], env);
   if (!program.ok()) return program.status();
   if (!action.cwd.empty()) {

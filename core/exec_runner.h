@@ -18,6 +18,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,15 +47,20 @@ struct ExecLaunch {
   // Names the daemon instance (its log directory) in TASKD_INSTANCE, so a
   // later daemon can tell its own leftover processes from another's.
   std::string instance;
+  // Variables the daemon gives every task (e.g. TASKD_ADDR), under the task's own env.
+  const std::map<std::string, std::string>* daemon_env = nullptr;
   std::function<void(double percent, std::string message)> on_progress;
   std::function<void(ExecOutcome)> on_exit;
 };
 
 // Builds the child's environment: the allowlisted variables of the daemon's
-// environment (or all of it with inherit_env), then the task's env, then
-// TASKD_TASK_ID, TASKD_ATTEMPT, TASKD_PROGRESS_FD (and TASKD_INSTANCE).
-std::vector<std::string> BuildChildEnv(const ExecAction& action, const std::string& task_id,
-                                       int32_t attempt, const std::string& instance = "");
+// environment (or all of it with inherit_env), then `daemon_env`, then the
+// task's env, then TASKD_TASK_ID, TASKD_ATTEMPT, TASKD_PROGRESS_FD (and
+// TASKD_INSTANCE).
+std::vector<std::string> BuildChildEnv(
+    const ExecAction& action, const std::string& task_id, int32_t attempt,
+    const std::string& instance = "",
+    const std::map<std::string, std::string>* daemon_env = nullptr);
 
 // Parses one progress line "PERCENT [MESSAGE]"; nullopt when malformed.
 std::optional<std::pair<double, std::string>> ParseProgressLine(std::string_view line);

@@ -640,6 +640,7 @@ void TaskManager::StartAttempt(Entry& e) {
     launch.stderr_path = StderrPath(t.id);
     launch.log_cap_bytes = options_.log_cap_bytes;
     launch.instance = instance_;
+    launch.daemon_env = &options_.task_env;
     std::string id = t.id;
     int32_t attempt = t.attempt;
     launch.on_progress = [this, id, attempt](double percent, std::string message) {

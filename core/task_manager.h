@@ -55,6 +55,9 @@ struct ManagerOptions {
   std::filesystem::path log_dir;     // where <id>.out and <id>.err live; required
   int64_t log_cap_bytes = 64 << 20;  // per stream and attempt
   std::map<std::string, QueueOptions> queues;
+  // Set in every exec task's environment, under the task's own env (the
+  // server puts its socket in TASKD_ADDR, so `taskctl progress` works inside).
+  std::map<std::string, std::string> task_env;
   SpecLimits limits;
   Clock* clock = nullptr;      // nullptr: SystemClock::Get()
   Spawner* spawner = nullptr;  // nullptr: PosixSpawner()

@@ -187,6 +187,13 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   if (!lock.ok()) return lock.status();
   impl->data_lock = std::move(lock).value();
   if (options.manager.log_dir.empty()) options.manager.log_dir = options.data_dir / "logs";
+  // Tasks reach their daemon through its unix socket (no token needed
+  // there): `taskctl progress` inside a task works without flags.
+  for (const auto& addr : options.listen) {
+    if (addr.rfind("unix:", 0) == 0 && !options.manager.task_env.count("TASKD_ADDR")) {
+      options.manager.task_env["TASKD_ADDR"] = addr;
+    }
+  }
 
   if (!handlers) {
     handlers = std::make_unique<HandlerRegistry>();

@@ -182,6 +182,88 @@ TEST_F(ServiceTest, RunTaskNoopAndBatchSubmit) {
   EXPECT_EQ(resp.tasks_size(), 3);
 }
 
+TEST_F(ServiceTest, ClientLibraryBatchSubmitRunListAllAndWatchIterator) {
+  v1::TaskSpec noop;
+  noop.mutable_handler()->set_name("noop");
+  // BatchSubmit: request ids given or generated; a repeated id returns the first task.
+  std::vector<v1::Task> batch;
+  ASSERT_TRUE(client_->BatchSubmit({noop, noop, noop}, &batch, {"", "rid-batch", ""}).ok());
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_NE(batch[0].request_id(), batch[2].request_id());
+  EXPECT_EQ(batch[1].request_id(), "rid-batch");
+  std::vector<v1::Task> again;
+  ASSERT_TRUE(client_->BatchSubmit({noop}, &again, {"rid-batch"}).ok());
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id(), batch[1].id());
+  v1::TaskSpec bad = Exec({});
+  auto s = client_->BatchSubmit({noop, bad}, &again);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("requests[1]"), std::string::npos) << s.error_message();
+
+  // Run: the ended task; with a timeout shorter than the task, its latest state.
+  v1::Task ran;
+  ASSERT_TRUE(client_->Run(noop, std::nullopt, &ran).ok());
+  EXPECT_EQ(ran.state(), v1::TASK_STATE_COMPLETED);
+  v1::TaskSpec slow;
+  slow.mutable_handler()->set_name("sleep");
+  slow.mutable_handler()->set_payload(R"({"seconds": 30})");
+  ASSERT_TRUE(client_->Run(slow, 100ms, &ran).ok());
+  EXPECT_EQ(ran.state(), v1::TASK_STATE_RUNNING);
+  v1::Task cancelled;
+  ASSERT_TRUE(client_->Cancel(ran.id(), std::nullopt, &cancelled).ok());
+
+  // ListAll: every task over pages of 2, in id order; a limit stops early.
+  v1::ListTasksRequest lr;
+  lr.set_page_size(2);
+  std::vector<v1::Task> all;
+  ASSERT_TRUE(client_->ListAll(lr, &all).ok());
+  ASSERT_EQ(all.size(), 5u);  // 3 batched, 2 run
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1].id(), all[i].id());
+  std::vector<v1::Task> first3;
+  ASSERT_TRUE(client_->ListAll(v1::ListTasksRequest{}, &first3, 3).ok());
+  ASSERT_EQ(first3.size(), 3u);
+  EXPECT_EQ(first3[2].id(), all[2].id());
+  v1::ListTasksRequest by_state;
+  by_state.add_states(v1::TASK_STATE_CANCELLED);
+  std::vector<v1::Task> only;
+  ASSERT_TRUE(client_->ListAll(by_state, &only).ok());
+  ASSERT_EQ(only.size(), 1u);
+  EXPECT_EQ(only[0].id(), ran.id());
+
+  // Watch as an iterator: ends OK once the watched task ended.
+  v1::TaskSpec short_sleep = slow;
+  short_sleep.mutable_handler()->set_payload(R"({"seconds": 0.2})");
+  v1::Task w;
+  ASSERT_TRUE(client_->Submit(short_sleep, &w).ok());
+  v1::WatchTasksRequest wr;
+  wr.add_ids(w.id());
+  wr.set_initial_snapshot(true);
+  auto watch = client_->Watch(wr);
+  v1::TaskEvent e, last;
+  int events = 0;
+  while (watch->Next(&e)) {
+    if (events++ == 0) {
+      EXPECT_EQ(e.type(), v1::TaskEvent::TYPE_SNAPSHOT);
+    }
+    last = e;
+  }
+  EXPECT_TRUE(watch->Finish().ok());
+  EXPECT_EQ(last.task().state(), v1::TASK_STATE_COMPLETED);
+  // A watch of everything never ends by itself: Cancel from another thread ends it.
+  auto forever = client_->Watch(v1::WatchTasksRequest{});
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(100ms);
+    forever->Cancel();
+  });
+  while (forever->Next(&e)) {
+  }
+  canceller.join();
+  EXPECT_EQ(forever->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // Destroying an unfinished watch cancels it instead of hanging.
+  auto dropped = client_->Watch(v1::WatchTasksRequest{});
+  dropped.reset();
+}
+
 TEST_F(ServiceTest, ListPagesThroughEveryTaskOnce) {
   std::set<std::string> ids;
   for (int i = 0; i < 7; ++i) {

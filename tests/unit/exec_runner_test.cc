@@ -57,5 +57,15 @@ TEST(ChildEnv, AllowlistPlusTaskVariables) {
   ::unsetenv("TASKD_TEST_SECRET");
 }
 
+TEST(ChildEnv, DaemonVariablesUnderTheTasksOwn) {
+  std::map<std::string, std::string> daemon{{"TASKD_ADDR", "unix:/run/x.sock"}, {"A", "daemon"}};
+  ExecAction a;
+  a.env["A"] = "task";
+  auto env = BuildChildEnv(a, "01ABC", 1, "", &daemon);
+  EXPECT_TRUE(Has(env, "TASKD_ADDR=unix:/run/x.sock"));
+  EXPECT_TRUE(Has(env, "A=task"));
+  EXPECT_FALSE(Has(env, "A=daemon"));
+}
+
 }  // namespace
 }  // namespace taskd
