@@ -163,7 +163,8 @@ std::vector<std::string> Render(Model& m, const std::string& addr, size_t rows, 
         Fit(t.id(), 13) + " " + state_pad + " " + bar_plain + " " + pct_col + " " + elapsed + " ";
     std::string prefix_shown = Fit(t.id(), 13) + " " + Colored(state_pad, t.state(), color) + " " +
                                bar_shown + " " + pct_col + " " + elapsed + " ";
-    std::string rest = Describe(t);
+    // The name cut short enough that the progress message stays in view.
+    std::string rest = t.progress().message().empty() ? Describe(t) : Fit(Describe(t), 30);
     if (!t.progress().message().empty()) rest += ": " + t.progress().message();
     if (t.state() == v1::TASK_STATE_FAILED && t.has_result() && t.result().has_exit_code())
       rest += " (exit " + std::to_string(t.result().exit_code()) + ")";
