@@ -227,6 +227,28 @@ Status TaskManager::Start() {
   }
   killed += KillByTaskIds(instance_, unfinished);
   if (killed > 0) spdlog::warn("killed {} processes left running by the previous taskd", killed);
+  // The index first: tasks recovered below may join it (MaybeEvict).
+  const size_t ended = loaded->ended.size();
+  if (!loaded->ended.empty()) {
+    if (!evict_) {
+      spdlog::error("the {} store indexed {} finished tasks it cannot read; ignored", store_.Name(),
+                    ended);
+    } else {
+      // Wall-clock expire times become deadlines on the steady clock once,
+      // here, as for tasks in RAM.
+      const int64_t steady = SteadyNanos(clock_.SteadyNow());
+      const int64_t wall = WallNanos(clock_.WallNow());
+      uint64_t max_key = 0;
+      for (EndedTask& e : loaded->ended) {
+        max_key = std::max(max_key, e.key);
+        if (e.expire_ns != INT64_MAX)
+          e.expire_ns = steady + std::max<int64_t>(0, e.expire_ns - wall);
+      }
+      ObserveTaskId(TaskIdFromNumber(max_key));
+      ended_index_.Reset(std::move(loaded->ended));
+      ArmSweep();
+    }
+  }
   for (Task& task : loaded->tasks) {
     ObserveTaskId(task.id);
     task.process.reset();
@@ -255,27 +277,6 @@ Status TaskManager::Start() {
     Admit(std::move(task), /*recovered=*/true);
     if (stored_finished && evict_) {
       if (auto it = FindTask(id); it != tasks_.end()) MaybeEvict(it);
-    }
-  }
-  const size_t ended = loaded->ended.size();
-  if (!loaded->ended.empty()) {
-    if (!evict_) {
-      spdlog::error("the {} store indexed {} finished tasks it cannot read; ignored", store_.Name(),
-                    ended);
-    } else {
-      // Wall-clock expire times become deadlines on the steady clock once,
-      // here, as for tasks in RAM.
-      const int64_t steady = SteadyNanos(clock_.SteadyNow());
-      const int64_t wall = WallNanos(clock_.WallNow());
-      uint64_t max_key = 0;
-      for (EndedTask& e : loaded->ended) {
-        max_key = std::max(max_key, e.key);
-        if (e.expire_ns != INT64_MAX)
-          e.expire_ns = steady + std::max<int64_t>(0, e.expire_ns - wall);
-      }
-      ObserveTaskId(TaskIdFromNumber(max_key));
-      ended_index_.Reset(std::move(loaded->ended));
-      ArmSweep();
     }
   }
   if (!loaded->tasks.empty() || ended > 0) {
@@ -1657,6 +1658,7 @@ void TaskManager::GetStats(std::function<void(ManagerStats)> done) {
     for (TaskState s : {TaskState::kCompleted, TaskState::kFailed, TaskState::kCancelled}) {
       st.by_state[static_cast<size_t>(s)] = ended_index_.count(s);
     }
+    st.finished_in_store = ended_index_.size();
     for (const auto& [name, q] : queues_) st.queues[name].running = q.running;
     for (const auto& [key, e] : tasks_) {
       const Task& t = e.task;

@@ -121,6 +121,8 @@ struct ManagerStats {
     int running = 0;
   };
   std::map<std::string, Queue> queues;  // every queue seen since start
+  // Of the finished tasks in by_state, those held only in the store.
+  size_t finished_in_store = 0;
   std::optional<WallTime> oldest_pending_create_time;
 };
 
