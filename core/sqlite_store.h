@@ -10,11 +10,10 @@
 // connection (WAL lets it read beside the writer), so they never queue
 // behind a commit; a mutex serialises them.
 //
-// Schema (version 2): one row per task, keyed by the id's number, with the
-// state, expire time and request_id as columns beside the task's JSON, and
-// an index on (state, expire_ns, request_id) from which Load() builds the
-// finished-task index without reading any JSON. Version 1 databases are
-// migrated on open.
+// Schema (version 2): one row per task keyed by the id's number (so rows
+// are in id order), with the state, expire time and request_id as columns
+// beside the task's JSON. Load() reads those columns in one pass and parses
+// JSON only for unfinished tasks. Version 1 databases are migrated on open.
 //
 // Thread-safe: Write(), Close() and the reads may be called from any thread.
 #pragma once

@@ -83,7 +83,7 @@ struct RetryPolicy {
   double multiplier = 0;        // 0: default
 };
 
-// Field types: see compact.h (every pending and retained task is in memory).
+// Field types: see compact.h (every unfinished task is in memory).
 struct TaskSpec {
   CompactString name;
   std::map<std::string, std::string> labels;
