@@ -1,9 +1,10 @@
 // Compact value types for Task fields that are usually empty or unset.
 //
-// taskd keeps every pending and retained task in memory, so each field costs
-// its full size on every task whether it is set or not: a std::string is 32
-// bytes, a std::optional<TaskResult> 80. These types keep an unset field at
-// 8 bytes and otherwise behave as the standard type they replace.
+// taskd keeps every unfinished task in memory (and, with the in-memory store,
+// every retained finished one), so each field costs its full size on every
+// task whether it is set or not: a std::string is 32 bytes, a
+// std::optional<TaskResult> 80. These types keep an unset field at 8 bytes
+// and otherwise behave as the standard type they replace.
 #pragma once
 
 #include <cstdint>

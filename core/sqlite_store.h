@@ -6,7 +6,16 @@
 // commit) and then runs each batch's `done`. A submit is acknowledged only
 // from `done`, so an acknowledged task is a committed row.
 //
-// Thread-safe: Write() and Close() may be called from any thread.
+// Reads (Read, ReadByRequestId, ReadEnded) use a second, read-only
+// connection (WAL lets it read beside the writer), so they never queue
+// behind a commit; a mutex serialises them.
+//
+// Schema (version 2): one row per task keyed by the id's number (so rows
+// are in id order), with the state, expire time and request_id as columns
+// beside the task's JSON. Load() reads those columns in one pass and parses
+// JSON only for unfinished tasks. Version 1 databases are migrated on open.
+//
+// Thread-safe: Write(), Close() and the reads may be called from any thread.
 #pragma once
 
 #include <condition_variable>
@@ -24,7 +33,7 @@ namespace taskd {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating if needed) the database at `path`. Refuses a database
   // with a newer schema or one that fails its integrity check; never
@@ -32,10 +41,17 @@ class SqliteStore final : public Store {
   static StatusOr<std::unique_ptr<SqliteStore>> Open(const std::filesystem::path& path);
   ~SqliteStore() override;
 
-  StatusOr<std::vector<Task>> Load() override;
+  // Unfinished tasks whole; finished ones as EndedTask (from the index).
+  StatusOr<StoredTasks> Load() override;
   void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override;
   void Close() override;
   const char* Name() const override { return "sqlite"; }
+
+  bool serves_reads() const override { return true; }
+  StatusOr<std::optional<Task>> Read(uint64_t key) override;
+  StatusOr<std::vector<Task>> ReadByRequestId(std::string_view request_id) override;
+  StatusOr<EndedPage> ReadEnded(uint64_t after_key, size_t max_rows, unsigned state_mask,
+                                const std::function<bool(uint64_t)>& skip) override;
 
   // Called (on the writer thread) when a commit fails for a reason other
   // than a full disk: an I/O error that retrying will not fix. The daemon
@@ -50,11 +66,13 @@ class SqliteStore final : public Store {
     std::vector<StoreOp> ops;
     std::function<void(Status)> done;
   };
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  SqliteStore(sqlite3* db, sqlite3* reader) : db_(db), reader_(reader) {}
   void WriterLoop();
   Status Commit(std::deque<Batch>& batches);
 
   sqlite3* db_;  // used by Load() before the writer starts, then only by the writer
+  std::mutex read_mu_;
+  sqlite3* reader_;  // read-only; guarded by read_mu_
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Batch> queue_;  // guarded by mu_

@@ -65,10 +65,14 @@ std::string NewTaskId() {
     // the wall clock steps back: then ids run ahead of the clock for a while.
     next = std::max(prev + 1, floor);
   } while (!last_id.compare_exchange_weak(prev, next, std::memory_order_relaxed));
+  return TaskIdFromNumber(next);
+}
+
+std::string TaskIdFromNumber(uint64_t n) {
   std::string out(kIdLength, '0');
   for (size_t i = kIdLength; i-- > 0;) {
-    out[i] = kIdAlphabet[next & 31];
-    next >>= 5;
+    out[i] = kIdAlphabet[n & 31];
+    n >>= 5;
   }
   return out;
 }

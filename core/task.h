@@ -83,7 +83,7 @@ struct RetryPolicy {
   double multiplier = 0;        // 0: default
 };
 
-// Field types: see compact.h (every pending and retained task is in memory).
+// Field types: see compact.h (every unfinished task is in memory).
 struct TaskSpec {
   CompactString name;
   std::map<std::string, std::string> labels;
@@ -165,5 +165,7 @@ void ObserveTaskId(std::string_view id);
 // The number a task id encodes; ids compare as their numbers do. nullopt
 // for anything NewTaskId cannot have made.
 std::optional<uint64_t> TaskIdNumber(std::string_view id);
+// The id whose number is `n` (the inverse of TaskIdNumber).
+std::string TaskIdFromNumber(uint64_t n);
 
 }  // namespace taskd

@@ -27,6 +27,21 @@ SteadyTime::duration ToSteady(Duration d) {
   return std::chrono::duration_cast<SteadyTime::duration>(d);
 }
 
+int64_t SteadyNanos(SteadyTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+int64_t WallNanos(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// Finished tasks deleted from the store per sweep turn; the sweep comes back
+// at once for more, so a backlog (after a long downtime) does not hold the
+// strand.
+constexpr size_t kExpireBatch = 1000;
+
+unsigned StateBit(TaskState s) { return 1u << static_cast<unsigned>(s); }
+constexpr unsigned kEndedStates = (1u << 3) | (1u << 4) | (1u << 5);
+
 }  // namespace
 
 // A task waiting in its queue's ready heap. Ordered by priority, then
@@ -123,7 +138,8 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
       clock_(options_.clock ? *options_.clock : SystemClock::Get()),
       spawner_(options_.spawner ? *options_.spawner : PosixSpawner()),
       store_(store),
-      handlers_(handlers) {
+      handlers_(handlers),
+      evict_(store.durable() && store.serves_reads()) {
   if (options_.max_running <= 0) {
     options_.max_running = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
@@ -204,16 +220,40 @@ Status TaskManager::Start() {
   // was not recorded yet) any process carrying one of the unfinished ids.
   std::set<std::string> unfinished;
   int killed = 0;
-  for (const Task& task : *loaded) {
+  for (const Task& task : loaded->tasks) {
     if (IsTerminal(task.state)) continue;
     unfinished.insert(task.id);
     if (task.process) killed += KillLeftoverGroup(*task.process, instance_);
   }
   killed += KillByTaskIds(instance_, unfinished);
   if (killed > 0) spdlog::warn("killed {} processes left running by the previous taskd", killed);
-  for (Task& task : *loaded) {
+  // The index first: tasks recovered below may join it (MaybeEvict).
+  const size_t ended = loaded->ended.size();
+  if (!loaded->ended.empty()) {
+    if (!evict_) {
+      spdlog::error("the {} store indexed {} finished tasks it cannot read; ignored", store_.Name(),
+                    ended);
+    } else {
+      // Wall-clock expire times become deadlines on the steady clock once,
+      // here, as for tasks in RAM.
+      const int64_t steady = SteadyNanos(clock_.SteadyNow());
+      const int64_t wall = WallNanos(clock_.WallNow());
+      uint64_t max_key = 0;
+      for (EndedTask& e : loaded->ended) {
+        max_key = std::max(max_key, e.key);
+        if (e.expire_ns != INT64_MAX)
+          e.expire_ns = steady + std::max<int64_t>(0, e.expire_ns - wall);
+      }
+      ObserveTaskId(TaskIdFromNumber(max_key));
+      ended_index_.Reset(std::move(loaded->ended));
+      ArmSweep();
+    }
+  }
+  for (Task& task : loaded->tasks) {
     ObserveTaskId(task.id);
     task.process.reset();
+    // Stored finished as it is: nothing more to write before it leaves RAM.
+    const bool stored_finished = IsTerminal(task.state);
     if (task.state == TaskState::kRunning) {
       // It was running when the daemon stopped: it did not finish.
       ++interrupted;
@@ -233,11 +273,15 @@ Status TaskManager::Start() {
       Persist(task);
     }
     if (task.state == TaskState::kPending) ++pending;
+    const std::string id = task.id;
     Admit(std::move(task), /*recovered=*/true);
+    if (stored_finished && evict_) {
+      if (auto it = FindTask(id); it != tasks_.end()) MaybeEvict(it);
+    }
   }
-  if (!loaded->empty()) {
-    spdlog::info("recovered {} tasks from the {} store: {} pending, {} interrupted", loaded->size(),
-                 store_.Name(), pending, interrupted);
+  if (!loaded->tasks.empty() || ended > 0) {
+    spdlog::info("recovered {} tasks from the {} store: {} pending, {} interrupted, {} finished",
+                 loaded->tasks.size() + ended, store_.Name(), pending, interrupted, ended);
   }
   asio::post(strand_, [this] { Pump(); });
   return OkStatus();
@@ -328,10 +372,34 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
                     "request_id '" + rid + "' is being submitted by another call; retry"));
         return;
       }
+      if (evict_ && ended_index_.MayHaveRequestId(RequestIdHash(rid))) {
+        // A finished task in the store may hold it (or only its hash).
+        auto stored = store_.ReadByRequestId(rid);
+        if (!stored.ok()) {
+          done(stored.status());
+          return;
+        }
+        auto first = std::find_if(stored->begin(), stored->end(), [&](const Task& t) {
+          auto key = TaskIdNumber(t.id);
+          return key && !deleting_.count(*key) && !tasks_.count(*key);
+        });
+        if (first != stored->end()) {
+          out[i] = std::move(*first);
+          continue;
+        }
+      }
     }
     for (size_t j = 0; j < requests[i].spec.after.size(); ++j) {
       const auto& dep = requests[i].spec.after[j];
       if (FindTask(dep) == tasks_.end()) {
+        if (evict_) {
+          auto stored = ReadStored(dep);
+          if (!stored.ok()) {
+            done(stored.status());
+            return;
+          }
+          if (*stored) continue;
+        }
         std::string field = single ? "spec" : "requests[" + std::to_string(i) + "].spec";
         done(InvalidArgument(field + ".after[" + std::to_string(j) + "]",
                              "unknown task '" + dep + "'"));
@@ -427,7 +495,9 @@ void TaskManager::Admit(Task task, bool recovered) {
   if (recovered && e.task.state == TaskState::kPending) ++pending_;
   if (!recovered) Emit(TaskEvent::Type::kCreated, e.task, e.task.create_time);
   if (IsTerminal(e.task.state)) {
-    if (e.task.expire_time) {
+    // When evicting, the deadline goes with the task into ended_index_ (see
+    // MaybeEvict; Start() evicts the tasks it loaded finished).
+    if (!evict_ && e.task.expire_time) {
       auto left = std::max<Duration>(Duration::zero(), *e.task.expire_time - clock_.WallNow());
       ScheduleExpiry(id, clock_.SteadyNow() + ToSteady(left));
     }
@@ -436,20 +506,29 @@ void TaskManager::Admit(Task task, bool recovered) {
   // PENDING: dependencies first, then the start delay.
   for (const auto& dep : e.task.spec.after) {
     auto d = FindTask(dep);
-    if (d == tasks_.end()) {
-      // Only a recovered task meets this (a submit checks its ids): the
-      // dependency was deleted after it ended. It COMPLETED — had it failed,
-      // this task would have been failed, and persisted so, before then.
-      continue;
+    TaskState dep_state = TaskState::kCompleted;
+    if (d != tasks_.end()) {
+      dep_state = d->second.task.state;
+    } else if (evict_) {
+      // Ended, and in the store only (or deleted since: see below).
+      auto stored = ReadStored(dep);
+      if (!stored.ok()) {
+        spdlog::error("task {}: cannot read dependency {}: {}", id, dep, stored.status().message());
+      } else if (*stored) {
+        dep_state = (*stored)->state;
+      }
     }
-    const Task& dt = d->second.task;
-    if (dt.state == TaskState::kFailed || dt.state == TaskState::kCancelled) {
+    // A dependency that is nowhere was deleted after it ended (a submit
+    // checks its ids, so only a recovered task meets this). It COMPLETED —
+    // had it failed, this task would have been failed, and persisted so,
+    // before then.
+    if (dep_state == TaskState::kFailed || dep_state == TaskState::kCancelled) {
       Finish(e, TaskState::kFailed, TaskReason::kDependencyFailed,
              TaskError{StatusCode::kFailedPrecondition,
-                       "dependency " + dep + " ended " + std::string(StateName(dt.state))});
+                       "dependency " + dep + " ended " + std::string(StateName(dep_state))});
       return;
     }
-    if (dt.state != TaskState::kCompleted) {
+    if (dep_state != TaskState::kCompleted) {
       ++e.unmet_deps;
       dependents_.emplace(dep, id);
     }
@@ -869,7 +948,9 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
                t.error ? ": " + t.error->message : "");
   ReleaseWaiters(e);
   e.aux.reset();  // nothing in it outlives the task's end
-  ScheduleExpiry(t.id, clock_.SteadyNow() + ToSteady(ttl));
+  // When evicting, the deadline goes into ended_index_ with the task, once
+  // its final state is committed (see MaybeEvict).
+  if (!evict_) ScheduleExpiry(t.id, clock_.SteadyNow() + ToSteady(ttl));
   // Dependents are resolved from a work list, not by recursion: a chain of
   // thousands of dependent tasks must not exhaust the stack.
   ended_.push_back(t.id);
@@ -936,16 +1017,40 @@ void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double p
 void TaskManager::Get(std::string id, Callback<Task> done) {
   asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
     auto it = FindTask(id);
-    if (it == tasks_.end()) {
+    if (it != tasks_.end()) {
+      done(it->second.task);
+      return;
+    }
+    auto stored = ReadStored(id);
+    if (!stored.ok()) {
+      done(stored.status());
+    } else if (!*stored) {
       done(NotFound("task '" + id + "' not found"));
     } else {
-      done(it->second.task);
+      done(std::move(**stored));
     }
   });
 }
 
+StatusOr<std::optional<Task>> TaskManager::ReadStored(std::string_view id) {
+  if (!evict_) return std::optional<Task>();
+  auto key = TaskIdNumber(id);
+  if (!key || deleting_.count(*key)) return std::optional<Task>();
+  return store_.Read(*key);
+}
+
+StatusOr<std::optional<Task>> TaskManager::Lookup(std::string_view id) {
+  auto it = FindTask(id);
+  if (it != tasks_.end()) return std::optional<Task>(it->second.task);
+  return ReadStored(id);
+}
+
 void TaskManager::List(ListRequest request, Callback<ListResult> done) {
   asio::post(strand_, [this, request = std::move(request), done = std::move(done)] {
+    if (evict_) {
+      done(ListMerged(request));
+      return;
+    }
     ListResult result;
     size_t page = std::max<size_t>(1, request.page_size);
     auto it = request.start_after.empty()
@@ -963,6 +1068,96 @@ void TaskManager::List(ListRequest request, Callback<ListResult> done) {
   });
 }
 
+// Tasks in RAM (unfinished, or finished and not evicted yet) merged in id
+// order with finished tasks only in the store.
+ListResult TaskManager::ListMerged(const ListRequest& request) {
+  ListResult result;
+  const size_t page = std::max<size_t>(1, request.page_size);
+  const TaskFilter& filter = request.filter;
+  const uint64_t after =
+      request.start_after.empty() ? 0 : TaskIdNumber(request.start_after).value_or(0);
+  // Adds `t` when it matches; false once the page is full and `t` is a
+  // further match (so more may follow).
+  auto take = [&](const Task& t) {
+    if (!filter.Matches(t)) return true;
+    if (result.tasks.size() == page) {
+      result.last_id = result.tasks.back().id;
+      return false;
+    }
+    result.tasks.push_back(t);
+    return true;
+  };
+  if (!filter.ids.empty()) {
+    // A few ids: look each up.
+    std::vector<uint64_t> keys;
+    for (const auto& id : filter.ids) {
+      if (auto key = TaskIdNumber(id); key && *key > after) keys.push_back(*key);
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (uint64_t key : keys) {
+      auto t = Lookup(TaskIdFromNumber(key));
+      if (!t.ok()) {
+        spdlog::error("list: cannot read task {}: {}", TaskIdFromNumber(key), t.status().message());
+        continue;
+      }
+      if (*t && !take(**t)) break;
+    }
+    return result;
+  }
+  unsigned mask = kEndedStates;
+  if (!filter.states.empty()) {
+    mask = 0;
+    for (TaskState st : filter.states) mask |= StateBit(st);
+    mask &= kEndedStates;
+  }
+  auto ram = tasks_.upper_bound(after);
+  // Store rows with keys up to `scanned` have been read; all of them when
+  // store_done.
+  uint64_t scanned = after;
+  bool store_done = mask == 0;
+  size_t budget = kListScanRows;
+  std::vector<Task> buf;
+  size_t next = 0;  // into buf
+  auto in_ram_or_deleted = [this](uint64_t key) {
+    return tasks_.count(key) > 0 || deleting_.count(key) > 0;
+  };
+  for (;;) {
+    if (next == buf.size() && !store_done && (ram == tasks_.end() || ram->first > scanned)) {
+      if (budget == 0) {
+        // Scanned enough for one call: the client continues from here.
+        if (result.last_id.empty() || *TaskIdNumber(result.last_id) < scanned) {
+          result.last_id = TaskIdFromNumber(scanned);
+        }
+        return result;
+      }
+      buf.clear();
+      next = 0;
+      auto got = store_.ReadEnded(scanned, std::min<size_t>(budget, 256), mask, in_ram_or_deleted);
+      if (!got.ok()) {
+        spdlog::error("list: cannot read finished tasks: {}", got.status().message());
+        store_done = true;
+        continue;
+      }
+      budget -= std::min(budget, got->rows);
+      if (got->rows > 0) scanned = got->last_key;
+      if (!got->more) store_done = true;
+      buf = std::move(got->tasks);
+      continue;
+    }
+    const bool have_ram = ram != tasks_.end() && (store_done || ram->first <= scanned);
+    const bool have_buf = next < buf.size();
+    if (!have_ram && !have_buf) return result;  // nothing left anywhere
+    if (have_ram && (!have_buf || ram->first < *TaskIdNumber(buf[next].id))) {
+      if (!take(ram->second.task)) return result;
+      ++ram;
+    } else {
+      if (!take(buf[next])) return result;
+      ++next;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- cancel
 
 void TaskManager::Cancel(std::string id, std::optional<Duration> grace, Callback<Task> done) {
@@ -976,7 +1171,15 @@ void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
                                  std::optional<Duration> grace, Callback<Task> done) {
   auto it = FindTask(id);
   if (it == tasks_.end()) {
-    done(NotFound("task '" + id + "' not found"));
+    auto stored = ReadStored(id);
+    if (!stored.ok()) {
+      done(stored.status());
+    } else if (*stored) {
+      done(FailedPrecondition("task " + id + " already ended (" +
+                              std::string(StateName((*stored)->state)) + "); nothing to cancel"));
+    } else {
+      done(NotFound("task '" + id + "' not found"));
+    }
     return;
   }
   Entry& e = it->second;
@@ -1013,7 +1216,15 @@ void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
                                std::optional<Duration> timeout, Callback<Task> done) {
   auto it = FindTask(id);
   if (it == tasks_.end()) {
-    done(NotFound("task '" + id + "' not found"));
+    // Only finished tasks leave RAM: one in the store is answered at once.
+    auto stored = ReadStored(id);
+    if (!stored.ok()) {
+      done(stored.status());
+    } else if (*stored) {
+      done(std::move(**stored));
+    } else {
+      done(NotFound("task '" + id + "' not found"));
+    }
     return;
   }
   Entry& e = it->second;
@@ -1088,7 +1299,15 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
                        done = std::move(done)]() mutable {
     auto it = FindTask(id);
     if (it == tasks_.end()) {
-      done(NotFound("task '" + id + "' not found"));
+      auto stored = ReadStored(id);
+      if (!stored.ok()) {
+        done(stored.status());
+      } else if (*stored) {
+        done(FailedPrecondition("task " + id + " is " + std::string(StateName((*stored)->state)) +
+                                "; progress can only be reported while it runs"));
+      } else {
+        done(NotFound("task '" + id + "' not found"));
+      }
       return;
     }
     Task& t = it->second.task;
@@ -1108,7 +1327,15 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
   asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
     auto it = FindTask(id);
     if (it == tasks_.end()) {
-      done(NotFound("task '" + id + "' not found"));
+      auto stored = ReadStored(id);
+      if (!stored.ok()) {
+        done(stored.status());
+      } else if (*stored) {
+        EraseStored(**stored);  // finished, or it would be in RAM
+        done(OkStatus());
+      } else {
+        done(NotFound("task '" + id + "' not found"));
+      }
       return;
     }
     if (!IsTerminal(it->second.task.state)) {
@@ -1133,11 +1360,15 @@ void TaskManager::ScheduleExpiry(const std::string& id, SteadyTime at) {
   if (at < sweep_at_) ArmSweep();
 }
 
-std::optional<SteadyTime> TaskManager::NextExpiry() const {
+std::optional<SteadyTime> TaskManager::NextExpiry() {
   std::optional<SteadyTime> next;
   if (!expiries_fifo_.empty()) next = expiries_fifo_.front().first;
   if (!expiries_.empty() && (!next || expiries_.begin()->first < *next)) {
     next = expiries_.begin()->first;
+  }
+  if (const int64_t ns = ended_index_.NextDeadline(); ns != INT64_MAX) {
+    SteadyTime at{std::chrono::duration_cast<SteadyTime::duration>(std::chrono::nanoseconds(ns))};
+    if (!next || at < *next) next = at;
   }
   return next;
 }
@@ -1169,7 +1400,42 @@ void TaskManager::Sweep() {
       Erase(id);
     }
   }
+  if (evict_) ExpireEnded(now);
   ArmSweep();
+}
+
+void TaskManager::ExpireEnded(SteadyTime now) {
+  std::vector<StoreOp> ops;
+  std::vector<std::string> ids;
+  EndedTask e;
+  const int64_t now_ns = SteadyNanos(now);
+  while (ops.size() < kExpireBatch && ended_index_.PopDue(now_ns, &e)) {
+    std::string id = TaskIdFromNumber(e.key);
+    deleting_.insert(e.key);
+    std::error_code ec;
+    std::filesystem::remove(StdoutPath(id), ec);
+    std::filesystem::remove(StderrPath(id), ec);
+    if (!subscribers_.empty()) {
+      // Watchers filter on more than the index holds: read the task for its event.
+      auto stored = store_.Read(e.key);
+      Task task;
+      if (stored.ok() && *stored) {
+        task = std::move(**stored);
+      } else {
+        task.id = id;
+        task.state = e.state();
+      }
+      Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
+    }
+    StoreOp op;
+    op.kind = StoreOp::Kind::kDelete;
+    op.id = id;
+    ops.push_back(std::move(op));
+    ids.push_back(std::move(id));
+  }
+  if (ops.empty()) return;
+  spdlog::debug("{} finished tasks reached the end of their retention; deleting", ops.size());
+  store_.Write(std::move(ops), RetryOnFailure(std::move(ids), false, /*committed=*/true));
 }
 
 void TaskManager::Erase(const std::string& id) {
@@ -1180,6 +1446,8 @@ void TaskManager::Erase(const std::string& id) {
     auto rid = request_ids_.find(task.request_id.view());
     if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
   }
+  // Until the deletion commits the store still has the row: reads must not see it.
+  if (evict_) deleting_.insert(it->first);
   tasks_.erase(it);
   std::error_code ec;
   std::filesystem::remove(StdoutPath(id), ec);
@@ -1189,8 +1457,66 @@ void TaskManager::Erase(const std::string& id) {
   op.id = id;
   std::vector<StoreOp> ops;
   ops.push_back(std::move(op));
-  store_.Write(std::move(ops), RetryOnFailure({id}));
+  store_.Write(std::move(ops), RetryOnFailure({id}, false, /*committed=*/evict_));
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
+}
+
+void TaskManager::EraseStored(const Task& task) {
+  const uint64_t key = *TaskIdNumber(task.id);
+  EndedTask e;
+  e.key = key;
+  e.rid_state = EndedTask::Pack(RequestIdHash(task.request_id), task.state);
+  ended_index_.Remove(e);
+  deleting_.insert(key);
+  std::error_code ec;
+  std::filesystem::remove(StdoutPath(task.id), ec);
+  std::filesystem::remove(StderrPath(task.id), ec);
+  StoreOp op;
+  op.kind = StoreOp::Kind::kDelete;
+  op.id = task.id;
+  std::vector<StoreOp> ops;
+  ops.push_back(std::move(op));
+  store_.Write(std::move(ops), RetryOnFailure({task.id}, false, /*committed=*/true));
+  Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
+}
+
+void TaskManager::OnCommitted(const std::vector<std::string>& ids) {
+  for (const auto& id : ids) {
+    auto key = TaskIdNumber(id);
+    if (!key) continue;
+    auto it = tasks_.find(*key);
+    if (it != tasks_.end()) {
+      MaybeEvict(it);
+    } else {
+      deleting_.erase(*key);  // a deletion: the store no longer has it
+    }
+  }
+}
+
+void TaskManager::MaybeEvict(TaskMap::iterator it) {
+  Entry& e = it->second;
+  const Task& t = e.task;
+  // Waiters are answered at the end and dependents resolved then, so an
+  // entry with aux or a change still to be written is the rare exception.
+  if (!evict_ || !IsTerminal(t.state) || e.aux || unpersisted_.count(t.id)) return;
+  EndedTask ended;
+  ended.key = it->first;
+  ended.rid_state = EndedTask::Pack(RequestIdHash(t.request_id), t.state);
+  if (t.expire_time) {
+    auto left = std::max<Duration>(Duration::zero(), *t.expire_time - clock_.WallNow());
+    ended.expire_ns = SteadyNanos(clock_.SteadyNow() + ToSteady(left));
+  }
+  if (!t.request_id.empty()) {
+    auto rid = request_ids_.find(t.request_id.view());
+    if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
+  }
+  tasks_.erase(it);
+  ended_index_.Add(ended);
+  if (SteadyTime at{std::chrono::duration_cast<SteadyTime::duration>(
+          std::chrono::nanoseconds(ended.expire_ns))};
+      ended.expire_ns != INT64_MAX && at < sweep_at_) {
+    ArmSweep();
+  }
 }
 
 // ---------------------------------------------------------------- events
@@ -1208,11 +1534,20 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
       close(Unavailable("taskd is shutting down"));
       return;
     }
+    // Listed tasks only in the store, read once here for the snapshot.
+    std::unordered_map<std::string, std::optional<Task>> stored;
     for (size_t i = 0; i < filter.ids.size(); ++i) {
-      if (FindTask(filter.ids[i]) == tasks_.end()) {
+      if (FindTask(filter.ids[i]) != tasks_.end()) continue;
+      auto t = ReadStored(filter.ids[i]);
+      if (!t.ok()) {
+        close(t.status());
+        return;
+      }
+      if (!*t) {
         close(NotFound("ids[" + std::to_string(i) + "]: task '" + filter.ids[i] + "' not found"));
         return;
       }
+      stored[filter.ids[i]] = std::move(*t);
     }
     if (snapshot) {
       WallTime now = clock_.WallNow();
@@ -1220,9 +1555,18 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
         if (filter.Matches(t)) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
       };
       if (!filter.ids.empty()) {
-        for (const auto& id : filter.ids) send(FindTask(id)->second.task);
+        for (const auto& id : filter.ids) {
+          if (auto it = FindTask(id); it != tasks_.end()) {
+            send(it->second.task);
+          } else if (auto& t = stored[id]) {
+            send(*t);
+          }
+        }
       } else {
-        for (const auto& [id, e] : tasks_) send(e.task);
+        for (const auto& [id, e] : tasks_) {
+          // When evicting, finished tasks are not part of it (see Subscribe).
+          if (!evict_ || !IsTerminal(e.task.state)) send(e.task);
+        }
       }
     }
     subscribers_.emplace(handle, std::make_unique<Subscriber>(Subscriber{
@@ -1249,14 +1593,22 @@ void TaskManager::Persist(const Task& task) {
   if (!store_.durable()) return;
   std::vector<StoreOp> ops;
   ops.push_back(StoreOp{StoreOp::Kind::kPut, task, {}});
-  store_.Write(std::move(ops), RetryOnFailure({task.id}));
+  // A finished task's final state: once committed, the task may leave RAM.
+  store_.Write(std::move(ops),
+               RetryOnFailure({task.id}, false, /*committed=*/evict_ && IsTerminal(task.state)));
 }
 
-std::function<void(Status)> TaskManager::RetryOnFailure(std::vector<std::string> ids,
-                                                        bool retried) {
-  return [this, ids = std::move(ids), retried, alive = std::weak_ptr<int>(alive_)](Status s) {
+std::function<void(Status)> TaskManager::RetryOnFailure(std::vector<std::string> ids, bool retried,
+                                                        bool committed) {
+  return [this, ids = std::move(ids), retried, committed,
+          alive = std::weak_ptr<int>(alive_)](Status s) {
     if (s.ok()) {
       if (retried) spdlog::info("{} task changes that had failed are persisted now", ids.size());
+      if (committed && !alive.expired()) {
+        asio::post(strand_, [this, ids, alive] {
+          if (!alive.expired()) OnCommitted(ids);
+        });
+      }
       return;
     }
     for (const auto& id : ids) {
@@ -1280,20 +1632,23 @@ void TaskManager::RetryPersist() {
   auto ids = std::move(unpersisted_);
   unpersisted_.clear();
   std::vector<StoreOp> ops;
+  std::vector<std::string> written;
   for (const auto& id : ids) {
     auto it = FindTask(id);
     StoreOp op;
-    if (it == tasks_.end()) {
+    if (it != tasks_.end()) {
+      op.task = it->second.task;
+    } else if (!evict_ || deleting_.count(*TaskIdNumber(id))) {
       op.kind = StoreOp::Kind::kDelete;
       op.id = id;
     } else {
-      op.task = it->second.task;
+      continue;  // left RAM after its final state was committed: nothing to redo
     }
     ops.push_back(std::move(op));
+    written.push_back(id);
   }
   if (ops.empty()) return;
-  store_.Write(std::move(ops),
-               RetryOnFailure(std::vector<std::string>(ids.begin(), ids.end()), true));
+  store_.Write(std::move(ops), RetryOnFailure(std::move(written), true, /*committed=*/evict_));
 }
 
 // ---------------------------------------------------------------- stats
@@ -1301,6 +1656,10 @@ void TaskManager::RetryPersist() {
 void TaskManager::GetStats(std::function<void(ManagerStats)> done) {
   asio::post(strand_, [this, done = std::move(done)] {
     ManagerStats st;
+    for (TaskState s : {TaskState::kCompleted, TaskState::kFailed, TaskState::kCancelled}) {
+      st.by_state[static_cast<size_t>(s)] = ended_index_.count(s);
+    }
+    st.finished_in_store = ended_index_.size();
     for (const auto& [name, q] : queues_) st.queues[name].running = q.running;
     for (const auto& [key, e] : tasks_) {
       const Task& t = e.task;

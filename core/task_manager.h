@@ -4,6 +4,13 @@
 // policy, keeps terminal tasks until their TTL, and persists every change
 // through a Store.
 //
+// Finished tasks: with a store that serves reads (SqliteStore), a finished
+// task leaves RAM once the write holding its final state has committed and
+// nothing still needs its entry (waiters, dependents); from then on reads
+// go to the store, and RAM keeps only an EndedIndex entry (TTL deadline,
+// request_id hash, state: 24 bytes). With a store that keeps nothing
+// (MemoryStore) finished tasks stay in RAM until their TTL.
+//
 // Threading: all task state is owned by one strand (the manager strand) and
 // changes there, one unit of work at a time. Public methods may be called
 // from any thread; they post to the strand and return at once. Callbacks
@@ -23,10 +30,12 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/asio.h"
 #include "core/clock.h"
+#include "core/ended_index.h"
 #include "core/exec_runner.h"
 #include "core/handlers.h"
 #include "core/status.h"
@@ -78,6 +87,12 @@ struct TaskFilter {
   bool Matches(const Task& task) const;
 };
 
+// A List page over finished tasks in the store scans at most
+// kListScanRows store rows (it runs on the manager strand): with a filter
+// that matches few of them, a page may hold fewer than page_size tasks (even
+// none) and still carry a last_id to continue from.
+inline constexpr size_t kListScanRows = 2048;
+
 struct ListRequest {
   TaskFilter filter;
   size_t page_size = 50;
@@ -109,6 +124,8 @@ struct ManagerStats {
     int running = 0;
   };
   std::map<std::string, Queue> queues;  // every queue seen since start
+  // Of the finished tasks in by_state, those held only in the store.
+  size_t finished_in_store = 0;
   std::optional<WallTime> oldest_pending_create_time;
 };
 
@@ -148,7 +165,10 @@ class TaskManager {
   // Deletes a terminal task and its logs.
   void Delete(std::string id, std::function<void(Status)> done);
   // Calls `on_event` (on the strand) for every event on a matching task,
-  // first a kSnapshot per matching task when `snapshot`. Returns a handle.
+  // first a kSnapshot per matching task when `snapshot` (with ids: each listed
+  // task; without: every matching task held in RAM — with a store that
+  // serves reads, that is every unfinished task, and finished ones are not
+  // part of it). Returns a handle.
   // `on_close` (optional) runs at most once, on the strand, when the
   // subscription ends without Unsubscribe: NOT_FOUND when a listed id does
   // not exist (nothing is registered then), UNAVAILABLE at shutdown.
@@ -221,13 +241,35 @@ class TaskManager {
   void OnDependencyEnded(const std::string& id);
   void ScheduleExpiry(const std::string& id, SteadyTime at);
   void ArmSweep();
-  std::optional<SteadyTime> NextExpiry() const;
+  std::optional<SteadyTime> NextExpiry();
   void Sweep();
   void Erase(const std::string& id);
   void Persist(const Task& task);
   // A store callback that, on failure, queues `ids` to be written again
   // (`retried`: these writes are such a retry; their success is logged).
-  std::function<void(Status)> RetryOnFailure(std::vector<std::string> ids, bool retried = false);
+  // `committed`: on success, OnCommitted(ids) runs on the strand.
+  std::function<void(Status)> RetryOnFailure(std::vector<std::string> ids, bool retried = false,
+                                             bool committed = false);
+
+  // Finished tasks in the store (only when evict_).
+  //
+  // A write of these ids committed: finished tasks among them may leave RAM,
+  // and deleted ones are gone from the store for good.
+  void OnCommitted(const std::vector<std::string>& ids);
+  // Moves a finished task whose final state is committed from tasks_ to
+  // ended_index_, unless something still needs its entry.
+  void MaybeEvict(std::map<uint64_t, Entry>::iterator it);
+  // The task with this id as the store has it, when it is not in tasks_:
+  // nullopt when there is none (or it is being deleted).
+  StatusOr<std::optional<Task>> ReadStored(std::string_view id);
+  // The task with this id, from RAM or the store (a copy).
+  StatusOr<std::optional<Task>> Lookup(std::string_view id);
+  // Deletes a finished task that is only in the store.
+  void EraseStored(const Task& task);
+  // Deletes finished tasks in the store whose deadline has passed (a batch
+  // at a time: the sweep comes back for the rest).
+  void ExpireEnded(SteadyTime now);
+  ListResult ListMerged(const ListRequest& request);
   // Registers waiter `handle` for `e`; ReleaseWaiters or AnswerWaiter answers it.
   Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
   void RetryPersist();
@@ -274,6 +316,12 @@ class TaskManager {
   std::string instance_;
   std::set<std::string> unpersisted_;  // changes whose write failed; retried
   std::unique_ptr<Clock::Timer> persist_retry_timer_;
+  // store_.durable() && store_.serves_reads(): finished tasks leave RAM.
+  bool evict_ = false;
+  EndedIndex ended_index_;  // finished tasks only in the store (evict_)
+  // Keys of deleted tasks whose deletion is not committed yet: the store
+  // still has them, reads must not (evict_).
+  std::unordered_set<uint64_t> deleting_;
   // Store callbacks hold a weak_ptr to this: they may outlive the manager.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::function<void()> shutdown_done_;

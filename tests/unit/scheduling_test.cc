@@ -17,7 +17,7 @@ using testing::ReadFile;
 // A durable store that keeps nothing but counts what it is asked to write.
 class RecordingStore final : public Store {
  public:
-  StatusOr<std::vector<Task>> Load() override { return std::vector<Task>{}; }
+  StatusOr<StoredTasks> Load() override { return StoredTasks{}; }
   void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
     {
       std::lock_guard l(mu_);

@@ -37,9 +37,9 @@ TEST(SqliteStore, PersistsAndReloadsTasks) {
   ASSERT_TRUE(store.ok());
   auto tasks = (*store)->Load();
   ASSERT_TRUE(tasks.ok());
-  ASSERT_EQ(tasks->size(), 1u);
-  EXPECT_EQ(tasks->front().id, t.id);
-  EXPECT_EQ(tasks->front().request_id, "r1");
+  ASSERT_EQ(tasks->tasks.size(), 1u);
+  EXPECT_EQ(tasks->tasks.front().id, t.id);
+  EXPECT_EQ(tasks->tasks.front().request_id, "r1");
   StoreOp del;
   del.kind = StoreOp::Kind::kDelete;
   del.id = t.id;
@@ -47,7 +47,10 @@ TEST(SqliteStore, PersistsAndReloadsTasks) {
   (*store)->Close();
   auto again = SqliteStore::Open(path);
   ASSERT_TRUE(again.ok());
-  EXPECT_TRUE((*again)->Load()->empty());
+  auto left = (*again)->Load();
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->tasks.empty());
+  EXPECT_TRUE(left->ended.empty());
 }
 
 TEST(SqliteStore, RefusesANewerSchema) {
@@ -116,7 +119,9 @@ TEST(SqliteStore, RestartRecoversPendingAndInterruptsRunning) {
   ASSERT_TRUE(reopened.ok());
   auto tasks = (*reopened)->Load();
   ASSERT_TRUE(tasks.ok());
-  for (const auto& t : *tasks) EXPECT_TRUE(IsTerminal(t.state)) << t.id;
+  EXPECT_TRUE(tasks->tasks.empty());  // only unfinished tasks are loaded whole
+  EXPECT_EQ(tasks->ended.size(), 3u);
+  for (const auto& e : tasks->ended) EXPECT_TRUE(IsTerminal(e.state())) << e.key;
 }
 
 }  // namespace

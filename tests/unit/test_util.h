@@ -70,6 +70,7 @@ class ManagerHarness {
       handlers = &own_handlers_;
     }
     if (!store) store = &memory_;
+    store_ = store;
     if (options.log_dir.empty()) options.log_dir = dir_.path() / "logs";
     manager_ = std::make_unique<TaskManager>(io_, std::move(options), *store, *handlers);
     start_status_ = manager_->Start();
@@ -80,6 +81,9 @@ class ManagerHarness {
     manager_->Shutdown([&] { stopped.set_value(); });
     auto f = stopped.get_future();
     Await(f);
+    // As the daemon does: flush the store while the io threads still run,
+    // so that no store callback reaches a manager being destroyed.
+    store_->Close();
     work_.reset();
     io_.stop();
     for (auto& t : threads_) t.join();
@@ -141,6 +145,7 @@ class ManagerHarness {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   MemoryStore memory_;
+  Store* store_ = nullptr;
   HandlerRegistry own_handlers_;
   std::unique_ptr<TaskManager> manager_;
   Status start_status_;

@@ -1,0 +1,578 @@
+// Finished tasks that live only in the store (SqliteStore in a temp dir):
+// every read, write and deadline that reaches a finished task still works
+// once it has left RAM, and across a restart.
+#include <sqlite3.h>
+
+#include "core/sqlite_store.h"
+#include "core/task_json.h"
+#include "test_util.h"
+
+namespace taskd {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Exec;
+using testing::Handler;
+using testing::ManagerHarness;
+using testing::TempDir;
+
+class EvictionTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  ManagerOptions Options() {
+    ManagerOptions o;
+    o.clock = &clock_;
+    o.log_dir = dir_.path() / "logs";  // shared by restarts
+    return o;
+  }
+  // A new manager (and store connection) on the same database: a restart.
+  ManagerHarness& Restart() {
+    h_.reset();
+    Reopen();
+    h_ = std::make_unique<ManagerHarness>(Options(), store_.get());
+    EXPECT_TRUE(h_->start_status().ok()) << h_->start_status().ToString();
+    return *h_;
+  }
+  ManagerHarness& h() {
+    if (!h_) Restart();
+    return *h_;
+  }
+  void TearDown() override {
+    h_.reset();
+    store_.reset();
+  }
+
+  ManagerStats Stats() {
+    std::promise<ManagerStats> p;
+    h().m().GetStats([&](ManagerStats st) { p.set_value(std::move(st)); });
+    auto f = p.get_future();
+    return testing::Await(f);
+  }
+  // Bounded: the eviction follows the commit of the final state.
+  void WaitInStore(size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (Stats().finished_in_store != n) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        FAIL() << "finished_in_store stays " << Stats().finished_in_store << ", want " << n;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+  // Runs `spec` to its end and waits until it has left RAM.
+  Task Finished(TaskSpec spec, std::string request_id = "") {
+    const size_t before = Stats().finished_in_store;
+    auto t = h().Submit(std::move(spec), std::move(request_id));
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    auto done = h().Wait(t->id);
+    EXPECT_TRUE(done.ok() && IsTerminal(done->state));
+    WaitInStore(before + 1);
+    return *done;
+  }
+  StatusOr<ListResult> List(const ListRequest& req) {
+    std::promise<StatusOr<ListResult>> p;
+    h().m().List(req, [&](StatusOr<ListResult> r) { p.set_value(std::move(r)); });
+    auto f = p.get_future();
+    return testing::Await(f);
+  }
+  // Every page of `req`, in order.
+  std::vector<std::string> ListAll(ListRequest req) {
+    std::vector<std::string> ids;
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto r = List(req);
+      EXPECT_TRUE(r.ok());
+      if (!r.ok()) break;
+      EXPECT_LE(r->tasks.size(), req.page_size);
+      for (const auto& t : r->tasks) ids.push_back(t.id);
+      if (r->last_id.empty()) break;
+      req.start_after = r->last_id;
+    }
+    return ids;
+  }
+  Status Delete(const std::string& id) {
+    std::promise<Status> p;
+    h().m().Delete(id, [&](Status s) { p.set_value(s); });
+    auto f = p.get_future();
+    return testing::Await(f);
+  }
+
+  TempDir dir_;
+  ManualClock clock_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<ManagerHarness> h_;
+
+ private:
+  void Reopen() {
+    store_.reset();
+    auto s = SqliteStore::Open(dir_.path() / "taskd.db");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+};
+
+TEST_F(EvictionTest, AFinishedTaskIsReadFromTheStore) {
+  TaskSpec spec = Exec({"sh", "-c", "echo out; echo err >&2; exit 3"});
+  spec.name = "job";
+  spec.labels["team"] = "a";
+  Task t = Finished(spec);
+  auto got = h().Get(t.id);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->state, TaskState::kFailed);
+  EXPECT_EQ(got->reason, TaskReason::kExitCode);
+  EXPECT_EQ(got->result->exit_code, 3);
+  EXPECT_EQ(got->spec.labels.at("team"), "a");
+  EXPECT_EQ(got->spec.name, "job");
+  EXPECT_TRUE(got->expire_time);
+  // Wait answers at once, with the stored state.
+  auto waited = h().Wait(t.id);
+  ASSERT_TRUE(waited.ok());
+  EXPECT_EQ(waited->state, TaskState::kFailed);
+  // Cancel and progress: it has ended.
+  EXPECT_EQ(h().Cancel(t.id).status().code(), StatusCode::kFailedPrecondition);
+  std::promise<StatusOr<Task>> p;
+  h().m().ReportProgress(t.id, 5, "", [&](StatusOr<Task> r) { p.set_value(std::move(r)); });
+  auto f = p.get_future();
+  EXPECT_EQ(testing::Await(f).status().code(), StatusCode::kFailedPrecondition);
+  // Its logs stay until it is deleted.
+  EXPECT_EQ(testing::ReadFile(h().m().StdoutPath(t.id)), "out\n");
+  EXPECT_EQ(h().Get("0000000000000").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(h().Wait("nonsense").status().code(), StatusCode::kNotFound);
+  ManagerStats st = Stats();
+  EXPECT_EQ(st.by_state[static_cast<size_t>(TaskState::kFailed)], 1u);
+  EXPECT_EQ(st.finished_in_store, 1u);
+}
+
+TEST_F(EvictionTest, ListPagesAcrossLiveAndFinishedTasksInIdOrder) {
+  // Finished (in the store) and pending (in RAM) tasks, interleaved by id.
+  std::vector<std::string> all, finished, pending, team_a, queue_q, named;
+  for (int i = 0; i < 12; ++i) {
+    TaskSpec spec = Handler("noop");
+    spec.labels["team"] = i % 3 == 0 ? "a" : "b";
+    if (i % 4 == 0) spec.queue = "q";
+    spec.name = i % 2 == 0 ? "build-" + std::to_string(i) : "test-" + std::to_string(i);
+    std::string id;
+    if (i % 3 == 1) {
+      spec.not_before = clock_.WallNow() + 1h;  // stays PENDING
+      id = h().MustSubmit(spec).id;
+      pending.push_back(id);
+    } else {
+      id = Finished(spec).id;
+      finished.push_back(id);
+    }
+    all.push_back(id);
+    if (i % 3 == 0) team_a.push_back(id);
+    if (i % 4 == 0) queue_q.push_back(id);
+    if (i % 2 == 0) named.push_back(id);
+  }
+  ASSERT_EQ(Stats().finished_in_store, finished.size());
+  for (size_t page : {1u, 2u, 5u, 50u}) {
+    ListRequest req;
+    req.page_size = page;
+    EXPECT_EQ(ListAll(req), all) << "page size " << page;
+  }
+  ListRequest req;
+  req.page_size = 2;
+  req.filter.states = {TaskState::kCompleted};
+  EXPECT_EQ(ListAll(req), finished);
+  req.filter.states = {TaskState::kPending};
+  EXPECT_EQ(ListAll(req), pending);
+  req.filter.states = {TaskState::kPending, TaskState::kCompleted};
+  EXPECT_EQ(ListAll(req), all);
+  req.filter.states = {TaskState::kFailed};
+  EXPECT_TRUE(ListAll(req).empty());
+  req.filter.states.clear();
+  req.filter.labels["team"] = "a";
+  EXPECT_EQ(ListAll(req), team_a);
+  req.filter.labels.clear();
+  req.filter.queue = "q";
+  EXPECT_EQ(ListAll(req), queue_q);
+  req.filter.queue.clear();
+  req.filter.name_prefix = "build-";
+  EXPECT_EQ(ListAll(req), named);
+  req.filter.name_prefix.clear();
+  req.filter.ids = {all[5], all[0], "0000000000000", all[1], all[0]};
+  EXPECT_EQ(ListAll(req), (std::vector<std::string>{all[0], all[1], all[5]}));
+  req.filter.ids.clear();
+  // A page token in the middle of the finished tasks.
+  req.start_after = all[3];
+  req.page_size = 100;
+  EXPECT_EQ(ListAll(req), std::vector<std::string>(all.begin() + 4, all.end()));
+
+  // After a restart the same.
+  Restart();
+  ListRequest again;
+  again.page_size = 3;
+  EXPECT_EQ(ListAll(again), all);
+  again.filter.labels["team"] = "a";
+  EXPECT_EQ(ListAll(again), team_a);
+}
+
+TEST_F(EvictionTest, ListOverManyFinishedTasksBoundsTheRowsScannedPerPage) {
+  const size_t n = kListScanRows + 300;
+  std::vector<std::string> ids;
+  // Written straight to the store: the manager loads them as finished.
+  {
+    std::vector<StoreOp> ops;
+    for (size_t i = 0; i < n; ++i) {
+      StoreOp op;
+      op.task.id = NewTaskId();
+      op.task.spec = Handler("noop");
+      op.task.spec.labels["k"] = i == n - 1 ? "last" : "other";
+      op.task.state = TaskState::kCompleted;
+      op.task.expire_time = clock_.WallNow() + 1h;
+      ids.push_back(op.task.id);
+      ops.push_back(std::move(op));
+    }
+    ASSERT_TRUE(store_->Load().ok());
+    std::promise<Status> p;
+    store_->Write(std::move(ops), [&](Status s) { p.set_value(s); });
+    auto f = p.get_future();
+    ASSERT_TRUE(testing::Await(f).ok());
+  }
+  Restart();
+  EXPECT_EQ(Stats().finished_in_store, n);
+  ListRequest req;
+  req.page_size = 10;
+  req.filter.labels["k"] = "last";
+  auto first = List(req);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->tasks.empty());  // the scan budget ran out first
+  EXPECT_FALSE(first->last_id.empty());
+  EXPECT_EQ(ListAll(req), std::vector<std::string>{ids.back()});
+  req.filter.labels.clear();
+  req.page_size = 1000;
+  EXPECT_EQ(ListAll(req), ids);
+}
+
+TEST_F(EvictionTest, DeleteRemovesAFinishedTaskAndItsLogs) {
+  Task t = Finished(Exec({"echo", "hi"}));
+  ASSERT_TRUE(std::filesystem::exists(h().m().StdoutPath(t.id)));
+  EXPECT_TRUE(Delete(t.id).ok());
+  EXPECT_EQ(h().Get(t.id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Delete(t.id).code(), StatusCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(h().m().StdoutPath(t.id)));
+  ListRequest req;
+  EXPECT_TRUE(ListAll(req).empty());
+  EXPECT_EQ(Stats().finished_in_store, 0u);
+  EXPECT_EQ(Stats().by_state[static_cast<size_t>(TaskState::kCompleted)], 0u);
+  // The deletion is committed: gone after a restart too.
+  Restart();
+  EXPECT_EQ(h().Get(t.id).status().code(), StatusCode::kNotFound);
+  // Deleting it before its TTL does not disturb the expiry of others.
+  Task u = Finished(Handler("noop"));
+  clock_.Advance(2h);
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (h().Get(u.id).ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(h().Get(u.id).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(EvictionTest, RequestIdReturnsTheFirstTaskAfterItLeftRamAndAcrossRestarts) {
+  Task first = Finished(Handler("noop"), "req-1");
+  auto again = h().Submit(Handler("noop"), "req-1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, first.id);
+  EXPECT_EQ(again->state, TaskState::kCompleted);
+  // In a batch too.
+  std::promise<StatusOr<std::vector<Task>>> p;
+  std::vector<SubmitRequest> batch;
+  batch.push_back({Handler("noop"), "req-1"});
+  batch.push_back({Handler("noop"), "req-2"});
+  h().m().BatchSubmit(std::move(batch),
+                      [&](StatusOr<std::vector<Task>> r) { p.set_value(std::move(r)); });
+  auto f = p.get_future();
+  auto r = testing::Await(f);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].id, first.id);
+  EXPECT_NE((*r)[1].id, first.id);
+  Restart();
+  auto after = h().Submit(Handler("noop"), "req-1");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->id, first.id);
+  // Once deleted, the request_id makes a new task.
+  ASSERT_TRUE(Delete(first.id).ok());
+  auto fresh = h().Submit(Handler("noop"), "req-1");
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_NE(fresh->id, first.id);
+}
+
+TEST_F(EvictionTest, DependenciesOnFinishedTasksInTheStore) {
+  Task ok = Finished(Handler("noop"));
+  Task bad = Finished(Exec({"false"}));
+  TaskSpec after_ok = Handler("noop");
+  after_ok.after = {ok.id};
+  auto a = h().Submit(after_ok);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(h().Wait(a->id)->state, TaskState::kCompleted);
+  TaskSpec after_bad = Handler("noop");
+  after_bad.after = {bad.id};
+  auto b = h().Submit(after_bad);
+  ASSERT_TRUE(b.ok());
+  auto bd = h().Wait(b->id);
+  EXPECT_EQ(bd->state, TaskState::kFailed);
+  EXPECT_EQ(bd->reason, TaskReason::kDependencyFailed);
+  TaskSpec unknown = Handler("noop");
+  unknown.after = {"0000000000000"};
+  EXPECT_EQ(h().Submit(unknown).status().code(), StatusCode::kInvalidArgument);
+  // A pending task whose dependency left RAM, recovered after a restart.
+  Task blocker = h().MustSubmit([&] {
+    TaskSpec s = Handler("noop");
+    s.not_before = clock_.WallNow() + 1h;
+    return s;
+  }());
+  TaskSpec two = Handler("noop");
+  two.after = {ok.id, blocker.id};
+  TaskSpec on_bad = Handler("noop");
+  on_bad.after = {bad.id, blocker.id};
+  Task t2 = h().MustSubmit(two);
+  Restart();
+  auto stored_bad = h().Submit(on_bad);  // fails at once: bad is FAILED
+  ASSERT_TRUE(stored_bad.ok());
+  EXPECT_EQ(h().Wait(stored_bad->id)->reason, TaskReason::kDependencyFailed);
+  EXPECT_EQ(h().Get(t2.id)->state, TaskState::kPending);
+  clock_.Advance(1h);
+  EXPECT_EQ(h().Wait(t2.id)->state, TaskState::kCompleted);
+}
+
+TEST_F(EvictionTest, TtlDeletesFinishedTasksInTheStoreAlsoAfterARestart) {
+  TaskSpec spec = Exec({"echo", "hi"});
+  spec.ttl = 10min;
+  Task a = Finished(spec);
+  spec.ttl = 30min;
+  Task b = Finished(spec);
+  ASSERT_TRUE(std::filesystem::exists(h().m().StdoutPath(a.id)));
+  clock_.Advance(9min);
+  EXPECT_TRUE(h().Get(a.id).ok());
+  clock_.Advance(1min);
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (h().Get(a.id).ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(h().Get(a.id).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(h().m().StdoutPath(a.id)));
+  EXPECT_TRUE(h().Get(b.id).ok());
+  EXPECT_EQ(Stats().finished_in_store, 1u);
+  // b's deadline survives a restart (from its stored expire time).
+  Restart();
+  EXPECT_EQ(h().Get(a.id).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(h().Get(b.id).ok());
+  EXPECT_EQ(Stats().finished_in_store, 1u);
+  clock_.Advance(19min);
+  EXPECT_TRUE(h().Get(b.id).ok());
+  clock_.Advance(1min);
+  deadline = std::chrono::steady_clock::now() + 20s;
+  while (h().Get(b.id).ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(h().Get(b.id).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(h().m().StdoutPath(b.id)));
+  EXPECT_EQ(Stats().finished_in_store, 0u);
+  Restart();
+  auto loaded = store_->Read(*TaskIdNumber(b.id));
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_FALSE(*loaded);
+}
+
+TEST_F(EvictionTest, WatchByIdsSnapshotsFinishedTasksInTheStore) {
+  Task done = Finished(Handler("noop"));
+  std::mutex mu;
+  std::vector<std::pair<TaskEvent::Type, TaskState>> events;
+  TaskFilter filter;
+  filter.ids = {done.id};
+  std::promise<void> got;
+  uint64_t handle = h().m().Subscribe(filter, true, [&](const TaskEvent& e) {
+    std::lock_guard l(mu);
+    events.emplace_back(e.type, e.task.state);
+    got.set_value();
+  });
+  auto f = got.get_future();
+  testing::Await(f);
+  h().m().Unsubscribe(handle);
+  {
+    std::lock_guard l(mu);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].first, TaskEvent::Type::kSnapshot);
+    EXPECT_EQ(events[0].second, TaskState::kCompleted);
+  }
+  filter.ids = {done.id, "0000000000000"};
+  std::promise<Status> closed;
+  h().m().Subscribe(
+      filter, true, [](const TaskEvent&) {}, [&](Status s) { closed.set_value(s); });
+  auto c = closed.get_future();
+  EXPECT_EQ(testing::Await(c).code(), StatusCode::kNotFound);
+}
+
+TEST_F(EvictionTest, StatsCountFinishedTasksInTheStoreByState) {
+  Finished(Handler("noop"));
+  Finished(Handler("noop"));
+  Finished(Exec({"false"}));
+  Task pending = h().MustSubmit([&] {
+    TaskSpec s = Handler("noop");
+    s.not_before = clock_.WallNow() + 1h;
+    return s;
+  }());
+  ASSERT_TRUE(h().Cancel(pending.id).ok());
+  WaitInStore(4);
+  for (int round = 0; round < 2; ++round) {
+    ManagerStats st = Stats();
+    EXPECT_EQ(st.by_state[static_cast<size_t>(TaskState::kCompleted)], 2u);
+    EXPECT_EQ(st.by_state[static_cast<size_t>(TaskState::kFailed)], 1u);
+    EXPECT_EQ(st.by_state[static_cast<size_t>(TaskState::kCancelled)], 1u);
+    EXPECT_EQ(st.by_state[static_cast<size_t>(TaskState::kPending)], 0u);
+    Restart();
+  }
+}
+
+TEST_F(EvictionTest, RestartEndsRunningTasksAndTheirFinalStateLeavesRam) {
+  Task running;
+  running.id = NewTaskId();
+  running.spec = Exec({"true"});
+  running.state = TaskState::kRunning;
+  running.attempt = 1;
+  running.create_time = clock_.WallNow();
+  ASSERT_TRUE(store_->Load().ok());
+  std::promise<Status> p;
+  store_->Write({StoreOp{StoreOp::Kind::kPut, running, {}}}, [&](Status s) { p.set_value(s); });
+  auto f = p.get_future();
+  ASSERT_TRUE(testing::Await(f).ok());
+  Restart();
+  WaitInStore(1);
+  auto t = h().Get(running.id);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->state, TaskState::kFailed);
+  EXPECT_EQ(t->reason, TaskReason::kInterrupted);
+  Restart();
+  EXPECT_EQ(h().Get(running.id)->reason, TaskReason::kInterrupted);
+}
+
+TEST(SqliteStoreMigration, Version1DatabaseIsMigratedAndLoads) {
+  TempDir dir;
+  auto path = dir.path() / "taskd.db";
+  Task done, pending;
+  done.id = NewTaskId();
+  done.request_id = "rid-1";
+  done.spec = Exec({"true"});
+  done.state = TaskState::kCompleted;
+  done.end_time = std::chrono::system_clock::now();
+  done.expire_time = *done.end_time + 1h;
+  pending.id = NewTaskId();
+  pending.spec = Exec({"true"});
+  {
+    // The version 1 schema, as taskd wrote it.
+    sqlite3* db;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "PRAGMA journal_mode=WAL;"
+                           "CREATE TABLE tasks (id TEXT PRIMARY KEY, request_id TEXT,"
+                           "  state INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;"
+                           "CREATE INDEX tasks_request_id ON tasks(request_id)"
+                           "  WHERE request_id IS NOT NULL;"
+                           "PRAGMA user_version=1;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    for (const Task* t : {&done, &pending}) {
+      sqlite3_stmt* st;
+      ASSERT_EQ(
+          sqlite3_prepare_v2(db, "INSERT INTO tasks VALUES (?1, ?2, ?3, ?4)", -1, &st, nullptr),
+          SQLITE_OK);
+      std::string data = TaskToJson(*t);
+      sqlite3_bind_text(st, 1, t->id.c_str(), -1, SQLITE_TRANSIENT);
+      if (t->request_id.empty()) {
+        sqlite3_bind_null(st, 2);
+      } else {
+        sqlite3_bind_text(st, 2, t->request_id.c_str(), -1, SQLITE_TRANSIENT);
+      }
+      sqlite3_bind_int(st, 3, static_cast<int>(t->state));
+      sqlite3_bind_text(st, 4, data.c_str(), -1, SQLITE_TRANSIENT);
+      ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+  }
+  auto store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto loaded = (*store)->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(loaded->tasks.size(), 1u);
+  EXPECT_EQ(loaded->tasks[0].id, pending.id);
+  ASSERT_EQ(loaded->ended.size(), 1u);
+  const EndedTask& e = loaded->ended[0];
+  EXPECT_EQ(e.key, *TaskIdNumber(done.id));
+  EXPECT_EQ(e.state(), TaskState::kCompleted);
+  EXPECT_EQ(e.rid_hash(), RequestIdHash("rid-1"));
+  EXPECT_EQ(e.expire_ns, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             done.expire_time->time_since_epoch())
+                             .count());
+  auto read = (*store)->Read(e.key);
+  ASSERT_TRUE(read.ok() && *read);
+  EXPECT_EQ((*read)->request_id, "rid-1");
+  auto by_rid = (*store)->ReadByRequestId("rid-1");
+  ASSERT_TRUE(by_rid.ok());
+  ASSERT_EQ(by_rid->size(), 1u);
+  EXPECT_EQ(by_rid->front().id, done.id);
+  (*store)->Close();
+  store->reset();
+  // Version 2 now; it opens as such again.
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), SqliteStore::kSchemaVersion);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  auto again = SqliteStore::Open(path);
+  ASSERT_TRUE(again.ok());
+  auto reloaded = (*again)->Load();
+  ASSERT_TRUE(reloaded.ok());
+  EXPECT_EQ(reloaded->tasks.size(), 1u);
+  EXPECT_EQ(reloaded->ended.size(), 1u);
+}
+
+TEST(EndedIndex, RequestIdHashesSurviveCollisionsAndRemovals) {
+  EndedIndex index;
+  std::vector<EndedTask> tasks;
+  for (uint64_t i = 1; i <= 2000; ++i) {
+    EndedTask e;
+    e.key = i;
+    e.expire_ns = static_cast<int64_t>(5000 - i);
+    // Every fourth has a request_id; hashes repeat (a multiset).
+    uint64_t rid = i % 4 == 0 ? RequestIdHash("r" + std::to_string(i % 100)) : 0;
+    e.rid_state = EndedTask::Pack(rid, i % 2 ? TaskState::kCompleted : TaskState::kFailed);
+    tasks.push_back(e);
+  }
+  index.Reset(std::vector<EndedTask>(tasks.begin(), tasks.begin() + 1000));
+  for (size_t i = 1000; i < tasks.size(); ++i) index.Add(tasks[i]);
+  EXPECT_EQ(index.size(), 2000u);
+  EXPECT_EQ(index.count(TaskState::kCompleted), 1000u);
+  EXPECT_TRUE(index.MayHaveRequestId(RequestIdHash("r4")));
+  EXPECT_FALSE(index.MayHaveRequestId(RequestIdHash("r1")));  // i % 4 == 0 only
+  // Remove every task with "r4" but one: still there; then the last one.
+  std::vector<EndedTask> r4;
+  for (const auto& t : tasks) {
+    if (t.rid_hash() == RequestIdHash("r4")) r4.push_back(t);
+  }
+  ASSERT_GT(r4.size(), 2u);
+  for (size_t i = 0; i + 1 < r4.size(); ++i) index.Remove(r4[i]);
+  EXPECT_TRUE(index.MayHaveRequestId(RequestIdHash("r4")));
+  index.Remove(r4.back());
+  EXPECT_FALSE(index.MayHaveRequestId(RequestIdHash("r4")));
+  EXPECT_TRUE(index.MayHaveRequestId(RequestIdHash("r8")));
+  // Expiry in deadline order, skipping the removed ones.
+  int64_t last = INT64_MIN;
+  size_t popped = 0;
+  EndedTask e;
+  while (index.PopDue(INT64_MAX - 1, &e)) {
+    EXPECT_GE(e.expire_ns, last);
+    EXPECT_NE(e.rid_hash(), RequestIdHash("r4"));
+    last = e.expire_ns;
+    ++popped;
+  }
+  EXPECT_EQ(popped, 2000u - r4.size());
+  EXPECT_EQ(index.size(), 0u);
+  EXPECT_FALSE(index.MayHaveRequestId(RequestIdHash("r8")));
+}
+
+}  // namespace
+}  // namespace taskd
