@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -82,6 +83,13 @@ int Fail(const grpc::Status& s, const std::string& addr) {
   return kExitError;
 }
 
+// A wait or follow that taskd ended before the task did (it is stopping).
+int StoppedEarly(const v1::Task& t) {
+  std::cerr << "taskctl: taskd stopped before task " << t.id() << " ended (it is "
+            << StateName(t.state()) << "); wait again once taskd is back\n";
+  return kExitUnreachable;
+}
+
 // The exit code for a waited task (see the header comment).
 int WaitExitCode(const v1::Task& t) {
   if (!IsTerminal(t.state())) return kExitTimeout;
@@ -117,10 +125,14 @@ int main(int argc, char** argv) {
   CLI::App app{"taskctl: submit, inspect and control taskd tasks"};
   app.footer(
       "Exit codes: 0 success; wait and submit --wait exit with the task's own exit code when it "
-      "ran, 1 when it FAILED or was CANCELLED without one, 124 when the wait timed out; 1 other "
-      "errors; 2 usage errors; 69 taskd cannot be reached.");
+      "ran, 0 when it COMPLETED, 1 when it FAILED or was CANCELLED without one, 124 when the "
+      "wait timed out (wait A B: the first task that did not succeed decides); 1 other errors; "
+      "2 usage errors; 69 taskd cannot be reached (or stopped during a wait).");
   app.require_subcommand(1);
   app.fallthrough();  // global options also after the subcommand: `taskctl get ID -o json`
+  // submit's command lands in app.remaining() (see submit->prefix_command());
+  // any other command with arguments left over is a usage error, below.
+  app.allow_extras();
   std::string addr = taskd::DefaultAddress();
   std::string output = "table";
   app.add_option("--addr", addr, "taskd address: unix:PATH or HOST:PORT")
@@ -146,8 +158,10 @@ int main(int argc, char** argv) {
   int priority = 0, retries = 0;
   bool wait_flag = false, follow_submit = false, quiet = false, inherit_env = false;
   submit->add_option("--name", name, "Task name");
-  submit->add_option("--label", labels, "Label KEY=VALUE (repeatable)");
-  submit->add_option("--env", envs, "Environment variable KEY=VALUE (repeatable)");
+  submit->add_option("--label", labels, "Label KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);  // one value each time: the command is not swallowed
+  submit->add_option("--env", envs, "Environment variable KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);  // one value each time: the command is not swallowed
   submit->add_flag("--inherit-env", inherit_env, "Start from taskd's whole environment");
   submit->add_option("--cwd", cwd, "Working directory");
   submit->add_option("--timeout", timeout, "Kill the task after this long (e.g. 30s, 5m)");
@@ -156,7 +170,8 @@ int main(int argc, char** argv) {
   submit->add_option("--queue", queue, "Queue name");
   submit->add_option("--retries", retries, "Retries after a failed attempt")
       ->check(CLI::Range(0, 999));
-  submit->add_option("--after", after, "Start only after this task COMPLETED (repeatable)");
+  submit->add_option("--after", after, "Start only after this task COMPLETED (repeatable)")
+      ->allow_extra_args(false);  // one value each time: the command is not swallowed
   submit->add_option("--ttl", ttl, "Keep the ended task this long");
   submit->add_option("--delay", delay, "Do not start before this long from now");
   submit->add_option("--handler", handler, "Run a built-in handler instead of a command");
@@ -166,7 +181,13 @@ int main(int argc, char** argv) {
   submit->add_flag("--follow", follow_submit,
                    "Print the task's output as it runs (stdout and stderr), then exit as --wait");
   submit->add_flag("-q,--quiet", quiet, "Print only the id");
-  submit->add_option("command", command, "Command and arguments (after --)");
+  // Everything from the first argument that is not one of submit's options
+  // (or after --) is the command, taken whole: `--label k=v -- sh -c …` and
+  // `ls -l` must not be parsed as taskctl's options.
+  submit->prefix_command();
+  submit->footer(
+      "The command and its arguments follow the options: taskctl submit [OPTIONS] [--] "
+      "COMMAND [ARGS...]");
 
   // get
   auto* get = app.add_subcommand("get", "Show tasks");
@@ -179,8 +200,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> states, list_labels;
   std::string list_queue;
   int limit = 0;
-  list->add_option("--state", states, "Only tasks in this state (repeatable)");
-  list->add_option("--label", list_labels, "Only tasks with label KEY=VALUE (repeatable)");
+  list->add_option("--state", states, "Only tasks in this state (repeatable)")
+      ->allow_extra_args(false);  // one value each time: the command is not swallowed
+  list->add_option("--label", list_labels, "Only tasks with label KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);  // one value each time: the command is not swallowed
   list->add_option("--queue", list_queue, "Only tasks in this queue");
   list->add_option("--limit", limit, "At most this many tasks (0: all)")
       ->check(CLI::NonNegativeNumber);
@@ -197,7 +220,9 @@ int main(int argc, char** argv) {
   cancel->add_option("--grace", grace, "Time between SIGTERM and SIGKILL (default: the task's)");
 
   // wait
-  auto* wait = app.add_subcommand("wait", "Wait for tasks to end; exits with the last one's code");
+  auto* wait = app.add_subcommand(
+      "wait",
+      "Wait for tasks to end; exits with the code of the first that did not succeed (else 0)");
   std::vector<std::string> wait_ids;
   std::string wait_timeout;
   wait->add_option("id", wait_ids, "Task ids")->required();
@@ -256,6 +281,19 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
 
+  // What is left after the options: submit's command, else a mistake.
+  std::vector<std::string> extras = app.remaining();
+  bool dashdash = false;
+  for (int i = 1; i < argc; ++i) dashdash = dashdash || std::string_view(argv[i]) == "--";
+  if (!extras.empty() && (!*submit || (!dashdash && extras.front().rfind("-", 0) == 0))) {
+    std::string what;
+    for (const auto& e : extras) what += (what.empty() ? "" : " ") + e;
+    std::cerr << "taskctl: unexpected argument(s): " << what
+              << (*submit ? " (an option of submit? a command starting with - goes after --)" : "")
+              << "\nRun with --help for more information.\n";
+    return kExitUsage;
+  }
+
   if (*completion) {
     std::cout << CompletionScript(app, shell);
     return 0;
@@ -290,6 +328,7 @@ int main(int argc, char** argv) {
   Client client(copts);
   try {
     if (*submit) {
+      command = extras;
       v1::TaskSpec spec;
       spec.set_name(name);
       for (const auto& l : labels) {
@@ -309,7 +348,9 @@ int main(int argc, char** argv) {
           auto [k, v] = SplitPair(e, "--env");
           (*exec->mutable_env())[k] = v;
         }
-        exec->set_cwd(cwd);
+        // A relative --cwd is the caller's, not the daemon's.
+        exec->set_cwd(cwd.empty() ? cwd
+                                  : std::filesystem::absolute(cwd).lexically_normal().string());
         exec->set_inherit_env(inherit_env);
       }
       if (auto d = DurationFlag(timeout, "--timeout")) SetDuration(spec.mutable_timeout(), *d);
@@ -334,7 +375,9 @@ int main(int argc, char** argv) {
       }
       if (!wait_flag && !follow_submit) return 0;
       {
-        ProgressLine line(client, {task.id()});
+        // -q: nothing but data, not even the progress line.
+        ProgressLine line(client,
+                          quiet ? std::vector<std::string>{} : std::vector<std::string>{task.id()});
         if (follow_submit) {
           v1::ReadTaskLogsRequest req;
           req.set_id(task.id());
@@ -348,19 +391,26 @@ int main(int argc, char** argv) {
         s = client.Wait(task.id(), std::nullopt, &task);
       }
       if (!s.ok()) return Fail(s, addr);
+      if (!IsTerminal(task.state())) return StoppedEarly(task);
       if (!quiet && output != "table") PrintTasks({task}, output, true);
       return WaitExitCode(task);
     }
     if (*get) {
+      // Every id that exists is shown; a missing one is reported and makes the exit 1.
       std::vector<v1::Task> tasks;
+      int rc = 0;
       for (const auto& id : ids) {
         v1::Task t;
         auto s = client.Get(id, &t);
-        if (!s.ok()) return Fail(s, addr);
+        if (!s.ok()) {
+          rc = Fail(s, addr);
+          if (rc == kExitUnreachable) return rc;
+          continue;
+        }
         tasks.push_back(std::move(t));
       }
-      PrintTasks(tasks, output, true);
-      return 0;
+      if (!tasks.empty() || rc == 0) PrintTasks(tasks, output, true);
+      return rc;
     }
     if (*list) {
       v1::ListTasksRequest req;
@@ -403,7 +453,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       if (!watch) return 0;
       v1::TaskEvent event;
-      bool header = tasks.empty() && (output == "table" || output == "wide");
+      bool header = false;  // PrintTasks printed it, also for an empty list
       while (watch->Next(&event)) {
         const v1::Task& t = event.task();
         if (list_quiet) {
@@ -440,12 +490,22 @@ int main(int argc, char** argv) {
       auto t_out = DurationFlag(wait_timeout, "--timeout");
       int rc = 0;
       ProgressLine line(client, wait_ids);
+      auto started = std::chrono::steady_clock::now();
       for (const auto& id : wait_ids) {
         v1::Task t;
         line.Show(id);
-        auto s = client.Wait(id, t_out, &t);
+        // --timeout bounds the whole command, not each task.
+        std::optional<std::chrono::milliseconds> left;
+        if (t_out) {
+          left = std::max(std::chrono::milliseconds(0),
+                          *t_out - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now() - started));
+        }
+        auto s = client.Wait(id, left, &t);
         line.Suspend();  // no line while the result prints
         if (!s.ok()) return Fail(s, addr);
+        // Answered before the task ended with no timeout asked: taskd is stopping.
+        if (!IsTerminal(t.state()) && !t_out) return StoppedEarly(t);
         if (output != "table") {
           PrintTasks({t}, output, true);
         } else {
@@ -456,7 +516,9 @@ int main(int argc, char** argv) {
           std::printf("%s\n", text.c_str());
         }
         std::fflush(stdout);
-        rc = WaitExitCode(t);
+        // The first task that did not succeed decides the exit code, so
+        // `taskctl wait A B && deploy` never deploys after a failure.
+        if (rc == 0) rc = WaitExitCode(t);
         line.Resume();
       }
       return rc;
@@ -489,6 +551,14 @@ int main(int argc, char** argv) {
         }
       });
       if (!s.ok()) return Fail(s, addr);
+      if (follow) {
+        // A follow ends when the task ended, or early when taskd stops.
+        v1::Task t;
+        if (auto g = client.Get(logs_id, &t); g.ok() && !IsTerminal(t.state())) {
+          line.reset();
+          return StoppedEarly(t);
+        }
+      }
       return 0;
     }
     if (*del) {

@@ -59,7 +59,9 @@ std::string ToYaml(const google::protobuf::Message& m);
 // `get` view (key: value blocks) for table; one document per task for json
 // and yaml when there is exactly one.
 void PrintTasks(const std::vector<v1::Task>& tasks, const std::string& format, bool detail);
-// One table row (table or wide) for `list --watch`, header on the first call.
+// The table (or wide) header line.
+void PrintHeader(const std::string& format);
+// One table row (table or wide), after the header when asked.
 void PrintRow(const v1::Task& t, const std::string& format, bool header);
 
 // The progress line of `wait`, `submit --wait` and `logs -f`: the task's

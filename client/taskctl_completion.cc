@@ -86,6 +86,7 @@ std::string Bash(const Command& root, const std::vector<Command>& subs) {
        "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
        "    case ${COMP_WORDS[i]} in\n"
        "      --) return 0 ;;\n"
+       "      -o|--output|--addr|--token-file|--tls-ca|--tls-cert|--tls-key) ((i++)) ;;\n"
        "      -*) ;;\n"
        "      *) cmd=${COMP_WORDS[i]}; break ;;\n"
        "    esac\n"

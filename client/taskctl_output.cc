@@ -196,11 +196,17 @@ namespace {
 
 void PrintTaskDetail(const v1::Task& t) {
   bool color = UseColor(stdout);
-  auto row = [](const char* k, const std::string& v) { std::printf("%-12s %s\n", k, v.c_str()); };
+  // Values are shown as text: control characters (a name with an escape
+  // sequence or a newline) become spaces, and long ones are cut.
+  auto row = [](const char* k, const std::string& v) {
+    std::printf("%-12s %s\n", k, Fit(v, 2000).c_str());
+  };
   row("id:", t.id());
   if (!t.spec().name().empty()) row("name:", t.spec().name());
   if (t.spec().has_exec()) {
-    row("command:", Describe(t));
+    std::string argv;
+    for (const auto& a : t.spec().exec().argv()) argv += (argv.empty() ? "" : " ") + a;
+    row("command:", argv);
     if (!t.spec().exec().cwd().empty()) row("cwd:", t.spec().exec().cwd());
   } else {
     row("handler:", t.spec().handler().name());
@@ -258,16 +264,22 @@ std::string PadRight(const std::string& visible, const std::string& shown, size_
 
 }  // namespace
 
+void PrintHeader(const std::string& format) {
+  if (format == "wide") {
+    std::printf("%-13s %-10s %-14s %5s %7s %-10s %4s %3s %4s %8s %s\n", "ID", "STATE", "REASON",
+                "PROG", "AGE", "QUEUE", "PRIO", "TRY", "EXIT", "DURATION", "NAME");
+  } else {
+    std::printf("%-13s %-10s %5s %7s %s\n", "ID", "STATE", "PROG", "AGE", "NAME");
+  }
+}
+
 void PrintRow(const v1::Task& t, const std::string& format, bool header) {
+  if (header) PrintHeader(format);
   bool color = UseColor(stdout);
   std::string state = StateName(t.state());
   std::string state_col = PadRight(state, Colored(state, t.state(), color), 10);
   std::string age = client::FormatDuration(Since(t.create_time()));
   if (format == "wide") {
-    if (header) {
-      std::printf("%-13s %-10s %-14s %5s %7s %-10s %4s %3s %4s %8s %s\n", "ID", "STATE", "REASON",
-                  "PROG", "AGE", "QUEUE", "PRIO", "TRY", "EXIT", "DURATION", "NAME");
-    }
     std::string exit = "-";
     if (t.has_result() && t.result().has_exit_code()) {
       exit = std::to_string(t.result().exit_code());
@@ -298,7 +310,6 @@ void PrintRow(const v1::Task& t, const std::string& format, bool header) {
   }
   // 13 + 1 + 10 + 1 + 5 + 1 + 7 + 1 = 39 columns before the name; names are
   // cut at 40 so a row fits 80 columns.
-  if (header) std::printf("%-13s %-10s %5s %7s %s\n", "ID", "STATE", "PROG", "AGE", "NAME");
   std::printf("%-13s %s %5s %7s %s\n", t.id().c_str(), state_col.c_str(), ProgressText(t).c_str(),
               age.c_str(), Fit(Describe(t), 40).c_str());
 }
@@ -312,6 +323,8 @@ void PrintTasks(const std::vector<v1::Task>& tasks, const std::string& format, b
       v1::ListTasksResponse doc;
       for (const auto& t : tasks) *doc.add_tasks() = t;
       out = format == "json" ? ToJson(doc, true) + "\n" : ToYaml(doc);
+      // The JSON mapping leaves out an empty list; `.tasks[]` must still work.
+      if (tasks.empty()) out = format == "json" ? "{\n \"tasks\": []\n}\n" : "tasks: []\n";
     }
     std::fwrite(out.data(), 1, out.size(), stdout);
   } else if (format == "jsonl") {
@@ -322,7 +335,7 @@ void PrintTasks(const std::vector<v1::Task>& tasks, const std::string& format, b
       PrintTaskDetail(tasks[i]);
     }
   } else {
-    if (tasks.empty()) PrintRow(v1::Task{}, format, true);  // header only
+    if (tasks.empty()) PrintHeader(format);
     for (size_t i = 0; i < tasks.size(); ++i) PrintRow(tasks[i], format, i == 0);
   }
 }

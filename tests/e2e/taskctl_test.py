@@ -165,6 +165,30 @@ try:
     check("\x1b[" not in detail, "colour codes on a pipe")
     ok("-o yaml equals -o json; jsonl one task per line; no colour on a pipe")
 
+    # ---- the command after options: repeatable flags never swallow it --------
+    a1 = submit("--label", "argv=1", "--env", "X=1", "--", "sh", "-c", "echo $X-ok")
+    a2 = submit("--after", a1, "echo", "no", "dashes")
+    a3 = submit("--label", "argv=1", "ls", "-d", "/")
+    for t_id, want in ((a1, "1-ok\n"), (a2, "no dashes\n"), (a3, "/\n")):
+        check(tc("wait", t_id).returncode == 0, "argv task %s" % t_id)
+        check(tc_ok("logs", t_id) == want, "argv task output %r" % tc_ok("logs", t_id))
+    r = tc("submit", "--bogus", "true")
+    check(r.returncode == 2 and "--bogus" in r.stderr, "unknown submit option: %r" % r.stderr)
+    r = tc("get", "--bogus", a1)
+    check(r.returncode == 2 and "--bogus" in r.stderr, "unknown get option: %r" % r.stderr)
+    named = submit("--name", "build-a", "--", "sh", "-c", "exit 0")
+    detail = tc_ok("get", named)
+    check(re.search(r"^name:\s+build-a$", detail, re.M)
+          and re.search(r"^command:\s+sh -c exit 0$", detail, re.M), "get name/command: " + detail)
+    os.makedirs(os.path.join(WORK, "wd"), exist_ok=True)
+    rel = subprocess.run([TASKCTL, "submit", "-q", "--wait", "--cwd", "wd", "--", "pwd"],
+                         capture_output=True, text=True, env=ENV, cwd=WORK, timeout=30)
+    check(rel.returncode == 0, "relative --cwd: %s" % rel.stderr)
+    check(tc_ok("logs", rel.stdout.strip()) == os.path.join(WORK, "wd") + "\n",
+          "relative --cwd ran in %r" % tc_ok("logs", rel.stdout.strip()))
+    ok("submit: the command after repeatable flags, with and without --; unknown options exit 2; "
+       "get shows name and argv; a relative --cwd is the caller's")
+
     # ---- wait and submit --wait exit codes ----------------------------------
     r = tc("submit", "--wait", "--", "sh", "-c", "exit 7")
     check(r.returncode == 7, "submit --wait of exit 7: exit %d" % r.returncode)
@@ -173,6 +197,13 @@ try:
     r = tc("wait", failed)
     check(r.returncode == 7, "wait on exit 7: exit %d" % r.returncode)
     check(r.stdout == "%s FAILED exit=7\n" % failed, "wait output %r" % r.stdout)
+    r = tc("wait", failed, tid)
+    check(r.returncode == 7, "wait FAILED-then-COMPLETED: exit %d (the failure must decide)"
+          % r.returncode)
+    r = tc("get", tid, "00000000000ZZ", failed)
+    check(r.returncode == 1 and tid in r.stdout and failed in r.stdout and "not found" in r.stderr,
+          "get with one unknown id among known ones: %d %r %r" % (r.returncode, r.stdout,
+                                                                  r.stderr))
     r = tc("submit", "--wait", "--", "/nonexistent/program")
     check(r.returncode == 1, "submit --wait of a spawn failure: exit %d" % r.returncode)
     sp = json.loads(tc_ok("get", "-o", "json", r.stdout.strip()))
@@ -298,6 +329,13 @@ try:
               tc_ok("list", "-o", "jsonl", "--state", "failed").splitlines()]
     check(states and set(states) == {"TASK_STATE_FAILED"}, "list --state failed: %s" % states)
     check(tc_ok("list", "--limit", "2", "-q").split() == ids[:2], "list --limit 2")
+    empty = tc_ok("list", "--queue", "nosuch")
+    check(empty.splitlines() == ["ID            STATE       PROG     AGE NAME"],
+          "empty list: %r" % empty)
+    check(json.loads(tc_ok("list", "-o", "json", "--queue", "nosuch")) == {"tasks": []},
+          "empty list -o json")
+    check(yaml.safe_load(tc_ok("list", "-o", "yaml", "--queue", "nosuch")) == {"tasks": []},
+          "empty list -o yaml")
     table = tc_ok("list").splitlines()
     check(table[0].split() == ["ID", "STATE", "PROG", "AGE", "NAME"], "table header " + table[0])
     check(max(len(l) for l in table) <= 80, "table wider than 80 columns")
@@ -375,7 +413,20 @@ try:
     # ---- help documents the exit codes; an unreachable daemon -----------------
     h = tc_ok("--help")
     check("124" in h and "69" in h and "usage" in h, "--help lacks the exit codes")
+    # A wait that taskd ends by stopping is not a timeout: exit 69, saying so.
+    long_task = submit("--", "sleep", "60")
+    until(lambda: "RUNNING" in tc_ok("get", long_task), "the long task to run")
+    waiter = subprocess.Popen([TASKCTL, "wait", long_task], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=ENV)
+    time.sleep(0.3)
     daemon.send_signal(signal.SIGTERM)
+    try:
+        _, werr = waiter.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        waiter.kill()
+        fail("wait did not end when taskd stopped")
+    check(waiter.returncode == 69 and "taskd stopped before task" in werr,
+          "wait across a shutdown: exit %d %r" % (waiter.returncode, werr))
     check(daemon.wait(timeout=15) == 0, "taskd exit code on SIGTERM")
     r = tc("list")
     check(r.returncode == 69, "unreachable daemon: exit %d" % r.returncode)
