@@ -21,6 +21,7 @@
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -175,7 +176,8 @@ int main(int argc, char** argv) {
   submit->add_option("--ttl", ttl, "Keep the ended task this long");
   submit->add_option("--delay", delay, "Do not start before this long from now");
   submit->add_option("--handler", handler, "Run a built-in handler instead of a command");
-  submit->add_option("--payload", payload, "JSON input for --handler");
+  submit->add_option("--payload", payload,
+                     "JSON input for --handler; @FILE reads it from FILE, - from stdin");
   submit->add_option("--request-id", request_id, "Idempotency key (default: a new UUID)");
   submit->add_flag("--wait", wait_flag, "Wait for the task and exit with its exit code");
   submit->add_flag("--follow", follow_submit,
@@ -206,7 +208,7 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);  // one value each time: the command is not swallowed
   list->add_option("--queue", list_queue, "Only tasks in this queue");
   list->add_option("--limit", limit, "At most this many tasks (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
   bool list_watch = false, list_quiet = false;
   list->add_flag("-w,--watch", list_watch,
                  "After the list, print each change as it happens (until interrupted)");
@@ -248,7 +250,7 @@ int main(int argc, char** argv) {
   logs->add_flag("--all", want_all, "Both streams: stdout to stdout, stderr to stderr")
       ->excludes(stderr_flag);
   logs->add_option("--tail", tail, "Start this many bytes before the end")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
 
   // delete
   auto* del = app.add_subcommand("delete", "Delete ended tasks and their logs");
@@ -338,6 +340,12 @@ int main(int argc, char** argv) {
       if (!handler.empty()) {
         if (!command.empty()) throw UsageError("give either --handler or a command, not both");
         spec.mutable_handler()->set_name(handler);
+        if (payload == "-") {
+          payload.assign(std::istreambuf_iterator<char>(std::cin),
+                         std::istreambuf_iterator<char>());
+        } else if (payload.rfind("@", 0) == 0) {
+          payload = read_file(payload.substr(1), "--payload");
+        }
         spec.mutable_handler()->set_payload(payload);
       } else {
         if (command.empty()) throw UsageError("submit needs a command after --, or --handler NAME");
@@ -393,6 +401,14 @@ int main(int argc, char** argv) {
       if (!s.ok()) return Fail(s, addr);
       if (!IsTerminal(task.state())) return StoppedEarly(task);
       if (!quiet && output != "table") PrintTasks({task}, output, true);
+      if (!quiet && task.state() != v1::TASK_STATE_COMPLETED &&
+          !(task.has_result() && task.result().has_exit_code())) {
+        // Why, on stderr, when there is no exit code to say it (a missing
+        // program, a timeout, a cancel).
+        std::cerr << "taskctl: task " << task.id() << " " << StateName(task.state()) << " ("
+                  << ReasonName(task.reason()) << ")"
+                  << (task.error().message().empty() ? "" : ": " + task.error().message()) << "\n";
+      }
       return WaitExitCode(task);
     }
     if (*get) {

@@ -180,6 +180,13 @@ std::vector<std::string> Render(Model& m, const std::string& addr, size_t rows, 
   for (auto* t : pending) row(*t);
   for (auto* t : ended) row(*t);
 
+  if (lines.size() > rows && rows > 1) {
+    // The last row says how many did not fit.
+    size_t hidden = lines.size() - rows + 1;
+    lines.resize(rows - 1);
+    std::string more = "… " + std::to_string(hidden) + " more (a taller terminal shows them)";
+    lines.emplace_back(more, more);
+  }
   std::vector<std::string> out;
   for (size_t i = 0; i < lines.size() && i < rows; ++i) {
     const auto& [plain, shown] = lines[i];

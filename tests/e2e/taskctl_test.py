@@ -206,6 +206,8 @@ try:
                                                                   r.stderr))
     r = tc("submit", "--wait", "--", "/nonexistent/program")
     check(r.returncode == 1, "submit --wait of a spawn failure: exit %d" % r.returncode)
+    check("FAILED (SPAWN_FAILED)" in r.stderr and "/nonexistent/program" in r.stderr,
+          "no reason for the spawn failure on stderr: %r" % r.stderr)
     sp = json.loads(tc_ok("get", "-o", "json", r.stdout.strip()))
     check(sp["state"] == "TASK_STATE_FAILED" and "exit_code" not in sp.get("result", {}),
           "spawn failure: %s" % sp)
@@ -381,7 +383,16 @@ try:
     check(tc("wait", delayed).returncode == 0, "--delay task")
     d = json.loads(tc_ok("get", "-o", "json", delayed))
     check(d["start_time"] >= d["spec"]["not_before"], "--delay: started before not_before")
-    ok("--after waits for its dependency; --delay holds the start")
+    pfile = os.path.join(WORK, "payload.json")
+    with open(pfile, "w") as f:
+        f.write('{"seconds": 0.1}')
+    hf = submit("--wait", "--handler", "sleep", "--payload", "@" + pfile)
+    check(json.loads(tc_ok("get", "-o", "json", hf))["spec"]["handler"]["payload"]
+          == '{"seconds": 0.1}', "--payload @FILE")
+    with open(pfile) as f:
+        hs = tc_ok("submit", "-q", "--handler", "sleep", "--payload", "-", stdin=f).strip()
+    check(tc("wait", hs).returncode == 0, "--payload - (stdin)")
+    ok("--after waits for its dependency; --delay holds the start; --payload @FILE and -")
 
     # ---- delete, version, health, completion -----------------------------------
     r = tc("delete", sleeper, tid)
