@@ -462,14 +462,16 @@ int main(int argc, char** argv) {
       if (list_quiet) {
         for (const auto& t : tasks) std::printf("%s\n", t.id().c_str());
       } else if (list_watch && output == "json") {
+        // A stream follows: one document per task from the start.
         for (const auto& t : tasks) std::printf("%s\n", ToJson(t, false).c_str());
+      } else if (list_watch && output == "yaml") {
+        for (const auto& t : tasks) std::printf("---\n%s", ToYaml(t).c_str());
       } else {
         PrintTasks(tasks, output, false);
       }
       std::fflush(stdout);
       if (!watch) return 0;
       v1::TaskEvent event;
-      bool header = false;  // PrintTasks printed it, also for an empty list
       while (watch->Next(&event)) {
         const v1::Task& t = event.task();
         if (list_quiet) {
@@ -479,8 +481,7 @@ int main(int argc, char** argv) {
         } else if (output == "yaml") {
           std::printf("---\n%s", ToYaml(t).c_str());
         } else {
-          PrintRow(t, output, header);
-          header = false;
+          PrintRow(t, output, /*header=*/false);  // PrintTasks printed it
         }
         std::fflush(stdout);
       }

@@ -368,6 +368,14 @@ try:
     watch.wait()
     check(seen and seen[-1] == "TASK_STATE_COMPLETED" and "TASK_STATE_PENDING" in seen,
           "list --watch states %s" % seen)
+    try:
+        subprocess.run([TASKCTL, "list", "--watch", "-o", "yaml", "--label", "w=1"],
+                       capture_output=True, text=True, env=ENV, timeout=1.5)
+        fail("list --watch ended by itself")
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    check([d["id"] for d in docs] == [wt], "list --watch -o yaml documents: %r" % out)
     ok("list filters, --limit, 80-column table, wide, yaml, -q, --watch")
 
     # ---- submit with --after and --delay ----------------------------------------
