@@ -94,8 +94,14 @@ int StoppedEarly(const v1::Task& t) {
 // The exit code for a waited task (see the header comment).
 int WaitExitCode(const v1::Task& t) {
   if (!IsTerminal(t.state())) return kExitTimeout;
-  if (t.has_result() && t.result().has_exit_code()) return t.result().exit_code();
-  return t.state() == v1::TASK_STATE_COMPLETED ? 0 : kExitError;
+  bool completed = t.state() == v1::TASK_STATE_COMPLETED;
+  if (t.has_result() && t.result().has_exit_code()) {
+    // A task that did not complete never exits 0 (one that handled the
+    // SIGTERM of a timeout or cancel and exited 0, say).
+    int code = t.result().exit_code();
+    return code == 0 && !completed ? kExitError : code;
+  }
+  return completed ? 0 : kExitError;
 }
 
 std::optional<std::chrono::milliseconds> DurationFlag(const std::string& text, const char* flag) {
@@ -394,7 +400,10 @@ int main(int argc, char** argv) {
             line.Write(c.stream() == v1::LOG_STREAM_STDERR ? stderr : stdout, c.data().data(),
                        c.data().size());
           });
-          if (!s.ok()) return Fail(s, addr);
+          if (!s.ok()) {
+            line.Suspend();  // the error on its own line
+            return Fail(s, addr);
+          }
         }
         s = client.Wait(task.id(), std::nullopt, &task);
       }
@@ -425,7 +434,9 @@ int main(int argc, char** argv) {
         }
         tasks.push_back(std::move(t));
       }
-      if (!tasks.empty() || rc == 0) PrintTasks(tasks, output, true);
+      // One id asked: one document; several: a list, however many were found.
+      if (!tasks.empty() || rc == 0)
+        PrintTasks(tasks, output, ids.size() == 1 || output == "table");
       return rc;
     }
     if (*list) {
@@ -567,7 +578,10 @@ int main(int argc, char** argv) {
           std::fflush(out);
         }
       });
-      if (!s.ok()) return Fail(s, addr);
+      if (!s.ok()) {
+        line.reset();  // the error on its own line
+        return Fail(s, addr);
+      }
       if (follow) {
         // A follow ends when the task ended, or early when taskd stops.
         v1::Task t;

@@ -1070,7 +1070,7 @@ void TaskManager::List(ListRequest request, Callback<ListResult> done) {
 
 // Tasks in RAM (unfinished, or finished and not evicted yet) merged in id
 // order with finished tasks only in the store.
-ListResult TaskManager::ListMerged(const ListRequest& request) {
+StatusOr<ListResult> TaskManager::ListMerged(const ListRequest& request) {
   ListResult result;
   const size_t page = std::max<size_t>(1, request.page_size);
   const TaskFilter& filter = request.filter;
@@ -1098,8 +1098,9 @@ ListResult TaskManager::ListMerged(const ListRequest& request) {
     for (uint64_t key : keys) {
       auto t = Lookup(TaskIdFromNumber(key));
       if (!t.ok()) {
+        // An error, not a page missing the task: the caller would take it as complete.
         spdlog::error("list: cannot read task {}: {}", TaskIdFromNumber(key), t.status().message());
-        continue;
+        return t.status();
       }
       if (*t && !take(**t)) break;
     }
@@ -1136,8 +1137,7 @@ ListResult TaskManager::ListMerged(const ListRequest& request) {
       auto got = store_.ReadEnded(scanned, std::min<size_t>(budget, 256), mask, in_ram_or_deleted);
       if (!got.ok()) {
         spdlog::error("list: cannot read finished tasks: {}", got.status().message());
-        store_done = true;
-        continue;
+        return got.status();
       }
       budget -= std::min(budget, got->rows);
       if (got->rows > 0) scanned = got->last_key;
@@ -1435,7 +1435,8 @@ void TaskManager::ExpireEnded(SteadyTime now) {
   }
   if (ops.empty()) return;
   spdlog::debug("{} finished tasks reached the end of their retention; deleting", ops.size());
-  store_.Write(std::move(ops), RetryOnFailure(std::move(ids), false, /*committed=*/true));
+  store_.Write(std::move(ops),
+               RetryOnFailure(std::move(ids), false, /*committed=*/true, /*deletes=*/true));
 }
 
 void TaskManager::Erase(const std::string& id) {
@@ -1457,7 +1458,7 @@ void TaskManager::Erase(const std::string& id) {
   op.id = id;
   std::vector<StoreOp> ops;
   ops.push_back(std::move(op));
-  store_.Write(std::move(ops), RetryOnFailure({id}, false, /*committed=*/evict_));
+  store_.Write(std::move(ops), RetryOnFailure({id}, false, /*committed=*/evict_, /*deletes=*/true));
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
@@ -1476,20 +1477,22 @@ void TaskManager::EraseStored(const Task& task) {
   op.id = task.id;
   std::vector<StoreOp> ops;
   ops.push_back(std::move(op));
-  store_.Write(std::move(ops), RetryOnFailure({task.id}, false, /*committed=*/true));
+  store_.Write(std::move(ops),
+               RetryOnFailure({task.id}, false, /*committed=*/true, /*deletes=*/true));
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
-void TaskManager::OnCommitted(const std::vector<std::string>& ids) {
+void TaskManager::OnCommitted(const std::vector<std::string>& ids, bool deletes) {
   for (const auto& id : ids) {
     auto key = TaskIdNumber(id);
     if (!key) continue;
-    auto it = tasks_.find(*key);
-    if (it != tasks_.end()) {
-      MaybeEvict(it);
-    } else {
-      deleting_.erase(*key);  // a deletion: the store no longer has it
+    if (deletes) {
+      deleting_.erase(*key);  // the store no longer has it
+      continue;
     }
+    // A put: its task may leave RAM now (if it was deleted meanwhile, its
+    // deletion is still pending and keeps it hidden).
+    if (auto it = tasks_.find(*key); it != tasks_.end()) MaybeEvict(it);
   }
 }
 
@@ -1599,14 +1602,14 @@ void TaskManager::Persist(const Task& task) {
 }
 
 std::function<void(Status)> TaskManager::RetryOnFailure(std::vector<std::string> ids, bool retried,
-                                                        bool committed) {
-  return [this, ids = std::move(ids), retried, committed,
+                                                        bool committed, bool deletes) {
+  return [this, ids = std::move(ids), retried, committed, deletes,
           alive = std::weak_ptr<int>(alive_)](Status s) {
     if (s.ok()) {
       if (retried) spdlog::info("{} task changes that had failed are persisted now", ids.size());
       if (committed && !alive.expired()) {
-        asio::post(strand_, [this, ids, alive] {
-          if (!alive.expired()) OnCommitted(ids);
+        asio::post(strand_, [this, ids, deletes, alive] {
+          if (!alive.expired()) OnCommitted(ids, deletes);
         });
       }
       return;
@@ -1631,24 +1634,31 @@ void TaskManager::RetryPersist() {
   persist_retry_timer_.reset();
   auto ids = std::move(unpersisted_);
   unpersisted_.clear();
-  std::vector<StoreOp> ops;
-  std::vector<std::string> written;
+  // Puts and deletions go in separate writes: each commit says which it was.
+  std::vector<StoreOp> puts, dels;
+  std::vector<std::string> put_ids, del_ids;
   for (const auto& id : ids) {
     auto it = FindTask(id);
     StoreOp op;
     if (it != tasks_.end()) {
       op.task = it->second.task;
+      puts.push_back(std::move(op));
+      put_ids.push_back(id);
     } else if (!evict_ || deleting_.count(*TaskIdNumber(id))) {
       op.kind = StoreOp::Kind::kDelete;
       op.id = id;
-    } else {
-      continue;  // left RAM after its final state was committed: nothing to redo
+      dels.push_back(std::move(op));
+      del_ids.push_back(id);
     }
-    ops.push_back(std::move(op));
-    written.push_back(id);
+    // else: left RAM after its final state was committed: nothing to redo
   }
-  if (ops.empty()) return;
-  store_.Write(std::move(ops), RetryOnFailure(std::move(written), true, /*committed=*/evict_));
+  if (!puts.empty()) {
+    store_.Write(std::move(puts), RetryOnFailure(std::move(put_ids), true, /*committed=*/evict_));
+  }
+  if (!dels.empty()) {
+    store_.Write(std::move(dels), RetryOnFailure(std::move(del_ids), true, /*committed=*/evict_,
+                                                 /*deletes=*/true));
+  }
 }
 
 // ---------------------------------------------------------------- stats

@@ -247,15 +247,18 @@ class TaskManager {
   void Persist(const Task& task);
   // A store callback that, on failure, queues `ids` to be written again
   // (`retried`: these writes are such a retry; their success is logged).
-  // `committed`: on success, OnCommitted(ids) runs on the strand.
+  // `committed`: on success, OnCommitted(ids, deletes) runs on the strand;
+  // `deletes`: these writes are deletions (not puts).
   std::function<void(Status)> RetryOnFailure(std::vector<std::string> ids, bool retried = false,
-                                             bool committed = false);
+                                             bool committed = false, bool deletes = false);
 
   // Finished tasks in the store (only when evict_).
   //
-  // A write of these ids committed: finished tasks among them may leave RAM,
-  // and deleted ones are gone from the store for good.
-  void OnCommitted(const std::vector<std::string>& ids);
+  // A write of these ids committed: finished tasks among them may leave RAM
+  // (puts), or deleted ones are gone from the store for good (`deletes`;
+  // only a deletion's own commit ends its deleting_ entry, never an earlier
+  // put of the same task committing after the delete was queued).
+  void OnCommitted(const std::vector<std::string>& ids, bool deletes);
   // Moves a finished task whose final state is committed from tasks_ to
   // ended_index_, unless something still needs its entry.
   void MaybeEvict(std::map<uint64_t, Entry>::iterator it);
@@ -269,7 +272,7 @@ class TaskManager {
   // Deletes finished tasks in the store whose deadline has passed (a batch
   // at a time: the sweep comes back for the rest).
   void ExpireEnded(SteadyTime now);
-  ListResult ListMerged(const ListRequest& request);
+  StatusOr<ListResult> ListMerged(const ListRequest& request);
   // Registers waiter `handle` for `e`; ReleaseWaiters or AnswerWaiter answers it.
   Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
   void RetryPersist();

@@ -3,6 +3,9 @@
 // once it has left RAM, and across a restart.
 #include <sqlite3.h>
 
+#include <deque>
+#include <mutex>
+
 #include "core/sqlite_store.h"
 #include "core/task_json.h"
 #include "test_util.h"
@@ -109,6 +112,99 @@ class EvictionTest : public ::testing::Test {
     store_ = std::move(s).value();
   }
 };
+
+// Forwards to another store, but can hold writes back and release them one
+// at a time: to commit a task's final state after its deletion was queued.
+class GatedStore final : public Store {
+ public:
+  explicit GatedStore(Store& inner) : inner_(inner) {}
+  StatusOr<StoredTasks> Load() override { return inner_.Load(); }
+  void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
+    std::lock_guard lock(mu_);
+    if (hold_) {
+      held_.push_back({std::move(ops), std::move(done)});
+      return;
+    }
+    inner_.Write(std::move(ops), std::move(done));
+  }
+  void Close() override {
+    while (held() > 0) Release(false);
+    inner_.Close();
+  }
+  const char* Name() const override { return "gated"; }
+  bool serves_reads() const override { return true; }
+  StatusOr<std::optional<Task>> Read(uint64_t key) override { return inner_.Read(key); }
+  StatusOr<std::vector<Task>> ReadByRequestId(std::string_view rid) override {
+    return inner_.ReadByRequestId(rid);
+  }
+  StatusOr<EndedPage> ReadEnded(uint64_t after, size_t rows, unsigned mask,
+                                const std::function<bool(uint64_t)>& skip) override {
+    return inner_.ReadEnded(after, rows, mask, skip);
+  }
+
+  void Hold() {
+    std::lock_guard lock(mu_);
+    hold_ = true;
+  }
+  size_t held() {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
+  bool HeldIsDelete(size_t i) {
+    std::lock_guard lock(mu_);
+    return held_[i].first.front().kind == StoreOp::Kind::kDelete;
+  }
+  // Writes the oldest held batch; returns once its `done` ran (when `wait`).
+  void Release(bool wait = true) {
+    std::pair<std::vector<StoreOp>, std::function<void(Status)>> w;
+    {
+      std::lock_guard lock(mu_);
+      w = std::move(held_.front());
+      held_.pop_front();
+      if (held_.empty()) hold_ = false;
+    }
+    auto committed = std::make_shared<std::promise<void>>();
+    auto f = committed->get_future();
+    inner_.Write(std::move(w.first), [done = std::move(w.second), committed](Status s) {
+      done(s);
+      committed->set_value();
+    });
+    if (wait) testing::Await(f);
+  }
+
+ private:
+  Store& inner_;
+  std::mutex mu_;
+  bool hold_ = false;
+  std::deque<std::pair<std::vector<StoreOp>, std::function<void(Status)>>> held_;
+};
+
+TEST_F(EvictionTest, AFinalStateCommittingAfterTheDeleteWasQueuedDoesNotRevealTheTask) {
+  GatedStore gated(*store_);
+  auto h = std::make_unique<ManagerHarness>(Options(), &gated);
+  ASSERT_TRUE(h->start_status().ok());
+  auto t = h->Submit(Exec({"sh", "-c", "sleep 0.3"}));
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  gated.Hold();  // the start record and the final state stay uncommitted
+  auto done = h->Wait(t->id);
+  ASSERT_TRUE(done.ok() && done->state == TaskState::kCompleted);
+  std::promise<Status> deleted;
+  h->m().Delete(t->id, [&](Status s) { deleted.set_value(s); });
+  auto df = deleted.get_future();
+  ASSERT_TRUE(testing::Await(df).ok());
+  ASSERT_GE(gated.held(), 2u);
+  ASSERT_TRUE(gated.HeldIsDelete(gated.held() - 1));
+  // Commit everything but the deletion: the final state lands in the store.
+  while (gated.held() > 1) gated.Release();
+  // Its commit callback has run on the strand before this Get (posted first).
+  auto got = h->Get(t->id);
+  EXPECT_EQ(got.status().code(), StatusCode::kNotFound)
+      << "a deleted task came back from the store: " << got.status().ToString();
+  gated.Release();  // the deletion
+  EXPECT_EQ(h->Get(t->id).status().code(), StatusCode::kNotFound);
+  h.reset();
+  EXPECT_EQ(Restart().Get(t->id).status().code(), StatusCode::kNotFound);
+}
 
 TEST_F(EvictionTest, AFinishedTaskIsReadFromTheStore) {
   TaskSpec spec = Exec({"sh", "-c", "echo out; echo err >&2; exit 3"});
