@@ -271,13 +271,21 @@ ClientOptions OptionsFromEnvironment() {
   const char* addr = std::getenv("TASKD_ADDR");
   o.address = addr && *addr ? addr : DefaultAddress();
   if (const char* f = std::getenv("TASKD_TOKEN_FILE"); f && *f) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) throw std::runtime_error(std::string("TASKD_TOKEN_FILE: cannot read ") + f);
-    o.token.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    while (!o.token.empty() && std::isspace(static_cast<unsigned char>(o.token.back())))
-      o.token.pop_back();
+    try {
+      o.token = ReadTokenFile(f);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string("TASKD_TOKEN_FILE: ") + e.what());
+    }
   }
   return o;
+}
+
+std::string ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  return token;
 }
 
 grpc::Status Client::ServerInfo(v1::ServerInfo* out) {

@@ -137,6 +137,9 @@ class Client::TaskWatch {
 // $XDG_RUNTIME_DIR/taskd/taskd.sock or /tmp/taskd-UID/taskd.sock) and
 // TASKD_TOKEN_FILE. Throws std::runtime_error when the token file cannot be read.
 ClientOptions OptionsFromEnvironment();
+// The bearer token in the file at `path`, without trailing whitespace (a
+// newline). Throws std::runtime_error ("cannot read PATH").
+std::string ReadTokenFile(const std::string& path);
 
 // A random RFC 4122 version 4 UUID, for request ids.
 std::string NewRequestId();

@@ -315,9 +315,10 @@ int main(int argc, char** argv) {
   };
   try {
     if (!token_file.empty()) {
-      copts.token = read_file(token_file, "--token-file");
-      while (!copts.token.empty() && std::isspace(static_cast<unsigned char>(copts.token.back()))) {
-        copts.token.pop_back();
+      try {
+        copts.token = taskd::client::ReadTokenFile(token_file);
+      } catch (const std::runtime_error& e) {
+        throw UsageError(std::string("--token-file: ") + e.what());
       }
     }
     if (!tls_ca.empty() || !tls_cert.empty() || !tls_key.empty()) {

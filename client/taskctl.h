@@ -39,6 +39,12 @@ std::string TimeText(const google::protobuf::Timestamp& t);
 std::chrono::milliseconds Since(const google::protobuf::Timestamp& t);
 // The name, else "handler:NAME", else the command line.
 std::string Describe(const v1::Task& t);
+// Columns `text` takes: its UTF-8 code points.
+size_t Columns(const std::string& text);
+// How long the task ran (start to end, or to now while running); "" before it started.
+std::string RunTime(const v1::Task& t);
+// Its labels as "k=v,k2=v2", sorted by key.
+std::string LabelsText(const v1::Task& t);
 // `text` cut to at most `width` characters (UTF-8 aware), ending in "…" when cut.
 std::string Fit(const std::string& text, size_t width);
 

@@ -54,11 +54,29 @@ std::string Describe(const v1::Task& t) {
   return cmd;
 }
 
-std::string Fit(const std::string& text, size_t width) {
-  // Count code points (UTF-8 continuation bytes are 10xxxxxx); control
-  // characters become spaces so a name cannot move the cursor.
-  size_t chars = 0;
+size_t Columns(const std::string& text) {
+  size_t chars = 0;  // code points: UTF-8 continuation bytes are 10xxxxxx
   for (unsigned char c : text) chars += (c & 0xC0) != 0x80;
+  return chars;
+}
+
+std::string RunTime(const v1::Task& t) {
+  if (!t.has_start_time()) return "";
+  auto end = t.has_end_time() ? t.end_time() : Now();
+  return client::FormatDuration(
+      std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(end - t.start_time())));
+}
+
+std::string LabelsText(const v1::Task& t) {
+  std::map<std::string, std::string> sorted(t.spec().labels().begin(), t.spec().labels().end());
+  std::string labels;
+  for (const auto& [k, v] : sorted) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+  return labels;
+}
+
+std::string Fit(const std::string& text, size_t width) {
+  // Control characters become spaces so a name cannot move the cursor.
+  size_t chars = Columns(text);
   std::string out;
   size_t keep = chars <= width ? chars : (width == 0 ? 0 : width - 1);
   size_t n = 0;
@@ -230,19 +248,13 @@ void PrintTaskDetail(const v1::Task& t) {
   row("attempt:", std::to_string(t.attempt()));
   if (!t.spec().queue().empty()) row("queue:", t.spec().queue());
   if (t.spec().priority() != 0) row("priority:", std::to_string(t.spec().priority()));
-  if (!t.spec().labels().empty()) {
-    std::map<std::string, std::string> sorted(t.spec().labels().begin(), t.spec().labels().end());
-    std::string labels;
-    for (const auto& [k, v] : sorted) labels += (labels.empty() ? "" : ",") + k + "=" + v;
-    row("labels:", labels);
-  }
+  if (!t.spec().labels().empty()) row("labels:", LabelsText(t));
   row("created:", TimeText(t.create_time()));
   if (t.has_start_time()) row("started:", TimeText(t.start_time()));
   if (t.has_end_time()) {
     row("ended:", TimeText(t.end_time()));
     if (t.has_start_time()) {
-      row("duration:", client::FormatDuration(std::chrono::milliseconds(
-                           TimeUtil::DurationToMilliseconds(t.end_time() - t.start_time()))));
+      row("duration:", RunTime(t));
     }
   }
   if (t.has_expire_time()) row("expires:", TimeText(t.expire_time()));
@@ -286,22 +298,12 @@ void PrintRow(const v1::Task& t, const std::string& format, bool header) {
     } else if (t.has_result() && t.result().has_signal()) {
       exit = "s" + std::to_string(t.result().signal());
     }
-    std::string duration = "-";
-    if (t.has_start_time()) {
-      auto end = t.has_end_time() ? t.end_time() : Now();
-      duration = client::FormatDuration(
-          std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(end - t.start_time())));
-    }
+    std::string duration = t.has_start_time() ? RunTime(t) : "-";
     std::string reason =
         t.reason() == v1::TASK_REASON_UNSPECIFIED ? "-" : Fit(ReasonName(t.reason()), 14);
     std::string queue = t.spec().queue().empty() ? "default" : Fit(t.spec().queue(), 10);
     std::string name = Describe(t);
-    if (!t.spec().labels().empty()) {
-      std::map<std::string, std::string> sorted(t.spec().labels().begin(), t.spec().labels().end());
-      std::string labels;
-      for (const auto& [k, v] : sorted) labels += (labels.empty() ? "" : ",") + k + "=" + v;
-      name += " [" + labels + "]";
-    }
+    if (!t.spec().labels().empty()) name += " [" + LabelsText(t) + "]";
     std::printf("%-13s %s %-14s %5s %7s %-10s %4d %3d %4s %8s %s\n", t.id().c_str(),
                 state_col.c_str(), reason.c_str(), ProgressText(t).c_str(), age.c_str(),
                 queue.c_str(), t.spec().priority(), t.attempt(), exit.c_str(), duration.c_str(),
@@ -440,14 +442,9 @@ void ProgressLine::Draw() {
     double pct = t.state() == v1::TASK_STATE_COMPLETED ? 100.0 : t.progress().percent();
     char buf[16];
     std::snprintf(buf, sizeof(buf), " %3.0f%% ", pct);
-    std::string elapsed;
-    if (t.has_start_time()) {
-      auto end = t.has_end_time() ? t.end_time() : Now();
-      elapsed = client::FormatDuration(
-          std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(end - t.start_time())));
-    } else {
-      elapsed = "waiting " + client::FormatDuration(Since(t.create_time()));
-    }
+    std::string elapsed = t.has_start_time()
+                              ? RunTime(t)
+                              : "waiting " + client::FormatDuration(Since(t.create_time()));
     plain += name + Bar(pct, 22, false) + buf + elapsed;
     shown += Colored(name, t.state(), color_) + Bar(pct, 22, color_) + buf + elapsed;
     message = t.progress().message();
@@ -457,8 +454,7 @@ void ProgressLine::Draw() {
   }
   // Never wider than the terminal, so the line never wraps.
   size_t width = TerminalWidth(STDERR_FILENO) - 1;
-  size_t used = 0;
-  for (unsigned char c : plain) used += (c & 0xC0) != 0x80;
+  size_t used = Columns(plain);
   std::string line;
   if (used > width) {
     line = Fit(plain, width);

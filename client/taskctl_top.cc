@@ -100,13 +100,9 @@ void WatchLoop(client::Client& client, Model& m) {
   }
 }
 
+// Running (or ran) for, else waiting for.
 std::string Elapsed(const v1::Task& t) {
-  if (t.has_start_time()) {
-    auto end = t.has_end_time() ? t.end_time() : Now();
-    return client::FormatDuration(
-        std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(end - t.start_time())));
-  }
-  return client::FormatDuration(Since(t.create_time()));
+  return t.has_start_time() ? RunTime(t) : client::FormatDuration(Since(t.create_time()));
 }
 
 int64_t Nanos(const google::protobuf::Timestamp& t) { return TimeUtil::TimestampToNanoseconds(t); }
@@ -190,9 +186,7 @@ std::vector<std::string> Render(Model& m, const std::string& addr, size_t rows, 
   std::vector<std::string> out;
   for (size_t i = 0; i < lines.size() && i < rows; ++i) {
     const auto& [plain, shown] = lines[i];
-    size_t width = 0;
-    for (unsigned char c : plain) width += (c & 0xC0) != 0x80;
-    out.push_back(width > cols ? Fit(plain, cols) : shown);
+    out.push_back(Columns(plain) > cols ? Fit(plain, cols) : shown);
   }
   return out;
 }

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+import taskd_stubs
+
 TASKD, TASKCTL, SHIM = sys.argv[1:4]
 WORK = tempfile.mkdtemp(prefix="taskd-eio-")
 RUN = os.path.join(WORK, "run")
@@ -29,11 +31,7 @@ ENV.pop("TASKD_ADDR", None)
 
 
 def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    if os.path.exists(LOG):
-        with open(LOG) as f:
-            print("--- taskd log (tail)\n" + "".join(f.readlines()[-20:]), file=sys.stderr)
-    sys.exit(1)
+    taskd_stubs.fail(msg, LOG)  # with the end of taskd's log
 
 
 def tc(*args, timeout=30):

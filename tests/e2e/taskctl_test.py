@@ -25,6 +25,8 @@ import time
 
 import yaml
 
+import taskd_stubs
+
 TASKD, TASKCTL = sys.argv[1], sys.argv[2]
 WORK = tempfile.mkdtemp(prefix="taskctl-e2e-")
 RUN = os.path.join(WORK, "run")
@@ -39,11 +41,7 @@ daemon = None
 
 
 def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    if os.path.exists(LOG):
-        with open(LOG) as f:
-            print("--- taskd log (tail)\n" + "".join(f.readlines()[-30:]), file=sys.stderr)
-    sys.exit(1)
+    taskd_stubs.fail(msg, LOG)  # with the end of taskd's log
 
 
 def check(cond, msg):
