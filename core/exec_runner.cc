@@ -360,8 +360,7 @@ StatusOr<std::shared_ptr<ExecAttempt>> ExecAttempt::Start(Strand strand, ExecLau
   im.progress.assign(prog->read.release());
 
   for (int which = 0; which < 3; ++which) self->ReadPipe(which);
-  im.pidfd.async_wait(asio::posix::stream_descriptor::wait_read,
-                      [self](const boost::system::error_code&) { self->OnExit(); });
+  self->WatchExit();
   return self;
 }
 
@@ -389,6 +388,17 @@ void ExecAttempt::SignalGroup(int sig) {
   if (pid_ > 0) ::kill(-pid_, sig);
 }
 
+void ExecAttempt::TEST_WakeExitWatcher() {
+  asio::post(impl_->pidfd.get_executor(),
+             [self = shared_from_this()] { self->OnExitWakeup(boost::system::error_code()); });
+}
+
+void ExecAttempt::WatchExit() {
+  impl_->pidfd.async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [self = shared_from_this()](const boost::system::error_code& ec) { self->OnExitWakeup(ec); });
+}
+
 void ExecAttempt::ReadPipe(int which) {
   Impl& im = *impl_;
   auto& sd = im.pipe(which);
@@ -406,14 +416,22 @@ void ExecAttempt::ReadPipe(int which) {
   });
 }
 
-void ExecAttempt::OnExit() {
+void ExecAttempt::OnExitWakeup(const boost::system::error_code& ec) {
   Impl& im = *impl_;
+  // Closed: the exit was taken already (or the attempt is being destroyed).
+  if (im.exited || ec == asio::error::operation_aborted || !im.pidfd.is_open()) return;
+  // A pidfd may be reported readable before its child exited: WNOHANG then
+  // finds nothing (EAGAIN on a non-blocking pidfd), and the wait goes on.
   siginfo_t info{};
   int rc;
   do {
     rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(im.pidfd.native_handle()),
-                  &info, WEXITED);
+                  &info, WEXITED | WNOHANG);
   } while (rc != 0 && errno == EINTR);
+  if ((rc == 0 && info.si_pid == 0) || (rc != 0 && errno == EAGAIN)) {
+    WatchExit();
+    return;
+  }
   if (rc != 0) {
     spdlog::error("task {}: waitid on pid {} failed: {}", im.launch.task_id, pid_,
                   ErrnoText(errno));
@@ -424,8 +442,8 @@ void ExecAttempt::OnExit() {
   }
   ChildRegistry::Remove(pid_);
   im.exited = true;
-  boost::system::error_code ec;
-  im.pidfd.close(ec);
+  boost::system::error_code ignored;
+  im.pidfd.close(ignored);
   if (im.open_pipes > 0) {
     // Usually the pipes reach EOF right after the exit. A grandchild that
     // inherited them may keep them open: stop reading after a short linger

@@ -94,12 +94,17 @@ class ExecAttempt final : public Process, public std::enable_shared_from_this<Ex
   pid_t pid() const override { return pid_; }
   void SignalGroup(int sig) override;
 
+  // Tests only: a wake-up of the exit watcher as if the pidfd were readable,
+  // as the kernel may report it before the child has exited.
+  void TEST_WakeExitWatcher();
+
   struct Impl;
 
  private:
   ExecAttempt() = default;
   void ReadPipe(int which);  // 0 stdout, 1 stderr, 2 progress
-  void OnExit();
+  void WatchExit();
+  void OnExitWakeup(const boost::system::error_code& ec);
   void MaybeFinish();
 
   std::unique_ptr<Impl> impl_;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 
 namespace taskd {
 namespace {
@@ -65,6 +67,31 @@ TEST(ChildEnv, DaemonVariablesUnderTheTasksOwn) {
   EXPECT_TRUE(Has(env, "TASKD_ADDR=unix:/run/x.sock"));
   EXPECT_TRUE(Has(env, "A=task"));
   EXPECT_FALSE(Has(env, "A=daemon"));
+}
+
+// The kernel may report a pidfd readable before its child exited; waitid on
+// it then says EAGAIN. That wake-up must be waited past, not taken as the exit.
+TEST(ExecAttempt, AnEarlyExitWakeUpIsNotTakenAsTheExit) {
+  asio::io_context io;
+  Strand strand = asio::make_strand(io);
+  ExecAction action;
+  action.argv = {"sleep", "0.3"};
+  ExecLaunch launch;
+  launch.action = &action;
+  launch.task_id = "early-wakeup";
+  launch.stdout_path = "/dev/null";
+  launch.stderr_path = "/dev/null";
+  std::optional<ExecOutcome> outcome;
+  launch.on_exit = [&](ExecOutcome o) { outcome = o; };
+  auto attempt = ExecAttempt::Start(strand, std::move(launch));
+  ASSERT_TRUE(attempt.ok()) << attempt.status().ToString();
+  (*attempt)->TEST_WakeExitWatcher();
+  (*attempt)->TEST_WakeExitWatcher();
+  io.run_for(std::chrono::seconds(10));
+  ASSERT_TRUE(outcome.has_value()) << "the attempt never reported its exit";
+  ASSERT_TRUE(outcome->exit_code.has_value()) << "an early wake-up was taken as the exit";
+  EXPECT_EQ(*outcome->exit_code, 0);
+  EXPECT_FALSE(outcome->signal.has_value());
 }
 
 }  // namespace
