@@ -291,9 +291,18 @@ int main(int argc, char** argv) {
 
   // What is left after the options: submit's command, else a mistake.
   std::vector<std::string> extras = app.remaining();
-  bool dashdash = false;
-  for (int i = 1; i < argc; ++i) dashdash = dashdash || std::string_view(argv[i]) == "--";
-  if (!extras.empty() && (!*submit || (!dashdash && extras.front().rfind("-", 0) == 0))) {
+  // Only what follows the first `--` may start with '-': anything before it
+  // that does is a mistyped option (`--timout 5s -- sleep 1`), not the command.
+  size_t after_dashdash = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      after_dashdash = static_cast<size_t>(argc - i - 1);
+      break;
+    }
+  }
+  bool before_dashdash = extras.size() > after_dashdash;
+  if (!extras.empty() &&
+      (!*submit || (before_dashdash && extras.front().rfind("-", 0) == 0))) {
     std::string what;
     for (const auto& e : extras) what += (what.empty() ? "" : " ") + e;
     std::cerr << "taskctl: unexpected argument(s): " << what
