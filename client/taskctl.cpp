@@ -301,8 +301,7 @@ int main(int argc, char** argv) {
     }
   }
   bool before_dashdash = extras.size() > after_dashdash;
-  if (!extras.empty() &&
-      (!*submit || (before_dashdash && extras.front().rfind("-", 0) == 0))) {
+  if (!extras.empty() && (!*submit || (before_dashdash && extras.front().rfind("-", 0) == 0))) {
     std::string what;
     for (const auto& e : extras) what += (what.empty() ? "" : " ") + e;
     std::cerr << "taskctl: unexpected argument(s): " << what

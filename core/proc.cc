@@ -10,6 +10,8 @@
 #include <sstream>
 #include <vector>
 
+#include "core/reaper.h"
+
 namespace taskd {
 
 namespace {
@@ -128,6 +130,21 @@ int KillByTaskIds(const std::string& instance, const std::set<std::string>& ids)
         ::kill(p, SIGKILL) == 0) {
       ++n;
     }
+  }
+  return n;
+}
+
+int KillEscaped(const std::string& instance, const std::string* task_id) {
+  if (instance.empty()) return 0;
+  int n = 0;
+  for (pid_t p : ChildRegistry::Orphans()) {
+    auto env = Environ(p);
+    auto inst = env.find("TASKD_INSTANCE"), id = env.find("TASKD_TASK_ID");
+    if (inst == env.end() || inst->second != instance || id == env.end()) continue;
+    if (task_id && id->second != *task_id) continue;
+    // It may lead a group (and session) of its own, with members of its own.
+    if (auto s = ReadStat(p); s && s->pgrp == p) ::kill(-p, SIGKILL);
+    if (::kill(p, SIGKILL) == 0) ++n;
   }
   return n;
 }

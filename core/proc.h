@@ -42,4 +42,12 @@ int KillLeftoverGroup(const ProcessRef& ref, const std::string& instance);
 // was committed. Returns the count.
 int KillByTaskIds(const std::string& instance, const std::set<std::string>& ids);
 
+// SIGKILLs the descendants of ended attempts that left their task's process
+// group (setsid, say) and were re-parented to this daemon, a child
+// subreaper: this daemon's unregistered children whose environment says
+// TASKD_INSTANCE=<instance> and, when `task_id` is given, TASKD_TASK_ID=
+// <task_id>; with the process group each of them leads. Reads only
+// /proc/self and those children's environments. Returns the count.
+int KillEscaped(const std::string& instance, const std::string* task_id);
+
 }  // namespace taskd

@@ -63,6 +63,15 @@ int ChildRegistry::ReapOrphans() {
   return reaped;
 }
 
+std::vector<pid_t> ChildRegistry::Orphans() {
+  std::lock_guard lock(RegistryMutex());
+  std::vector<pid_t> out;
+  for (pid_t pid : ListChildren()) {
+    if (!Registered().count(pid)) out.push_back(pid);
+  }
+  return out;
+}
+
 // Shared with the pending wait's handler through a weak_ptr: a SIGCHLD
 // completion already queued when the reaper is destroyed must find it gone,
 // not touch freed memory.

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "core/asio.h"
 
@@ -28,6 +29,9 @@ class ChildRegistry {
   // Reaps every exited child of this process that is not registered.
   // Returns how many it reaped.
   static int ReapOrphans();
+  // The children of this process that are not registered: orphaned
+  // descendants of tasks, re-parented to this subreaper.
+  static std::vector<pid_t> Orphans();
 };
 
 // Reaps orphans whenever SIGCHLD arrives, on `io`'s threads.

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "core/files.h"
 #include "core/task_json.h"
 
 namespace taskd {
@@ -124,6 +125,9 @@ StatusOr<Task> ParseRow(sqlite3_stmt* st, int data_col, uint64_t key) {
 }  // namespace
 
 StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::path& path) {
+  // Created private first: SQLite gives its -wal and -shm files the
+  // database's mode, which would otherwise come from the umask.
+  if (auto s = CreateFileIfMissing(path, 0600); !s.ok()) return s;
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/exec_runner.h"
+#include "core/files.h"
 #include "core/proc.h"
 
 namespace taskd {
@@ -203,11 +204,8 @@ TaskManager::TaskMap::iterator TaskManager::FindTask(std::string_view id) {
 // ---------------------------------------------------------------- start-up
 
 Status TaskManager::Start() {
+  if (auto s = MakeDirectories(options_.log_dir, 0700); !s.ok()) return s;
   std::error_code ec;
-  std::filesystem::create_directories(options_.log_dir, ec);
-  if (ec)
-    return Internal("cannot create log directory " + options_.log_dir.string() + ": " +
-                    ec.message());
   {
     auto canonical = std::filesystem::weakly_canonical(options_.log_dir, ec);
     instance_ = (ec ? options_.log_dir : canonical).lexically_normal().string();
@@ -851,7 +849,10 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   --running_;
   --e.queue->running;
   // Whatever is left of the group (grandchildren) goes with the attempt.
-  if (e.aux->run->exec) e.aux->run->exec->SignalGroup(SIGKILL);
+  if (e.aux->run->exec) {
+    e.aux->run->exec->SignalGroup(SIGKILL);
+    KillEscapedOf(id);
+  }
   t.process.reset();
   const std::optional<TaskReason> stopping = e.aux->run->stopping;
   e.aux->run.reset();
@@ -1719,8 +1720,28 @@ void TaskManager::Shutdown(std::function<void()> done) {
   });
 }
 
+void TaskManager::KillEscapedOf(const std::string& id) {
+  // Descendants that left the group are this subreaper's children once
+  // their parent has died; a parent killed just now may still be dying, so
+  // look again a little later.
+  if (int n = KillEscaped(instance_, &id); n > 0) {
+    spdlog::info("task {}: killed {} processes that had left its process group", id, n);
+  }
+  auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(250));
+  timer->async_wait([timer, instance = instance_, id](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (int n = KillEscaped(instance, &id); n > 0) {
+      spdlog::info("task {}: killed {} processes that had left its process group", id, n);
+    }
+  });
+}
+
 void TaskManager::MaybeFinishShutdown() {
   if (!shutting_down_ || running_ > 0 || !shutdown_done_) return;
+  // Nothing a task started outlives the daemon, in its group or not.
+  if (int n = KillEscaped(instance_, nullptr); n > 0) {
+    spdlog::info("killed {} processes that had left their task's process group", n);
+  }
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   done();

@@ -277,6 +277,7 @@ class TaskManager {
   Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
   void RetryPersist();
   void Emit(TaskEvent::Type type, const Task& task, WallTime now);
+  void KillEscapedOf(const std::string& id);
   void MaybeFinishShutdown();
   Duration KillGrace(const TaskSpec& spec) const;
   Duration Backoff(const TaskSpec& spec, int32_t attempt) const;

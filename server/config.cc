@@ -114,9 +114,11 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
       ->check(CLI::IsMember({"auto", "text", "json"}))
       ->envname("TASKD_LOG_FORMAT")
       ->capture_default_str();
-  app.add_option("--metrics-listen", c.metrics_listen,
-                 "Serve Prometheus metrics at http://ADDR/metrics (HOST:PORT, or PORT for "
-                 "loopback); off by default")
+  app.add_option(
+         "--metrics-listen", c.metrics_listen,
+         "Serve Prometheus metrics at http://ADDR/metrics (HOST:PORT, or PORT for "
+         "loopback; any other host needs --token-file, and scrapes then send the token); off "
+         "by default")
       ->envname("TASKD_METRICS_LISTEN");
 
   try {

@@ -28,6 +28,30 @@ void EnsureStdFds() {
   }
 }
 
+// SIGHUP: read the configuration again. The log level changes at once;
+// any other change is reported and waits for the next restart. A file that
+// no longer parses changes nothing.
+void Reload(int argc, char** argv, taskd::server::DaemonConfig* current) {
+  spdlog::info("received SIGHUP; reading the configuration again{}",
+               current->config_file.empty() ? "" : " from " + current->config_file);
+  taskd::server::DaemonConfig fresh;
+  fresh.server.version = current->server.version;
+  if (auto code = taskd::server::ParseConfig(argc, argv, &fresh); code) {
+    spdlog::error("the configuration does not parse (see above); nothing changed");
+    return;
+  }
+  if (fresh.log_level != current->log_level) {
+    spdlog::set_level(spdlog::level::from_str(fresh.log_level));
+    spdlog::info("log level is now {} (was {})", fresh.log_level, current->log_level);
+    current->log_level = fresh.log_level;
+  }
+  if (taskd::server::RenderConfig(fresh) != taskd::server::RenderConfig(*current)) {
+    spdlog::warn("settings other than log-level changed; they take effect when taskd restarts");
+  } else {
+    spdlog::info("configuration reloaded");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,13 +71,16 @@ int main(int argc, char** argv) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) spdlog::warn("cannot become a child subreaper");
   // Writes to a closed pipe must fail with EPIPE, not kill the daemon.
   std::signal(SIGPIPE, SIG_IGN);
-  // SIGTERM and SIGINT are taken synchronously by sigwait below, so block
-  // them before any thread starts: every thread inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGTERM, SIGINT and SIGHUP are taken synchronously by sigwait below, so
+  // block them before any thread starts: every thread inherits the mask.
+  // (SIGHUP's default action would kill taskd on the spot: closing the
+  // terminal of a foreground taskd must not leave its tasks behind.)
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = taskd::server::Server::Start(opts);
   if (!server.ok()) {
@@ -69,7 +96,7 @@ int main(int argc, char** argv) {
                opts.store, (*server)->manager().options().max_running);
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) Reload(argc, argv, &config);
   spdlog::info("received {}; shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->Shutdown();
   spdlog::info("stopped");

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/auth.h"
+
 // core/asio.h first (GCC 12 needs <utility> before Asio), then the socket parts.
 #include "core/asio.h"
 // clang-format off
@@ -255,6 +257,13 @@ struct MetricsHttpServer::Impl : std::enable_shared_from_this<Impl> {
             return;
           }
           std::string line = c->buf.substr(0, c->buf.find("\r\n"));
+          if (!self->token.empty() &&
+              !BearerMatches(Header(c->buf, "authorization"), self->token)) {
+            Reply(c, "401 Unauthorized", "text/plain; charset=utf-8",
+                  "this endpoint needs Authorization: Bearer TOKEN (taskd's --token-file)\n",
+                  "WWW-Authenticate: Bearer\r\n");
+            return;
+          }
           if (line.rfind("GET /metrics ", 0) == 0 || line.rfind("GET /metrics?", 0) == 0) {
             self->metrics.Render([self, c](std::string body) {
               // On the manager strand: hop back to ours to write.
@@ -268,11 +277,33 @@ struct MetricsHttpServer::Impl : std::enable_shared_from_this<Impl> {
         });
   }
 
+  // The value of header `name` (lower case) in `request`; empty when absent.
+  static std::string_view Header(std::string_view request, std::string_view name) {
+    size_t pos = request.find("\r\n");
+    while (pos != std::string_view::npos && pos + 2 < request.size()) {
+      size_t start = pos + 2, end = request.find("\r\n", start);
+      std::string_view line = request.substr(start, end - start);
+      if (line.size() > name.size() && line[name.size()] == ':') {
+        bool same = true;
+        for (size_t i = 0; i < name.size() && same; ++i) {
+          same = std::tolower(static_cast<unsigned char>(line[i])) == name[i];
+        }
+        if (same) {
+          std::string_view value = line.substr(name.size() + 1);
+          while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+          return value;
+        }
+      }
+      pos = end;
+    }
+    return {};
+  }
+
   static void Reply(const std::shared_ptr<Conn>& c, const char* status, const char* type,
-                    std::string body) {
+                    std::string body, const char* extra_headers = "") {
     c->out = std::string("HTTP/1.1 ") + status + "\r\nContent-Type: " + type +
-             "\r\nContent-Length: " + std::to_string(body.size()) +
-             "\r\nConnection: close\r\n\r\n" + body;
+             "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers +
+             "Connection: close\r\n\r\n" + body;
     asio::async_write(c->socket, asio::buffer(c->out), [c](boost::system::error_code, size_t) {
       boost::system::error_code ignored;
       c->socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
@@ -286,11 +317,13 @@ struct MetricsHttpServer::Impl : std::enable_shared_from_this<Impl> {
   asio::ip::tcp::acceptor acceptor;
   asio::steady_timer retry;  // re-accept after an accept error
   Metrics& metrics;
+  std::string token;  // required of every request when set
   std::string bound;  // HOST:PORT, set before serving
 };
 
 StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(asio::io_context& io,
                                                                       const std::string& address,
+                                                                      const std::string& token,
                                                                       Metrics& metrics) {
   std::string host = "127.0.0.1", port = address;
   if (auto colon = address.rfind(':'); colon != std::string::npos) {
@@ -308,9 +341,19 @@ StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(asio::io_c
     return InvalidArgument("metrics_listen",
                            "'" + address + "' is not HOST:PORT or PORT (HOST: an IP address)");
   }
+  if (token.empty() && !ip.is_loopback()) {
+    return InvalidArgument("metrics_listen", "'" + address +
+                                                 "': metrics off loopback need a bearer token "
+                                                 "(--token-file); scrapes then send "
+                                                 "Authorization: Bearer TOKEN");
+  }
   auto impl = std::make_shared<Impl>(io, metrics);
+  impl->token = token;
   asio::ip::tcp::endpoint ep(ip, static_cast<unsigned short>(p));
   impl->acceptor.open(ep.protocol(), ec);
+  // Each scrape is answered with `Connection: close`, which leaves our side
+  // in TIME-WAIT: without SO_REUSEADDR a restart within a minute could not bind.
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl->acceptor.bind(ep, ec);
   if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (!ec) ep = impl->acceptor.local_endpoint(ec);

@@ -64,8 +64,12 @@ class Metrics {
 class MetricsHttpServer {
  public:
   // `address`: HOST:PORT, or PORT alone for 127.0.0.1. PORT 0 picks one.
+  // As for gRPC over TCP, a non-loopback address needs a bearer `token`;
+  // with a token, every request must carry "Authorization: Bearer TOKEN"
+  // (401 otherwise).
   static StatusOr<std::unique_ptr<MetricsHttpServer>> Start(asio::io_context& io,
                                                             const std::string& address,
+                                                            const std::string& token,
                                                             Metrics& metrics);
   ~MetricsHttpServer();
   // Closes the listener; call before the io_context stops.

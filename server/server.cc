@@ -16,8 +16,10 @@
 #include <future>
 #include <thread>
 
+#include "core/files.h"
 #include "core/reaper.h"
 #include "core/sqlite_store.h"
+#include "server/auth.h"
 #include "server/metrics.h"
 #include "server/task_service.h"
 
@@ -62,13 +64,8 @@ class LockFile {
 // chmod-ed (it may be /tmp or /var/lib): one that others can reach is
 // refused, with what to do instead.
 Status PrivateDir(const std::filesystem::path& dir, const std::string& what) {
-  std::error_code ec;
-  if (!std::filesystem::exists(dir, ec)) {
-    std::filesystem::create_directories(dir.parent_path(), ec);
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Internal("cannot create " + dir.string() + ": " + Errno());
-    }
-  }
+  // Parents taskd creates are private too, whatever the umask.
+  if (auto s = MakeDirectories(dir, 0700); !s.ok()) return s;
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
     return Internal("cannot stat " + dir.string() + ": " + Errno());
@@ -120,17 +117,6 @@ StatusOr<std::string> ReadToken(const std::filesystem::path& path) {
     spdlog::warn("token file {} can be read by other users; chmod 600 it", path.string());
   }
   return t;
-}
-
-bool IsLoopbackHost(const std::string& host) {
-  std::string h = host;
-  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  if (h == "localhost") return true;
-  in_addr a4;
-  if (::inet_pton(AF_INET, h.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-  in6_addr a6;
-  if (::inet_pton(AF_INET6, h.c_str(), &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
-  return false;
 }
 
 }  // namespace
@@ -319,7 +305,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   if (!options.metrics_listen.empty()) {
-    auto http = MetricsHttpServer::Start(impl->io, options.metrics_listen, *impl->metrics);
+    auto http = MetricsHttpServer::Start(impl->io, options.metrics_listen, token, *impl->metrics);
     if (!http.ok()) return http.status();
     impl->metrics_http = std::move(http).value();
   }

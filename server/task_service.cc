@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cctype>
 
+#include "server/auth.h"
 #include "server/convert.h"
 #include "server/failed_stream.h"
 #include "server/log_reader.h"
@@ -22,23 +23,6 @@ grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const Status&
   auto* r = ctx->DefaultReactor();
   FinishWith(r, s);
   return r;
-}
-
-// `header` is "Bearer TOKEN" with this token. The comparison takes the same
-// time wherever the first difference is, so timing does not leak the token.
-bool BearerMatches(std::string_view header, std::string_view token) {
-  constexpr std::string_view kScheme = "bearer ";
-  if (header.size() < kScheme.size()) return false;
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return false;
-  }
-  std::string_view given = header.substr(kScheme.size());
-  unsigned diff = given.size() != token.size() ? 1 : 0;
-  for (size_t i = 0; i < token.size(); ++i) {
-    diff |= static_cast<unsigned char>(token[i]) ^
-            static_cast<unsigned char>(i < given.size() ? given[i] : 0);
-  }
-  return diff == 0;
 }
 
 // Time left before the call's deadline (none when the client set none).
