@@ -105,6 +105,12 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
       ->check(CLI::Range(size_t{1}, size_t{100000000}))
       ->envname("TASKD_MAX_PENDING")
       ->capture_default_str();
+  app.add_option("--max-connections", s.max_connections,
+                 "Client connections open at once on the unix socket and plain TCP; more are "
+                 "refused (0 = half the descriptors the limit leaves after 64)")
+      ->check(CLI::Range(size_t{0}, size_t{100000000}))
+      ->envname("TASKD_MAX_CONNECTIONS")
+      ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->envname("TASKD_LOG_LEVEL")
@@ -237,6 +243,8 @@ std::string RenderConfig(const DaemonConfig& c) {
   o << "store = " << Quote(s.store) << "\n";
   o << "max-running = " << s.manager.max_running << "  # 0: the number of cores\n";
   o << "max-pending = " << s.manager.max_pending << "\n";
+  o << "max-connections = " << s.max_connections
+    << "  # 0: half the descriptors the limit leaves after 64\n";
   o << "log-level = " << Quote(c.log_level) << "\n";
   o << "log-format = " << Quote(c.log_format) << "\n";
   o << "metrics-listen = " << Quote(c.metrics_listen) << "\n";

@@ -20,6 +20,7 @@
 #include "core/reaper.h"
 #include "core/sqlite_store.h"
 #include "server/auth.h"
+#include "server/listener.h"
 #include "server/metrics.h"
 #include "server/task_service.h"
 
@@ -146,6 +147,8 @@ struct Server::Impl {
   std::unique_ptr<Metrics> metrics;  // after manager: unsubscribes from it first
   std::unique_ptr<MetricsHttpServer> metrics_http;
   std::unique_ptr<TaskServiceImpl> service;
+  std::unique_ptr<ConnectionTable> connections;
+  std::vector<std::unique_ptr<Listener>> listeners;  // taskd's own accept loops
   std::unique_ptr<grpc::Server> grpc_server;
   std::vector<std::string> addresses;
   std::vector<std::filesystem::path> socket_paths;
@@ -238,8 +241,17 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   impl->manager =
       std::make_unique<TaskManager>(impl->io, options.manager, *impl->store, *impl->handlers);
   if (auto s = impl->manager->Start(); !s.ok()) return s;
+  // Descriptors: the soft limit raised to the hard one, and a cap on
+  // connections that leaves room for tasks and the store.
+  const size_t fd_limit = RaiseFdLimit();
+  const size_t max_connections =
+      options.max_connections > 0 ? options.max_connections : DefaultMaxConnections(fd_limit);
+  spdlog::info("descriptor limit {}; up to {} client connections at once", fd_limit,
+               max_connections);
+  impl->connections = std::make_unique<ConnectionTable>(max_connections);
   impl->service = std::make_unique<TaskServiceImpl>(
-      *impl->manager, ServiceInfo{options.version, std::chrono::system_clock::now()}, token);
+      *impl->manager, ServiceInfo{options.version, std::chrono::system_clock::now()}, token,
+      impl->connections.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -258,9 +270,11 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
       auto sock_lock = LockFile::Acquire(path.string() + ".lock", "socket " + path.string());
       if (!sock_lock.ok()) return sock_lock.status();
       impl->socket_locks.push_back(std::move(sock_lock).value());
+      auto listener = Listener::Bind(impl->io, addr, *impl->connections);
+      if (!listener.ok()) return listener.status();
       impl->socket_paths.push_back(path);
-      builder.AddListeningPort(addr, grpc::InsecureServerCredentials());
-      impl->addresses.push_back(addr);
+      impl->addresses.push_back((*listener)->address());
+      impl->listeners.push_back(std::move(listener).value());
       ports.push_back(nullptr);
       continue;
     }
@@ -292,8 +306,17 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
           "run commands as this user; add --token-file or --tls-client-ca",
           addr);
     }
+    if (!tls) {
+      // Plain TCP (a token, or --insecure): accepted by taskd itself.
+      auto listener = Listener::Bind(impl->io, addr, *impl->connections);
+      if (!listener.ok()) return listener.status();
+      impl->addresses.push_back((*listener)->address());
+      impl->listeners.push_back(std::move(listener).value());
+      ports.push_back(nullptr);
+      continue;
+    }
     auto port = std::make_unique<int>(0);
-    builder.AddListeningPort(addr, tls ? tls : grpc::InsecureServerCredentials(), port.get());
+    builder.AddListeningPort(addr, tls, port.get());
     impl->addresses.push_back(addr);
     ports.push_back(std::move(port));
   }
@@ -327,6 +350,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
     a = a.substr(0, a.rfind(':') + 1) + std::to_string(*ports[i]);
   }
   for (const auto& p : im.socket_paths) ::chmod(p.c_str(), 0600);
+  for (auto& l : im.listeners) l->Serve(im.grpc_server.get());
   im.options = std::move(options);
   return server;
 }
@@ -354,6 +378,8 @@ void Server::Shutdown() {
   // 3. Shut the gRPC server down from this thread, not an io thread, while
   //    the io threads still run: an unfinished callback RPC would otherwise
   //    keep Shutdown from returning.
+  for (auto& l : im.listeners) l->Stop();
+  im.listeners.clear();
   if (im.grpc_server) {
     im.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
     im.grpc_server->Wait();

@@ -32,6 +32,9 @@ struct ServerOptions {
   // Prometheus metrics over HTTP: HOST:PORT, or PORT (loopback); empty: off.
   std::string metrics_listen;
   ManagerOptions manager;  // log_dir defaults to <data_dir>/logs
+  // Connections open at once on the unix and plain TCP listeners; 0:
+  // DefaultMaxConnections() of the descriptor limit (raised to the hard limit).
+  size_t max_connections = 0;
   int io_threads = 2;
   int max_receive_bytes = 4 << 20;
   std::string version = "dev";

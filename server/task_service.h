@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/task_manager.h"
+#include "server/listener.h"
 #include "taskd/v1/taskd.grpc.pb.h"
 
 namespace taskd::server {
@@ -23,9 +24,14 @@ struct ServiceInfo {
 class TaskServiceImpl final : public v1::TaskService::CallbackService {
  public:
   // `token`: callers over TCP must send "authorization: Bearer TOKEN";
-  // empty: no token. Unix socket callers never need one.
-  TaskServiceImpl(TaskManager& manager, ServiceInfo info, std::string token = "")
-      : manager_(manager), info_(std::move(info)), token_(std::move(token)) {}
+  // empty: no token. Unix socket callers never need one: `connections`
+  // tells which connections came through one (see listener.h).
+  TaskServiceImpl(TaskManager& manager, ServiceInfo info, std::string token = "",
+                  const ConnectionTable* connections = nullptr)
+      : manager_(manager),
+        info_(std::move(info)),
+        token_(std::move(token)),
+        connections_(connections) {}
 
   grpc::ServerUnaryReactor* SubmitTask(grpc::CallbackServerContext* ctx,
                                        const v1::SubmitTaskRequest* req, v1::Task* resp) override;
@@ -68,6 +74,7 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   TaskManager& manager_;
   ServiceInfo info_;
   std::string token_;
+  const ConnectionTable* connections_;
 };
 
 // Paging cursor <-> opaque page_token.
