@@ -65,7 +65,7 @@ Status HandlerRegistry::Check(std::string_view prefix, const HandlerAction& acti
     std::string known;
     for (const auto& [name, e] : handlers_) known += (known.empty() ? "" : ", ") + name;
     return InvalidArgument(base + "handler.name",
-                           "unknown handler '" + action.name + "' (registered: " + known + ")");
+                           "unknown handler " + Quote(action.name) + " (registered: " + known + ")");
   }
   std::string field = base + "handler.payload";
   auto payload = ParsePayload(action.payload, field);

@@ -50,6 +50,11 @@ class Status {
 };
 
 inline Status OkStatus() { return {}; }
+
+// Client input for an error message: in single quotes, at most `max` bytes
+// of it (cut on a UTF-8 boundary) and its size when longer, control bytes
+// as '?'. A reply must stay small whatever the request held.
+std::string Quote(std::string_view input, size_t max = 64);
 // Bad input; `field` is the request path of the offending field ("spec.exec.argv").
 inline Status InvalidArgument(std::string_view field, std::string_view what) {
   return {StatusCode::kInvalidArgument, std::string(field) + ": " + std::string(what)};

@@ -400,7 +400,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
         }
         std::string field = single ? "spec" : "requests[" + std::to_string(i) + "].spec";
         done(InvalidArgument(field + ".after[" + std::to_string(j) + "]",
-                             "unknown task '" + dep + "'"));
+                             "unknown task " + Quote(dep)));
         return;
       }
     }
@@ -982,7 +982,7 @@ void TaskManager::OnDependencyEnded(const std::string& id) {
     } else {
       Finish(d, TaskState::kFailed, TaskReason::kDependencyFailed,
              TaskError{StatusCode::kFailedPrecondition,
-                       "dependency " + id + " ended " + std::string(StateName(dep.state))});
+                       "dependency " + Quote(id) + " ended " + std::string(StateName(dep.state))});
     }
   }
 }
@@ -1026,7 +1026,7 @@ void TaskManager::Get(std::string id, Callback<Task> done) {
     if (!stored.ok()) {
       done(stored.status());
     } else if (!*stored) {
-      done(NotFound("task '" + id + "' not found"));
+      done(NotFound("task " + Quote(id) + " not found"));
     } else {
       done(std::move(**stored));
     }
@@ -1176,16 +1176,16 @@ void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
     if (!stored.ok()) {
       done(stored.status());
     } else if (*stored) {
-      done(FailedPrecondition("task " + id + " already ended (" +
+      done(FailedPrecondition("task " + Quote(id) + " already ended (" +
                               std::string(StateName((*stored)->state)) + "); nothing to cancel"));
     } else {
-      done(NotFound("task '" + id + "' not found"));
+      done(NotFound("task " + Quote(id) + " not found"));
     }
     return;
   }
   Entry& e = it->second;
   if (IsTerminal(e.task.state)) {
-    done(FailedPrecondition("task " + id + " already ended (" +
+    done(FailedPrecondition("task " + Quote(id) + " already ended (" +
                             std::string(StateName(e.task.state)) + "); nothing to cancel"));
     return;
   }
@@ -1224,7 +1224,7 @@ void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
     } else if (*stored) {
       done(std::move(**stored));
     } else {
-      done(NotFound("task '" + id + "' not found"));
+      done(NotFound("task " + Quote(id) + " not found"));
     }
     return;
   }
@@ -1304,16 +1304,16 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
       if (!stored.ok()) {
         done(stored.status());
       } else if (*stored) {
-        done(FailedPrecondition("task " + id + " is " + std::string(StateName((*stored)->state)) +
+        done(FailedPrecondition("task " + Quote(id) + " is " + std::string(StateName((*stored)->state)) +
                                 "; progress can only be reported while it runs"));
       } else {
-        done(NotFound("task '" + id + "' not found"));
+        done(NotFound("task " + Quote(id) + " not found"));
       }
       return;
     }
     Task& t = it->second.task;
     if (t.state != TaskState::kRunning) {
-      done(FailedPrecondition("task " + id + " is " + std::string(StateName(t.state)) +
+      done(FailedPrecondition("task " + Quote(id) + " is " + std::string(StateName(t.state)) +
                               "; progress can only be reported while it runs"));
       return;
     }
@@ -1335,12 +1335,12 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
         EraseStored(**stored);  // finished, or it would be in RAM
         done(OkStatus());
       } else {
-        done(NotFound("task '" + id + "' not found"));
+        done(NotFound("task " + Quote(id) + " not found"));
       }
       return;
     }
     if (!IsTerminal(it->second.task.state)) {
-      done(FailedPrecondition("task " + id + " is " +
+      done(FailedPrecondition("task " + Quote(id) + " is " +
                               std::string(StateName(it->second.task.state)) +
                               "; only a task that has ended can be deleted (cancel it first)"));
       return;

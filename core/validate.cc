@@ -53,10 +53,10 @@ Status CheckExec(const ExecAction& exec, std::string_view prefix, const SpecLimi
   for (const auto& [k, v] : exec.env) {
     if (k.empty() || k.find('=') != std::string::npos || HasNul(k)) {
       return InvalidArgument(field("exec.env"),
-                             "key '" + k + "' must be non-empty and contain no '=' or NUL");
+                             "key " + Quote(k) + " must be non-empty and contain no '=' or NUL");
     }
     if (HasNul(v)) {
-      return InvalidArgument(field("exec.env[" + k + "]"), "must not contain a NUL byte");
+      return InvalidArgument(field("exec.env[" + Quote(k) + "]"), "must not contain a NUL byte");
     }
     bytes += k.size() + v.size() + 2;
   }
@@ -85,13 +85,13 @@ Status ValidateSpec(const TaskSpec& spec, std::string_view prefix, const SpecLim
     if (k.empty() || k.size() > limits.max_label_key_bytes) {
       return InvalidArgument(
           field("labels"),
-          "key '" + k + "' must be 1 to " + std::to_string(limits.max_label_key_bytes) + " bytes");
+          "key " + Quote(k) + " must be 1 to " + std::to_string(limits.max_label_key_bytes) + " bytes");
     }
     if (k.find('=') != std::string::npos || k.find(',') != std::string::npos) {
-      return InvalidArgument(field("labels"), "key '" + k + "' must not contain '=' or ','");
+      return InvalidArgument(field("labels"), "key " + Quote(k) + " must not contain '=' or ','");
     }
     if (v.size() > limits.max_label_value_bytes) {
-      return InvalidArgument(field("labels[" + k + "]"),
+      return InvalidArgument(field("labels[" + Quote(k) + "]"),
                              TooLong(limits.max_label_value_bytes, "bytes"));
     }
   }

@@ -1,0 +1,118 @@
+// Input a careless or hostile client may send, over the real gRPC stack:
+// each gets the right status code with a message that names the field and
+// quotes at most a short prefix of what was sent, and the daemon goes on.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "client/client.h"
+#include "server/server.h"
+
+namespace taskd {
+namespace {
+
+using namespace std::chrono_literals;
+namespace v1 = taskd::v1;
+
+class HostileInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    dir_ = std::filesystem::temp_directory_path() /
+           ("taskd-hostile-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    server::ServerOptions o;
+    o.data_dir = dir_ / "data";
+    o.listen = {"unix:" + (dir_ / "run" / "taskd.sock").string()};
+    o.max_receive_bytes = 8 << 20;
+    auto s = server::Server::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value();
+    client_ = std::make_unique<client::Client>(client::ClientOptions{server_->addresses()[0], 10s});
+  }
+  void TearDown() override {
+    client_.reset();
+    if (server_) server_->Shutdown();
+    server_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  v1::TaskSpec Exec(std::vector<std::string> argv) {
+    v1::TaskSpec spec;
+    for (auto& a : argv) spec.mutable_exec()->add_argv(a);
+    return spec;
+  }
+  // The daemon still serves after whatever came before.
+  void ExpectStillServing() {
+    v1::Task t;
+    ASSERT_TRUE(client_->Submit(Exec({"true"}), &t).ok());
+    ASSERT_TRUE(client_->Wait(t.id(), std::nullopt, &t).ok());
+    EXPECT_EQ(t.state(), v1::TASK_STATE_COMPLETED);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<client::Client> client_;
+};
+
+// A 1 MiB id or key must not come back whole in the error: the reply would
+// pass the metadata limit and the client would see RESOURCE_EXHAUSTED.
+TEST_F(HostileInputTest, HugeInputIsQuotedShortInErrors) {
+  const std::string huge(1 << 20, 'k');
+  v1::Task t;
+  auto expect_short = [](const grpc::Status& s, grpc::StatusCode code, const std::string& field) {
+    EXPECT_EQ(s.error_code(), code) << s.error_message().substr(0, 200);
+    EXPECT_NE(s.error_message().find(field), std::string::npos) << s.error_message().substr(0, 200);
+    EXPECT_LT(s.error_message().size(), 1024u);
+  };
+  expect_short(client_->Get(huge, &t), grpc::StatusCode::NOT_FOUND, "kkkk");
+  expect_short(client_->Cancel(huge, std::nullopt, &t), grpc::StatusCode::NOT_FOUND, "kkkk");
+  expect_short(client_->Delete(huge), grpc::StatusCode::NOT_FOUND, "kkkk");
+
+  auto spec = Exec({"true"});
+  (*spec.mutable_labels())[huge] = "v";
+  expect_short(client_->Submit(spec, &t), grpc::StatusCode::INVALID_ARGUMENT, "spec.labels");
+  spec = Exec({"true"});
+  spec.add_after(huge);
+  expect_short(client_->Submit(spec, &t), grpc::StatusCode::INVALID_ARGUMENT, "spec.after");
+  spec = Exec({"true"});
+  (*spec.mutable_exec()->mutable_env())[huge + "=x"] = "v";
+  expect_short(client_->Submit(spec, &t), grpc::StatusCode::INVALID_ARGUMENT, "spec.exec.env");
+  spec = v1::TaskSpec();
+  spec.mutable_handler()->set_name(huge);
+  expect_short(client_->Submit(spec, &t), grpc::StatusCode::INVALID_ARGUMENT, "spec.handler.name");
+  ExpectStillServing();
+}
+
+// A page token that was never issued, or was cut short, is refused rather
+// than silently restarting the listing from the first page.
+TEST_F(HostileInputTest, ForgedAndTruncatedPageTokensAreInvalidArgument) {
+  v1::Task t;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client_->Submit(Exec({"true"}), &t).ok());
+  v1::ListTasksRequest req;
+  req.set_page_size(1);
+  v1::ListTasksResponse page;
+  ASSERT_TRUE(client_->List(req, &page).ok());
+  const std::string token = page.next_page_token();
+  ASSERT_FALSE(token.empty());
+
+  req.set_page_token(token);
+  ASSERT_TRUE(client_->List(req, &page).ok()) << "a token the server issued";
+
+  std::vector<std::string> bad = {token.substr(0, token.size() - 2), token + "00",
+                                  "p1" + std::string(26, '0'), "p1ffffffff", "p1" + token};
+  std::string flipped = token;
+  flipped[token.size() / 2] = flipped[token.size() / 2] == 'a' ? 'b' : 'a';
+  bad.push_back(flipped);
+  for (const auto& b : bad) {
+    req.set_page_token(b);
+    auto s = client_->List(req, &page);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "token " << b;
+    EXPECT_NE(s.error_message().find("page_token"), std::string::npos) << s.error_message();
+  }
+  ExpectStillServing();
+}
+
+}  // namespace
+}  // namespace taskd
