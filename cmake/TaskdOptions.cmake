@@ -17,6 +17,11 @@ if(TASKD_SANITIZE)
   endif()
 endif()
 
+if(TASKD_FUZZ)
+  # Coverage for libFuzzer in every object; only the fuzz targets link its main.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 find_program(CCACHE_PROGRAM ccache)
 if(CCACHE_PROGRAM AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
   set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")

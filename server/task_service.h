@@ -77,8 +77,4 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   const ConnectionTable* connections_;
 };
 
-// Paging cursor <-> opaque page_token.
-std::string EncodePageToken(const std::string& last_id);
-StatusOr<std::string> DecodePageToken(const std::string& token);
-
 }  // namespace taskd::server
