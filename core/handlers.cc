@@ -21,7 +21,6 @@ asio::awaitable<bool> HandlerContext::Sleep(Duration d) {
   if (cancelled_) co_return false;
   if (!timer_) timer_.emplace(ex_);
   timer_->expires_after(d);
-  boost::system::error_code ec;
   try {
     co_await timer_->async_wait(asio::use_awaitable);
   } catch (const boost::system::system_error&) {
