@@ -63,8 +63,8 @@ Status HandlerRegistry::Check(std::string_view prefix, const HandlerAction& acti
   if (it == handlers_.end()) {
     std::string known;
     for (const auto& [name, e] : handlers_) known += (known.empty() ? "" : ", ") + name;
-    return InvalidArgument(base + "handler.name",
-                           "unknown handler " + Quote(action.name) + " (registered: " + known + ")");
+    return InvalidArgument(base + "handler.name", "unknown handler " + Quote(action.name) +
+                                                      " (registered: " + known + ")");
   }
   std::string field = base + "handler.payload";
   auto payload = ParsePayload(action.payload, field);

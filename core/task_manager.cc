@@ -1304,7 +1304,8 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
       if (!stored.ok()) {
         done(stored.status());
       } else if (*stored) {
-        done(FailedPrecondition("task " + Quote(id) + " is " + std::string(StateName((*stored)->state)) +
+        done(FailedPrecondition("task " + Quote(id) + " is " +
+                                std::string(StateName((*stored)->state)) +
                                 "; progress can only be reported while it runs"));
       } else {
         done(NotFound("task " + Quote(id) + " not found"));

@@ -83,9 +83,9 @@ Status ValidateSpec(const TaskSpec& spec, std::string_view prefix, const SpecLim
   }
   for (const auto& [k, v] : spec.labels) {
     if (k.empty() || k.size() > limits.max_label_key_bytes) {
-      return InvalidArgument(
-          field("labels"),
-          "key " + Quote(k) + " must be 1 to " + std::to_string(limits.max_label_key_bytes) + " bytes");
+      return InvalidArgument(field("labels"), "key " + Quote(k) + " must be 1 to " +
+                                                  std::to_string(limits.max_label_key_bytes) +
+                                                  " bytes");
     }
     if (k.find('=') != std::string::npos || k.find(',') != std::string::npos) {
       return InvalidArgument(field("labels"), "key " + Quote(k) + " must not contain '=' or ','");
