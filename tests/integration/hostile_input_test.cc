@@ -12,6 +12,7 @@
 
 #include "client/client.h"
 #include "server/server.h"
+#include "tests/integration/harness.h"
 
 namespace taskd {
 namespace {
@@ -19,33 +20,9 @@ namespace {
 using namespace std::chrono_literals;
 namespace v1 = taskd::v1;
 
-class HostileInputTest : public ::testing::Test {
+class HostileInputTest : public taskd::it::ServerTest {
  protected:
-  void SetUp() override {
-    std::random_device rd;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("taskd-hostile-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    server::ServerOptions o;
-    o.data_dir = dir_ / "data";
-    o.listen = {"unix:" + (dir_ / "run" / "taskd.sock").string()};
-    o.max_receive_bytes = 8 << 20;
-    auto s = server::Server::Start(o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(s).value();
-    client_ = std::make_unique<client::Client>(client::ClientOptions{server_->addresses()[0], 10s});
-  }
-  void TearDown() override {
-    client_.reset();
-    if (server_) server_->Shutdown();
-    server_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  v1::TaskSpec Exec(std::vector<std::string> argv) {
-    v1::TaskSpec spec;
-    for (auto& a : argv) spec.mutable_exec()->add_argv(a);
-    return spec;
-  }
+  void Configure(server::ServerOptions& o) override { o.max_receive_bytes = 8 << 20; }
   // The daemon still serves after whatever came before.
   void ExpectStillServing() {
     v1::Task t;
@@ -53,10 +30,6 @@ class HostileInputTest : public ::testing::Test {
     ASSERT_TRUE(client_->Wait(t.id(), std::nullopt, &t).ok());
     EXPECT_EQ(t.state(), v1::TASK_STATE_COMPLETED);
   }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<server::Server> server_;
-  std::unique_ptr<client::Client> client_;
 };
 
 // A 1 MiB id or key must not come back whole in the error: the reply would

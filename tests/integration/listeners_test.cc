@@ -12,30 +12,12 @@
 #include <random>
 
 #include "server/server.h"
+#include "tests/integration/harness.h"
 
 namespace taskd {
 namespace {
 
-// Sends `request` to host:port over a plain socket; returns the whole response.
-std::string HttpExchange(const std::string& hostport, const std::string& request) {
-  auto colon = hostport.rfind(':');
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
-  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    (void)!::write(fd, request.data(), request.size());
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
+using taskd::it::HttpExchange;
 
 std::string Scrape(const std::string& hostport, const std::string& auth = "") {
   std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
@@ -45,13 +27,7 @@ std::string Scrape(const std::string& hostport, const std::string& auth = "") {
 
 class ListenersTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::random_device rd;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("taskd-listen-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(dir_);
-    ::chmod(dir_.c_str(), 0700);
-  }
+  void SetUp() override { dir_ = taskd::it::NewTempDir("taskd-listen"); }
   void TearDown() override {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);

@@ -14,6 +14,7 @@
 
 #include "client/client.h"
 #include "server/server.h"
+#include "tests/integration/harness.h"
 
 namespace taskd {
 namespace {
@@ -21,39 +22,9 @@ namespace {
 using namespace std::chrono_literals;
 namespace v1 = taskd::v1;
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public taskd::it::ServerTest {
  protected:
-  void SetUp() override {
-    std::random_device rd;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("taskd-it-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    server::ServerOptions o;
-    o.data_dir = dir_ / "data";
-    o.listen = {"unix:" + (dir_ / "run" / "taskd.sock").string()};
-    o.manager.max_running = 4;
-    auto s = server::Server::Start(o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(s).value();
-    client_ = std::make_unique<client::Client>(client::ClientOptions{server_->addresses()[0], 10s});
-  }
-  void TearDown() override {
-    client_.reset();
-    if (server_) server_->Shutdown();
-    server_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  v1::TaskSpec Exec(std::vector<std::string> argv) {
-    v1::TaskSpec spec;
-    auto* exec = spec.mutable_exec();  // set even when argv is empty
-    for (auto& a : argv) exec->add_argv(a);
-    return spec;
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<server::Server> server_;
-  std::unique_ptr<client::Client> client_;
+  void Configure(server::ServerOptions& o) override { o.manager.max_running = 4; }
 };
 
 TEST_F(ServiceTest, SubmitWaitGetExecTask) {
@@ -769,27 +740,7 @@ done
   (*s)->Shutdown();
 }
 
-// GET path from host:port over a plain socket; returns the whole response.
-std::string HttpGet(const std::string& hostport, const std::string& path) {
-  auto colon = hostport.rfind(':');
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
-  ::inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &a.sin_addr);
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
-    (void)!::write(fd, req.data(), req.size());
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
+using taskd::it::HttpGet;
 
 TEST_F(TcpServerTest, MetricsEndpoint) {
   server::ServerOptions o;
