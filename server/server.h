@@ -32,6 +32,8 @@ struct ServerOptions {
   // Prometheus metrics over HTTP: HOST:PORT, or PORT (loopback); empty: off.
   std::string metrics_listen;
   ManagerOptions manager;  // log_dir defaults to <data_dir>/logs
+  // WatchTasks streams open at once; one more is refused (RESOURCE_EXHAUSTED).
+  size_t max_watchers = 1000;
   int io_threads = 2;
   int max_receive_bytes = 4 << 20;
   std::string version = "dev";
