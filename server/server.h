@@ -33,7 +33,7 @@ struct ServerOptions {
   std::string metrics_listen;
   ManagerOptions manager;  // log_dir defaults to <data_dir>/logs
   // WatchTasks streams open at once; one more is refused (RESOURCE_EXHAUSTED).
-  size_t max_watchers = 1000;
+  size_t max_watchers = 1000;  // kDefaultMaxWatchers (server/watcher.h)
   int io_threads = 2;
   int max_receive_bytes = 4 << 20;
   std::string version = "dev";
@@ -56,6 +56,8 @@ class Server {
   // The metrics endpoint's HOST:PORT; empty when off.
   std::string metrics_address() const;
   TaskManager& manager();
+  // WatchTasks streams open now (their reactors not done yet).
+  size_t open_watchers() const;
 
   // The written shutdown sequence (see server.cc). Idempotent; blocks until done.
   void Shutdown();

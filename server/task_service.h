@@ -8,9 +8,11 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "core/task_manager.h"
+#include "server/watcher.h"
 #include "taskd/v1/taskd.grpc.pb.h"
 
 namespace taskd::server {
@@ -23,9 +25,14 @@ struct ServiceInfo {
 class TaskServiceImpl final : public v1::TaskService::CallbackService {
  public:
   // `token`: callers over TCP must send "authorization: Bearer TOKEN";
-  // empty: no token. Unix socket callers never need one.
-  TaskServiceImpl(TaskManager& manager, ServiceInfo info, std::string token = "")
-      : manager_(manager), info_(std::move(info)), token_(std::move(token)) {}
+  // empty: no token. Unix socket callers never need one. `max_watchers`:
+  // WatchTasks streams open at once (one more is RESOURCE_EXHAUSTED).
+  TaskServiceImpl(TaskManager& manager, ServiceInfo info, std::string token = "",
+                  size_t max_watchers = kDefaultMaxWatchers)
+      : manager_(manager),
+        info_(std::move(info)),
+        token_(std::move(token)),
+        watch_hub_(std::make_shared<WatchHub>(manager, max_watchers)) {}
 
   grpc::ServerUnaryReactor* SubmitTask(grpc::CallbackServerContext* ctx,
                                        const v1::SubmitTaskRequest* req, v1::Task* resp) override;
@@ -53,6 +60,8 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   grpc::ServerUnaryReactor* DeleteTask(grpc::CallbackServerContext* ctx,
                                        const v1::DeleteTaskRequest* req,
                                        google::protobuf::Empty* resp) override;
+  size_t open_watchers() const { return watch_hub_->open(); }
+
   grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* ctx,
                                           const v1::GetServerInfoRequest* req,
                                           v1::ServerInfo* resp) override;
@@ -68,6 +77,7 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   TaskManager& manager_;
   ServiceInfo info_;
   std::string token_;
+  std::shared_ptr<WatchHub> watch_hub_;  // shared with the open watchers
 };
 
 // Paging cursor <-> opaque page_token.
