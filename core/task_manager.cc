@@ -1048,25 +1048,51 @@ StatusOr<std::optional<Task>> TaskManager::Lookup(std::string_view id) {
 
 void TaskManager::List(ListRequest request, Callback<ListResult> done) {
   asio::post(strand_, [this, request = std::move(request), done = std::move(done)] {
-    if (evict_) {
-      done(ListMerged(request));
-      return;
-    }
-    ListResult result;
-    size_t page = std::max<size_t>(1, request.page_size);
-    auto it = request.start_after.empty()
-                  ? tasks_.begin()
-                  : tasks_.upper_bound(TaskIdNumber(request.start_after).value_or(0));
-    for (; it != tasks_.end(); ++it) {
-      if (!request.filter.Matches(it->second.task)) continue;
-      if (result.tasks.size() == page) {
-        result.last_id = result.tasks.back().id;
-        break;
-      }
-      result.tasks.push_back(it->second.task);
-    }
-    done(std::move(result));
+    done(ListOnStrand(request));
   });
+}
+
+StatusOr<ListResult> TaskManager::ListOnStrand(const ListRequest& request) {
+  // With ids, ListMerged looks each one up instead of scanning every task.
+  if (evict_ || !request.filter.ids.empty()) return ListMerged(request);
+  ListResult result;
+  size_t page = std::max<size_t>(1, request.page_size);
+  auto it = request.start_after.empty()
+                ? tasks_.begin()
+                : tasks_.upper_bound(TaskIdNumber(request.start_after).value_or(0));
+  for (; it != tasks_.end(); ++it) {
+    if (!request.filter.Matches(it->second.task)) continue;
+    if (result.tasks.size() == page) {
+      result.last_id = result.tasks.back().id;
+      break;
+    }
+    result.tasks.push_back(it->second.task);
+  }
+  return result;
+}
+
+void TaskManager::SnapshotPage(ListRequest request, Callback<ListResult> done) {
+  asio::post(strand_, [this, request = std::move(request), done = std::move(done)]() mutable {
+    done(SnapshotOnStrand(std::move(request)));
+  });
+}
+
+StatusOr<ListResult> TaskManager::SnapshotOnStrand(ListRequest request) {
+  TaskFilter& filter = request.filter;
+  if (evict_ && filter.ids.empty()) {
+    // Finished tasks are not part of it (see SnapshotPage): asking only for
+    // unfinished states keeps ListMerged in RAM, away from the store.
+    std::vector<TaskState> unfinished;
+    for (TaskState st : {TaskState::kPending, TaskState::kRunning}) {
+      if (filter.states.empty() ||
+          std::find(filter.states.begin(), filter.states.end(), st) != filter.states.end()) {
+        unfinished.push_back(st);
+      }
+    }
+    if (unfinished.empty()) return ListResult{};
+    filter.states = std::move(unfinished);
+  }
+  return ListOnStrand(request);
 }
 
 // Tasks in RAM (unfinished, or finished and not evicted yet) merged in id
@@ -1539,8 +1565,7 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
       close(Unavailable("taskd is shutting down"));
       return;
     }
-    // Listed tasks only in the store, read once here for the snapshot.
-    std::unordered_map<std::string, std::optional<Task>> stored;
+    // Every listed task must exist (those only in the store are read).
     for (size_t i = 0; i < filter.ids.size(); ++i) {
       if (FindTask(filter.ids[i]) != tasks_.end()) continue;
       auto t = ReadStored(filter.ids[i]);
@@ -1552,26 +1577,19 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
         close(NotFound("ids[" + std::to_string(i) + "]: task '" + filter.ids[i] + "' not found"));
         return;
       }
-      stored[filter.ids[i]] = std::move(*t);
     }
     if (snapshot) {
-      WallTime now = clock_.WallNow();
-      auto send = [&](const Task& t) {
-        if (filter.Matches(t)) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
-      };
-      if (!filter.ids.empty()) {
-        for (const auto& id : filter.ids) {
-          if (auto it = FindTask(id); it != tasks_.end()) {
-            send(it->second.task);
-          } else if (auto& t = stored[id]) {
-            send(*t);
-          }
+      const WallTime now = clock_.WallNow();
+      ListRequest page{filter, 1024, ""};
+      for (;;) {
+        auto got = SnapshotOnStrand(page);
+        if (!got.ok()) {
+          close(got.status());
+          return;
         }
-      } else {
-        for (const auto& [id, e] : tasks_) {
-          // When evicting, finished tasks are not part of it (see Subscribe).
-          if (!evict_ || !IsTerminal(e.task.state)) send(e.task);
-        }
+        for (const Task& t : got->tasks) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
+        if (got->last_id.empty()) break;
+        page.start_after = std::move(got->last_id);
       }
     }
     subscribers_.emplace(handle, std::make_unique<Subscriber>(Subscriber{
@@ -1586,7 +1604,7 @@ void TaskManager::Unsubscribe(uint64_t handle) {
 
 void TaskManager::Emit(TaskEvent::Type type, const Task& task, WallTime now) {
   if (subscribers_.empty()) return;
-  const TaskEvent event{type, task, now};
+  const TaskEvent event{type, task, now, ++event_sequence_};
   // Subscribe and Unsubscribe only ever post, so no callback can change
   // subscribers_ while this loop runs.
   for (const auto& [h, sub] : subscribers_) {

@@ -111,6 +111,10 @@ struct TaskEvent {
   Type type;
   const Task& task;
   WallTime time;
+  // Numbers live events (1, 2, …) in the order they happen; every
+  // subscriber of one event sees the same number, so a consumer may convert
+  // an event once and share it. 0 for snapshot events.
+  uint64_t sequence = 0;
 };
 
 template <typename T>
@@ -164,11 +168,11 @@ class TaskManager {
   void ReportProgress(std::string id, double percent, std::string message, Callback<Task> done);
   // Deletes a terminal task and its logs.
   void Delete(std::string id, std::function<void(Status)> done);
-  // Calls `on_event` (on the strand) for every event on a matching task,
-  // first a kSnapshot per matching task when `snapshot` (with ids: each listed
-  // task; without: every matching task held in RAM — with a store that
-  // serves reads, that is every unfinished task, and finished ones are not
-  // part of it). Returns a handle.
+  // Calls `on_event` (on the strand) for every event on a matching task.
+  // With `snapshot`, first a kSnapshot per task SnapshotPage covers, all in
+  // this one unit of work on the strand: for an embedder with few tasks. A
+  // consumer that must bound its memory (a gRPC stream) subscribes without
+  // and pages the snapshot with SnapshotPage. Returns a handle.
   // `on_close` (optional) runs at most once, on the strand, when the
   // subscription ends without Unsubscribe: NOT_FOUND when a listed id does
   // not exist (nothing is registered then), UNAVAILABLE at shutdown.
@@ -176,6 +180,19 @@ class TaskManager {
                      std::function<void(const TaskEvent&)> on_event,
                      std::function<void(Status)> on_close = nullptr);
   void Unsubscribe(uint64_t handle);
+  // One page of a subscription's snapshot, in id order, after
+  // `request.start_after`: with filter.ids each listed task (from RAM or the
+  // store); without, every matching task held in RAM — with a store that
+  // serves reads, that is every unfinished task, and finished ones are not
+  // part of it. `last_id` is set while more may follow: ask again with it as
+  // start_after. Each page holds the tasks' states when it is taken.
+  //
+  // To stream a snapshot consistent with the live events: Subscribe first
+  // (without snapshot; calls from one thread reach the strand in order), then
+  // page. While paging, an event on a task past the last page's last_id is
+  // older than that task's page will be: drop it; events on tasks up to it
+  // are newer than their page: keep them, after the page.
+  void SnapshotPage(ListRequest request, Callback<ListResult> done);
 
   // For callers that must be able to end a wait before it is registered
   // (gRPC reactors): take a handle, then on the strand call WaitOnStrand or
@@ -273,6 +290,10 @@ class TaskManager {
   // at a time: the sweep comes back for the rest).
   void ExpireEnded(SteadyTime now);
   StatusOr<ListResult> ListMerged(const ListRequest& request);
+  // List's page (strand only).
+  StatusOr<ListResult> ListOnStrand(const ListRequest& request);
+  // SnapshotPage's page (strand only).
+  StatusOr<ListResult> SnapshotOnStrand(ListRequest request);
   // Registers waiter `handle` for `e`; ReleaseWaiters or AnswerWaiter answers it.
   Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
   void RetryPersist();
@@ -300,7 +321,8 @@ class TaskManager {
   // Queues with ready tasks (QueueState::ready non-empty), in no order.
   std::vector<QueueState*> active_queues_;
   uint64_t sequence_ = 0;
-  size_t pending_ = 0;  // PENDING tasks, committed or in flight
+  uint64_t event_sequence_ = 0;  // TaskEvent::sequence of the last live event
+  size_t pending_ = 0;           // PENDING tasks, committed or in flight
   int running_ = 0;
   std::unordered_map<std::string, QueueState> queues_;  // every queue seen so far
   std::multimap<std::string, std::string> dependents_;  // dependency id -> dependent id

@@ -65,6 +65,7 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
   std::vector<std::string> listen;
   int max_running = 0;
   size_t max_pending = s.manager.max_pending;
+  size_t max_watchers = s.max_watchers;
   std::string token_file, tls_cert, tls_key, tls_client_ca;
 
   app.add_option("--config", config_file,
@@ -109,7 +110,11 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
                  "Client connections open at once on the unix socket and plain TCP; more are "
                  "refused (0 = half the descriptors the limit leaves after 64)")
       ->check(CLI::Range(size_t{0}, size_t{100000000}))
-      ->envname("TASKD_MAX_CONNECTIONS")
+      ->envname("TASKD_MAX_CONNECTIONS") app
+      .add_option("--max-watchers", max_watchers,
+                  "WatchTasks streams open at once before watches are refused")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->envname("TASKD_MAX_WATCHERS")
       ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -207,6 +212,7 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
   s.listen.insert(s.listen.end(), listen.begin(), listen.end());
   s.manager.max_running = max_running;
   s.manager.max_pending = max_pending;
+  s.max_watchers = max_watchers;
   s.token_file = token_file;
   s.tls_cert = tls_cert;
   s.tls_key = tls_key;
@@ -245,6 +251,7 @@ std::string RenderConfig(const DaemonConfig& c) {
   o << "max-pending = " << s.manager.max_pending << "\n";
   o << "max-connections = " << s.max_connections
     << "  # 0: half the descriptors the limit leaves after 64\n";
+  o << "max-watchers = " << s.max_watchers << "\n";
   o << "log-level = " << Quote(c.log_level) << "\n";
   o << "log-format = " << Quote(c.log_format) << "\n";
   o << "metrics-listen = " << Quote(c.metrics_listen) << "\n";

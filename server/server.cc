@@ -166,6 +166,7 @@ std::string Server::metrics_address() const {
   return impl_->metrics_http ? impl_->metrics_http->address() : "";
 }
 TaskManager& Server::manager() { return *impl_->manager; }
+size_t Server::open_watchers() const { return impl_->service->open_watchers(); }
 
 StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
                                                 std::unique_ptr<HandlerRegistry> handlers) {
@@ -253,7 +254,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   impl->connections = std::make_unique<ConnectionTable>(max_connections);
   impl->service = std::make_unique<TaskServiceImpl>(
       *impl->manager, ServiceInfo{options.version, std::chrono::system_clock::now()}, token,
-      impl->connections.get());
+      impl->connections.get(), options.max_watchers);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

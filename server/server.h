@@ -35,6 +35,8 @@ struct ServerOptions {
   // Connections open at once on the unix and plain TCP listeners; 0:
   // DefaultMaxConnections() of the descriptor limit (raised to the hard limit).
   size_t max_connections = 0;
+  // WatchTasks streams open at once; one more is refused (RESOURCE_EXHAUSTED).
+  size_t max_watchers = 1000;  // kDefaultMaxWatchers (server/watcher.h)
   int io_threads = 2;
   int max_receive_bytes = 4 << 20;
   std::string version = "dev";
@@ -57,6 +59,8 @@ class Server {
   // The metrics endpoint's HOST:PORT; empty when off.
   std::string metrics_address() const;
   TaskManager& manager();
+  // WatchTasks streams open now (their reactors not done yet).
+  size_t open_watchers() const;
 
   // The written shutdown sequence (see server.cc). Idempotent; blocks until done.
   void Shutdown();

@@ -278,7 +278,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::WaitTask(grpc::CallbackServerContext*
 grpc::ServerWriteReactor<v1::TaskEvent>* TaskServiceImpl::WatchTasks(
     grpc::CallbackServerContext* ctx, const v1::WatchTasksRequest* req) {
   if (auto s = Authenticate(ctx); !s.ok()) return new FailedStream<v1::TaskEvent>(s);
-  return NewWatcher(manager_, *req);
+  return NewWatcher(watch_hub_, *req);
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::ReportProgress(grpc::CallbackServerContext* ctx,

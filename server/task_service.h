@@ -8,10 +8,12 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "core/task_manager.h"
 #include "server/listener.h"
+#include "server/watcher.h"
 #include "taskd/v1/taskd.grpc.pb.h"
 
 namespace taskd::server {
@@ -26,12 +28,16 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   // `token`: callers over TCP must send "authorization: Bearer TOKEN";
   // empty: no token. Unix socket callers never need one: `connections`
   // tells which connections came through one (see listener.h).
+  // `max_watchers`: WatchTasks streams open at once (one more is
+  // RESOURCE_EXHAUSTED).
   TaskServiceImpl(TaskManager& manager, ServiceInfo info, std::string token = "",
-                  const ConnectionTable* connections = nullptr)
+                  const ConnectionTable* connections = nullptr,
+                  size_t max_watchers = kDefaultMaxWatchers)
       : manager_(manager),
         info_(std::move(info)),
         token_(std::move(token)),
-        connections_(connections) {}
+        connections_(connections),
+        watch_hub_(std::make_shared<WatchHub>(manager, max_watchers)) {}
 
   grpc::ServerUnaryReactor* SubmitTask(grpc::CallbackServerContext* ctx,
                                        const v1::SubmitTaskRequest* req, v1::Task* resp) override;
@@ -59,6 +65,8 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   grpc::ServerUnaryReactor* DeleteTask(grpc::CallbackServerContext* ctx,
                                        const v1::DeleteTaskRequest* req,
                                        google::protobuf::Empty* resp) override;
+  size_t open_watchers() const { return watch_hub_->open(); }
+
   grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* ctx,
                                           const v1::GetServerInfoRequest* req,
                                           v1::ServerInfo* resp) override;
@@ -75,6 +83,7 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   ServiceInfo info_;
   std::string token_;
   const ConnectionTable* connections_;
+  std::shared_ptr<WatchHub> watch_hub_;  // shared with the open watchers
 };
 
 }  // namespace taskd::server

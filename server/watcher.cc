@@ -1,6 +1,11 @@
 #include "server/watcher.h"
 
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <set>
 
@@ -29,19 +34,36 @@ v1::TaskEvent::Type EventType(TaskEvent::Type t) {
 
 class Watcher;
 
-// Shared with the manager's subscription and with posted handlers: once
-// `finished` is set nothing touches `reactor` (which may be deleted).
-struct WatchState {
-  WatchState(TaskManager& m, Strand s) : manager(m), strand(s) {}
-  TaskManager& manager;
+struct Queued {
+  std::shared_ptr<const WatchEvent> event;
+  bool snapshot = false;  // from a snapshot page (not counted against the limits)
+};
+
+// Shared with the manager's subscription and with posted handlers; changed
+// only on `strand`. Once `finished` is set nothing touches `reactor` (which
+// may be deleted).
+struct WatchState : std::enable_shared_from_this<WatchState> {
+  WatchState(std::shared_ptr<WatchHub> h, Strand s) : hub(std::move(h)), strand(s) {}
+  std::shared_ptr<WatchHub> hub;
   Strand strand;
   Watcher* reactor = nullptr;
   uint64_t subscription = 0;
+  TaskFilter filter;
   bool forward_snapshot = false;
   bool by_ids = false;
   std::set<std::string> remaining;  // listed ids not yet terminal
-  std::deque<v1::TaskEvent> queue;
-  v1::TaskEvent in_flight;
+
+  // Snapshot paging: pages cover ids up to `cursor` so far.
+  bool paging = false;  // pages still to come
+  bool page_requested = false;
+  uint64_t cursor = 0;
+  std::string cursor_id;
+  size_t page_size = 64;
+
+  std::deque<Queued> queue;
+  size_t live_events = 0;  // queued events that are not snapshot events ...
+  size_t live_bytes = 0;   // ... and their serialized size
+  std::shared_ptr<const WatchEvent> in_flight;
   bool writing = false;
   bool finished = false;
 };
@@ -67,43 +89,113 @@ class Watcher final : public grpc::ServerWriteReactor<v1::TaskEvent> {
       if (!st->writing) Stop(*st, grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
     });
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    st_->hub->Leave();
+    delete this;
+  }
 
   static void Stop(WatchState& st, const grpc::Status& status) {
     if (st.finished) return;
     st.finished = true;
-    st.manager.Unsubscribe(st.subscription);
-    st.queue.clear();
-    st.reactor->Finish(status);
+    st.paging = false;
+    st.hub->manager().Unsubscribe(st.subscription);
+    std::deque<Queued>().swap(st.queue);
+    st.live_events = st.live_bytes = 0;
+    st.reactor->Finish(status);  // the last touch: OnDone may run from here on
   }
 
   static void Pump(WatchState& st) {
-    if (st.finished || st.writing) return;
-    if (st.queue.empty()) {
-      if (st.by_ids && st.remaining.empty()) Stop(st, grpc::Status::OK);
-      return;
+    if (st.finished) return;
+    if (!st.writing && !st.queue.empty()) {
+      Queued q = std::move(st.queue.front());
+      st.queue.pop_front();
+      if (!q.snapshot) {
+        --st.live_events;
+        st.live_bytes -= q.event->bytes;
+      }
+      st.in_flight = std::move(q.event);
+      st.writing = true;
+      st.reactor->StartWrite(&st.in_flight->event);
     }
-    st.in_flight = std::move(st.queue.front());
-    st.queue.pop_front();
-    st.writing = true;
-    st.reactor->StartWrite(&st.in_flight);
+    // Not forwarded, the snapshot only tells which listed tasks ended:
+    // nothing to wait for.
+    if (st.paging && !st.page_requested && (st.queue.empty() || !st.forward_snapshot)) {
+      RequestPage(st);
+    }
+    if (st.by_ids && st.remaining.empty() && !st.writing && st.queue.empty() &&
+        !(st.paging && st.forward_snapshot)) {
+      Stop(st, grpc::Status::OK);
+    }
   }
 
-  // On the watcher's strand, for each event the manager delivered.
-  static void Deliver(WatchState& st, v1::TaskEvent event, bool terminal_or_gone) {
+  static void RequestPage(WatchState& st) {
+    st.page_requested = true;
+    auto self = st.shared_from_this();
+    st.hub->manager().SnapshotPage(
+        ListRequest{st.filter, st.page_size, st.cursor_id}, [self](StatusOr<ListResult> page) {
+          // On the manager strand: the tasks are copies; convert them on ours.
+          asio::post(self->strand,
+                     [self, page = std::move(page)]() mutable { OnPage(*self, std::move(page)); });
+        });
+  }
+
+  static void OnPage(WatchState& st, StatusOr<ListResult> page) {
+    st.page_requested = false;
     if (st.finished) return;
-    const std::string id = event.task().id();
-    const bool snapshot = event.type() == v1::TaskEvent::TYPE_SNAPSHOT;
-    if (!snapshot || st.forward_snapshot) {
-      if (st.queue.size() >= kMaxQueuedEvents) {
-        Stop(st, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              "the watcher fell more than " + std::to_string(kMaxQueuedEvents) +
-                                  " events behind; watch again"));
-        return;
-      }
-      st.queue.push_back(std::move(event));
+    if (!page.ok()) {
+      Stop(st, ToGrpc(page.status()));
+      return;
     }
-    if (st.by_ids && terminal_or_gone) st.remaining.erase(id);
+    const WallTime now = std::chrono::system_clock::now();
+    size_t bytes = 0;
+    for (const Task& t : page->tasks) {
+      if (st.by_ids && IsTerminal(t.state)) st.remaining.erase(t.id);
+      if (!st.forward_snapshot) continue;
+      auto e = std::make_shared<WatchEvent>();
+      e->event.set_type(v1::TaskEvent::TYPE_SNAPSHOT);
+      TaskToProto(t, e->event.mutable_task());
+      TimeToProto(now, e->event.mutable_event_time());
+      e->bytes = e->event.ByteSizeLong();
+      bytes += e->bytes;
+      st.queue.push_back(Queued{std::move(e), true});
+    }
+    if (page->last_id.empty()) {
+      st.paging = false;
+    } else {
+      st.cursor = TaskIdNumber(page->last_id).value_or(std::numeric_limits<uint64_t>::max());
+      st.cursor_id = std::move(page->last_id);
+      if (bytes > 0) {
+        const size_t per_task = std::max<size_t>(1, bytes / page->tasks.size());
+        st.page_size = std::clamp<size_t>(kSnapshotPageBytes / per_task, 1, kMaxSnapshotPage);
+      }
+    }
+    Pump(st);
+  }
+
+  // On the watcher's strand, for each live event the manager delivered.
+  static void Deliver(WatchState& st, std::shared_ptr<const WatchEvent> event, uint64_t key,
+                      bool terminal_or_gone) {
+    if (st.finished) return;
+    // Final either way: a terminal task never runs again.
+    if (st.by_ids && terminal_or_gone) st.remaining.erase(event->event.task().id());
+    if (st.paging && st.forward_snapshot && key > st.cursor) {
+      // This task's page is still to come, with a newer state than this.
+      Pump(st);
+      return;
+    }
+    // One live event is always taken, however large: it is only too many.
+    if (st.live_events > 0 &&
+        (st.live_events >= kMaxQueuedEvents || st.live_bytes + event->bytes > kMaxQueuedBytes)) {
+      Stop(st,
+           grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "the watcher fell behind by more than " + std::to_string(kMaxQueuedBytes) +
+                            " bytes or " + std::to_string(kMaxQueuedEvents) +
+                            " events; read faster or watch again"));
+      return;
+    }
+    ++st.live_events;
+    st.live_bytes += event->bytes;
+    st.queue.push_back(Queued{std::move(event), false});
     Pump(st);
   }
 
@@ -113,7 +205,48 @@ class Watcher final : public grpc::ServerWriteReactor<v1::TaskEvent> {
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(TaskManager& manager,
+bool WatchHub::Admit() {
+  size_t n = open_.fetch_add(1) + 1;
+  if (n > max_watchers_) {
+    open_.fetch_sub(1);
+    return false;
+  }
+  std::lock_guard l(mu_);
+  peak_ = std::max(peak_, n);
+  burst_peak_ = std::max(burst_peak_, n);
+  return true;
+}
+
+void WatchHub::Leave() {
+  size_t n = open_.fetch_sub(1) - 1;
+  {
+    std::lock_guard l(mu_);
+    // What the streams of a burst held is freed, but glibc keeps the pages
+    // until asked.
+    const bool burst = burst_peak_ >= kTrimBurst;
+    if (n == 0) burst_peak_ = 0;
+    if (!burst || (n > 0 && n * 4 > peak_)) return;
+    peak_ = n;
+  }
+  // Not on the manager strand: trimming a large heap takes milliseconds.
+  asio::post(manager_.strand().get_inner_executor(), [] { ::malloc_trim(0); });
+}
+
+std::shared_ptr<const WatchEvent> WatchHub::Convert(const TaskEvent& e) {
+  if (e.sequence != 0 && e.sequence == last_sequence_) return last_event_;
+  auto out = std::make_shared<WatchEvent>();
+  out->event.set_type(EventType(e.type));
+  TaskToProto(e.task, out->event.mutable_task());
+  TimeToProto(e.time, out->event.mutable_event_time());
+  out->bytes = out->event.ByteSizeLong();
+  if (e.sequence != 0) {
+    last_sequence_ = e.sequence;
+    last_event_ = out;
+  }
+  return out;
+}
+
+grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(std::shared_ptr<WatchHub> hub,
                                                     const v1::WatchTasksRequest& req) {
   TaskFilter filter;
   for (int i = 0; i < req.ids_size(); ++i) {
@@ -132,28 +265,43 @@ grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(TaskManager& manager,
   filter.queue = req.queue();
   filter.name_prefix = req.name_prefix();
 
-  auto st = std::make_shared<WatchState>(manager,
-                                         asio::make_strand(manager.strand().get_inner_executor()));
+  if (!hub->Admit()) {
+    return new FailedStream<v1::TaskEvent>(ResourceExhausted(
+        "the watcher limit (max-watchers = " + std::to_string(hub->max_watchers()) +
+        ") is reached: close a watch, or raise --max-watchers"));
+  }
+  TaskManager& manager = hub->manager();
+  auto st =
+      std::make_shared<WatchState>(hub, asio::make_strand(manager.strand().get_inner_executor()));
   st->by_ids = !filter.ids.empty();
   st->forward_snapshot = req.initial_snapshot();
   st->remaining.insert(filter.ids.begin(), filter.ids.end());
-  auto* watcher = new Watcher(st);
   // With ids the snapshot is always taken: it tells which listed tasks have
   // ended already (it is forwarded only when asked for).
+  st->paging = st->by_ids || st->forward_snapshot;
+  // Held until the first request below: no event may ask for a page first.
+  st->page_requested = st->paging;
+  st->filter = filter;
+  auto* watcher = new Watcher(st);
+  // Subscribe before the first page (both post to the manager strand, in
+  // this order), so no event falls between the snapshot and the stream.
   st->subscription = manager.Subscribe(
-      std::move(filter), st->by_ids || st->forward_snapshot,
+      std::move(filter), /*snapshot=*/false,
       [st](const TaskEvent& e) {
         // On the manager strand: convert here, where the task is valid.
-        v1::TaskEvent event;
-        event.set_type(EventType(e.type));
-        TaskToProto(e.task, event.mutable_task());
-        TimeToProto(e.time, event.mutable_event_time());
-        bool ended = IsTerminal(e.task.state) || e.type == TaskEvent::Type::kDeleted;
-        asio::post(st->strand, [st, event = std::move(event), ended]() mutable {
-          Watcher::Deliver(*st, std::move(event), ended);
+        auto event = st->hub->Convert(e);
+        const uint64_t key = TaskIdNumber(e.task.id).value_or(0);
+        const bool ended = IsTerminal(e.task.state) || e.type == TaskEvent::Type::kDeleted;
+        asio::post(st->strand, [st, event = std::move(event), key, ended]() mutable {
+          Watcher::Deliver(*st, std::move(event), key, ended);
         });
       },
       [st](Status s) { asio::post(st->strand, [st, s] { Watcher::Stop(*st, ToGrpc(s)); }); });
+  if (st->paging) {
+    asio::post(st->strand, [st] {
+      if (!st->finished) Watcher::RequestPage(*st);
+    });
+  }
   return watcher;
 }
 

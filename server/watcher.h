@@ -1,21 +1,88 @@
 // WatchTasks: streams state and progress events. With ids, the stream ends
 // once every listed task is terminal; with a filter it runs until the client
 // cancels or taskd shuts down (UNAVAILABLE).
+//
+// Flow control: one StartWrite at a time. The initial snapshot is pulled
+// from the manager a page at a time (TaskManager::SnapshotPage), and the next
+// page only once the watcher's queue has drained, so a snapshot of any size
+// streams at the client's pace with at most one page held. Live events queue
+// behind it; a watcher whose queued live events pass kMaxQueuedBytes
+// (serialized) or kMaxQueuedEvents gets RESOURCE_EXHAUSTED — a client that
+// keeps reading drains its queue and is never dropped for a snapshot's size.
+//
+// Memory bound: per watcher one snapshot page (about kSnapshotPageBytes, at
+// least one task) + kMaxQueuedBytes of live events + the event in flight;
+// WatchHub admits at most max_watchers streams daemon-wide.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
 
 #include "core/task_manager.h"
 #include "taskd/v1/taskd.grpc.pb.h"
 
 namespace taskd::server {
 
-// Validates `req` and returns the reactor serving the call (it deletes
-// itself when done). Events are queued per watcher, up to kMaxQueuedEvents:
-// a client that falls further behind gets RESOURCE_EXHAUSTED.
-grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(TaskManager& manager,
-                                                    const v1::WatchTasksRequest& req);
-
 inline constexpr size_t kMaxQueuedEvents = 10000;
+inline constexpr size_t kMaxQueuedBytes = 1 << 20;
+// A snapshot page is sized to hold about this many serialized bytes (1 to
+// kMaxSnapshotPage tasks, adapted to the size of the tasks seen so far).
+inline constexpr size_t kSnapshotPageBytes = 256 << 10;
+inline constexpr size_t kMaxSnapshotPage = 256;
+inline constexpr size_t kDefaultMaxWatchers = 1000;
+inline constexpr size_t kTrimBurst = 32;
+
+// A live event converted once and shared by every watcher it is queued for.
+struct WatchEvent {
+  v1::TaskEvent event;
+  size_t bytes = 0;  // event.ByteSizeLong()
+};
+
+// What the watchers of one TaskManager share: the daemon-wide limit on open
+// streams and the last converted live event.
+//
+// Thread-safety: Admit/Leave from any thread; Convert on the manager strand
+// only (that is where events are delivered).
+class WatchHub {
+ public:
+  WatchHub(TaskManager& manager, size_t max_watchers)
+      : manager_(manager), max_watchers_(max_watchers) {}
+
+  // Takes a place for a new stream: false when max_watchers are open.
+  bool Admit();
+  // Gives a stream's place back once its reactor is done. After a burst of
+  // at least kTrimBurst streams, each time the open ones fall to a quarter
+  // of their peak and when the last one leaves, freed heap is returned to
+  // the system (malloc_trim, off the manager strand).
+  void Leave();
+  size_t max_watchers() const { return max_watchers_; }
+  size_t open() const { return open_.load(); }
+
+  // `e` as a proto event: converted once per live event (by
+  // TaskEvent::sequence), however many watchers it goes to.
+  std::shared_ptr<const WatchEvent> Convert(const TaskEvent& e);
+
+  TaskManager& manager() { return manager_; }
+
+ private:
+  TaskManager& manager_;
+  const size_t max_watchers_;
+  std::atomic<size_t> open_{0};
+  std::mutex mu_;
+  size_t peak_ = 0;        // most streams open since the last trim; guarded by mu_
+  size_t burst_peak_ = 0;  // most streams open since none was; guarded by mu_
+  // The manager strand's last conversion.
+  uint64_t last_sequence_ = 0;
+  std::shared_ptr<const WatchEvent> last_event_;
+};
+
+// Validates `req` and returns the reactor serving the call (it deletes
+// itself when done): RESOURCE_EXHAUSTED naming --max-watchers when `hub` is
+// full.
+grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(std::shared_ptr<WatchHub> hub,
+                                                    const v1::WatchTasksRequest& req);
 
 }  // namespace taskd::server

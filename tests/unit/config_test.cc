@@ -53,12 +53,13 @@ class ConfigTest : public ::testing::Test {
 
 TEST_F(ConfigTest, FlagsBeatEnvironmentBeatsFileBeatsDefaults) {
   std::string f = File(
-      "max-running = 3\nmax-pending = 77\nlog-format = \"json\"\nstore = \"memory\"\n"
-      "[queue.io]\nmax-running = 2\nrate = 5.5\nburst = 10\n");
+      "max-running = 3\nmax-pending = 77\nmax-watchers = 12\nlog-format = \"json\"\n"
+      "store = \"memory\"\n[queue.io]\nmax-running = 2\nrate = 5.5\nburst = 10\n");
   DaemonConfig c;
   ASSERT_EQ(Parse({"--config", f}, &c), -1) << err_;
   EXPECT_EQ(c.server.manager.max_running, 3);
   EXPECT_EQ(c.server.manager.max_pending, 77u);
+  EXPECT_EQ(c.server.max_watchers, 12u);
   EXPECT_EQ(c.log_format, "json");
   EXPECT_EQ(c.log_level, "info");  // the default
   ASSERT_EQ(c.server.manager.queues.count("io"), 1u);
@@ -96,6 +97,8 @@ TEST_F(ConfigTest, BadValuesExitTwoNamingTheKey) {
   EXPECT_NE(err_.find("--log-format"), std::string::npos) << err_;
   EXPECT_EQ(Parse({"--max-running", "x"}, &c), 2);
   EXPECT_NE(err_.find("--max-running"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--max-watchers", "0"}, &c), 2);
+  EXPECT_NE(err_.find("--max-watchers"), std::string::npos) << err_;
 }
 
 TEST_F(ConfigTest, PrintConfigReadsBackAsTheSameSettings) {

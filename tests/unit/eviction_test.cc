@@ -499,6 +499,47 @@ TEST_F(EvictionTest, WatchByIdsSnapshotsFinishedTasksInTheStore) {
   EXPECT_EQ(testing::Await(c).code(), StatusCode::kNotFound);
 }
 
+// SnapshotPage without ids pages the unfinished tasks in id order (the
+// finished one in the store is not part of it); with ids, each listed task,
+// also one only in the store.
+TEST_F(EvictionTest, SnapshotPagesUnfinishedTasksInIdOrder) {
+  Task done = Finished(Handler("noop"));
+  std::vector<std::string> pending;
+  for (int i = 0; i < 5; ++i) {
+    TaskSpec s = Handler("noop");
+    s.not_before = clock_.WallNow() + 1h;
+    pending.push_back(h().MustSubmit(s).id);
+  }
+  auto page = [&](ListRequest req) {
+    std::promise<StatusOr<ListResult>> p;
+    h().m().SnapshotPage(std::move(req),
+                         [&](StatusOr<ListResult> r) { p.set_value(std::move(r)); });
+    auto f = p.get_future();
+    return testing::Await(f);
+  };
+  std::vector<std::string> seen;
+  ListRequest req;
+  req.page_size = 2;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto got = page(req);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_LE(got->tasks.size(), 2u);
+    for (const auto& t : got->tasks) seen.push_back(t.id);
+    if (got->last_id.empty()) break;
+    req.start_after = got->last_id;
+  }
+  EXPECT_EQ(seen, pending);
+  req = {};
+  req.filter.ids = {pending[2], done.id};
+  auto both = page(req);
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  ASSERT_EQ(both->tasks.size(), 2u);
+  EXPECT_EQ(both->tasks[0].id, done.id);  // id order
+  EXPECT_EQ(both->tasks[0].state, TaskState::kCompleted);
+  EXPECT_EQ(both->tasks[1].id, pending[2]);
+  EXPECT_TRUE(both->last_id.empty());
+}
+
 TEST_F(EvictionTest, StatsCountFinishedTasksInTheStoreByState) {
   Finished(Handler("noop"));
   Finished(Handler("noop"));
