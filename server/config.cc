@@ -110,9 +110,10 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
                  "Client connections open at once on the unix socket and plain TCP; more are "
                  "refused (0 = half the descriptors the limit leaves after 64)")
       ->check(CLI::Range(size_t{0}, size_t{100000000}))
-      ->envname("TASKD_MAX_CONNECTIONS") app
-      .add_option("--max-watchers", max_watchers,
-                  "WatchTasks streams open at once before watches are refused")
+      ->envname("TASKD_MAX_CONNECTIONS")
+      ->capture_default_str();
+  app.add_option("--max-watchers", max_watchers,
+                 "WatchTasks streams open at once before watches are refused")
       ->check(CLI::Range(size_t{1}, size_t{1000000}))
       ->envname("TASKD_MAX_WATCHERS")
       ->capture_default_str();
