@@ -228,8 +228,16 @@ void WatchHub::Leave() {
     if (!burst || (n > 0 && n * 4 > peak_)) return;
     peak_ = n;
   }
+  if (trim_pending_->exchange(true)) return;
   // Not on the manager strand: trimming a large heap takes milliseconds.
-  asio::post(manager_.strand().get_inner_executor(), [] { ::malloc_trim(0); });
+  // The timer owns itself (its handler holds it), so nothing here has to
+  // outlive it.
+  auto timer =
+      std::make_shared<asio::steady_timer>(manager_.strand().get_inner_executor(), kTrimDelay);
+  timer->async_wait([timer, pending = trim_pending_](const boost::system::error_code& ec) {
+    pending->store(false);
+    if (!ec) ::malloc_trim(0);
+  });
 }
 
 std::shared_ptr<const WatchEvent> WatchHub::Convert(const TaskEvent& e) {

@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 
@@ -34,6 +35,9 @@ inline constexpr size_t kSnapshotPageBytes = 256 << 10;
 inline constexpr size_t kMaxSnapshotPage = 256;
 inline constexpr size_t kDefaultMaxWatchers = 1000;
 inline constexpr size_t kTrimBurst = 32;
+// The trim waits this long: the connections of streams that just ended
+// close a moment later, and what they free is returned too.
+inline constexpr std::chrono::milliseconds kTrimDelay{500};
 
 // A live event converted once and shared by every watcher it is queued for.
 struct WatchEvent {
@@ -56,7 +60,8 @@ class WatchHub {
   // Gives a stream's place back once its reactor is done. After a burst of
   // at least kTrimBurst streams, each time the open ones fall to a quarter
   // of their peak and when the last one leaves, freed heap is returned to
-  // the system (malloc_trim, off the manager strand).
+  // the system (malloc_trim after kTrimDelay, on the io pool, not the
+  // manager strand).
   void Leave();
   size_t max_watchers() const { return max_watchers_; }
   size_t open() const { return open_.load(); }
@@ -74,6 +79,8 @@ class WatchHub {
   std::mutex mu_;
   size_t peak_ = 0;        // most streams open since the last trim; guarded by mu_
   size_t burst_peak_ = 0;  // most streams open since none was; guarded by mu_
+  // Set while a trim is scheduled (shared with the timer, which may outlive this).
+  std::shared_ptr<std::atomic<bool>> trim_pending_ = std::make_shared<std::atomic<bool>>(false);
   // The manager strand's last conversion.
   uint64_t last_sequence_ = 0;
   std::shared_ptr<const WatchEvent> last_event_;
