@@ -28,8 +28,6 @@ namespace taskd::server {
 
 namespace {
 
-constexpr int kMaxStreamsPerConnection = 1000;
-
 std::string Errno() { return std::strerror(errno); }
 
 // An exclusive flock on a file, held for the daemon's lifetime: one daemon
@@ -262,9 +260,6 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   builder.SetMaxReceiveMessageSize(options.max_receive_bytes);
   // One daemon per address: a second one must fail to bind, not share the port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // Calls open at once on one connection (the HTTP/2 SETTINGS limit): one
-  // client cannot hold unbounded streams, each with its buffers.
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
   std::vector<std::unique_ptr<int>> ports;
   for (const auto& addr : options.listen) {
     if (addr.rfind("unix:", 0) == 0) {
