@@ -1743,15 +1743,15 @@ void TaskManager::KillEscapedOf(const std::string& id) {
   // Descendants that left the group are this subreaper's children once
   // their parent has died; a parent killed just now may still be dying, so
   // look again a little later.
-  if (int n = KillEscaped(instance_, &id); n > 0) {
-    spdlog::info("task {}: killed {} processes that had left its process group", id, n);
-  }
-  auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(250));
-  timer->async_wait([timer, instance = instance_, id](const boost::system::error_code& ec) {
-    if (ec) return;
+  auto kill = [instance = instance_, id] {
     if (int n = KillEscaped(instance, &id); n > 0) {
       spdlog::info("task {}: killed {} processes that had left its process group", id, n);
     }
+  };
+  kill();
+  auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(250));
+  timer->async_wait([timer, kill](const boost::system::error_code& ec) {
+    if (!ec) kill();
   });
 }
 
