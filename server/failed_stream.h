@@ -8,8 +8,7 @@
 
 namespace taskd::server {
 
-template <typename Message>
-class FailedStream final : public grpc::ServerWriteReactor<Message> {
+class FailedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit FailedStream(const Status& status) { this->Finish(ToGrpc(status)); }
   void OnDone() override { delete this; }

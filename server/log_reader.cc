@@ -7,6 +7,7 @@
 
 #include "server/convert.h"
 #include "server/failed_stream.h"
+#include "server/wire.h"
 
 namespace taskd::server {
 
@@ -53,13 +54,14 @@ struct ReaderState {
   std::string id;
   bool follow = false;
   std::vector<Stream> streams;
-  v1::LogChunk chunk;  // the write in flight
+  v1::LogChunk chunk;
+  grpc::ByteBuffer message;  // the write in flight: `chunk` serialized
   bool writing = false;
   bool ended = false;     // the task was terminal when last asked
   bool finished = false;  // Finish was called: never touch `reactor` again
 };
 
-class LogReader final : public grpc::ServerWriteReactor<v1::LogChunk> {
+class LogReader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit LogReader(std::shared_ptr<ReaderState> state) : state_(std::move(state)) {
     state_->reactor = this;
@@ -103,8 +105,12 @@ class LogReader final : public grpc::ServerWriteReactor<v1::LogChunk> {
       st->chunk.set_offset(s.offset);
       s.offset += static_cast<int64_t>(data.size());
       st->chunk.set_data(std::move(data));
+      if (auto status = Serialize(st->chunk, &st->message); !status.ok()) {
+        Stop(*st, status);
+        return;
+      }
       st->writing = true;
-      st->reactor->StartWrite(&st->chunk);
+      st->reactor->StartWrite(&st->message);
       return;
     }
     // Everything written so far is sent.
@@ -136,21 +142,18 @@ class LogReader final : public grpc::ServerWriteReactor<v1::LogChunk> {
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::LogChunk>* NewLogReader(TaskManager& manager,
-                                                     const v1::ReadTaskLogsRequest& req) {
-  if (req.id().empty())
-    return new FailedStream<v1::LogChunk>(InvalidArgument("id", "must not be empty"));
-  if (req.offset() < 0)
-    return new FailedStream<v1::LogChunk>(InvalidArgument("offset", "must not be negative"));
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewLogReader(TaskManager& manager,
+                                                         const v1::ReadTaskLogsRequest& req) {
+  if (req.id().empty()) return new FailedStream(InvalidArgument("id", "must not be empty"));
+  if (req.offset() < 0) return new FailedStream(InvalidArgument("offset", "must not be negative"));
   if (req.tail_bytes() < 0) {
-    return new FailedStream<v1::LogChunk>(InvalidArgument("tail_bytes", "must not be negative"));
+    return new FailedStream(InvalidArgument("tail_bytes", "must not be negative"));
   }
   if (req.offset() > 0 && req.tail_bytes() > 0) {
-    return new FailedStream<v1::LogChunk>(
-        InvalidArgument("tail_bytes", "give offset or tail_bytes, not both"));
+    return new FailedStream(InvalidArgument("tail_bytes", "give offset or tail_bytes, not both"));
   }
   if (!v1::LogStream_IsValid(req.stream())) {
-    return new FailedStream<v1::LogChunk>(
+    return new FailedStream(
         InvalidArgument("stream", "unknown value " + std::to_string(req.stream())));
   }
   auto st = std::make_shared<ReaderState>(manager,

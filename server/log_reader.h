@@ -13,7 +13,7 @@ namespace taskd::server {
 // Validates `req` and returns the reactor serving the call (it deletes
 // itself when done). Never blocks: file reads and polling run on a strand of
 // the manager's io_context.
-grpc::ServerWriteReactor<v1::LogChunk>* NewLogReader(TaskManager& manager,
-                                                     const v1::ReadTaskLogsRequest& req);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewLogReader(TaskManager& manager,
+                                                         const v1::ReadTaskLogsRequest& req);
 
 }  // namespace taskd::server

@@ -1,5 +1,6 @@
 #include "server/logging.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -73,6 +74,17 @@ void SetupLogging(const std::string& level, const std::string& format) {
   spdlog::set_default_logger(logger);
   spdlog::flush_on(spdlog::level::trace);
   spdlog::set_level(spdlog::level::from_str(level));
+  // Protobuf logs a line for each request whose strings are not UTF-8; the
+  // caller already gets INVALID_ARGUMENT naming the field, so a client
+  // cannot flood the log with them: debug level.
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel lvl, const char* /*file*/,
+                                     int /*line*/, const std::string& message) {
+    if (lvl >= google::protobuf::LOGLEVEL_FATAL) {
+      spdlog::critical("protobuf: {}", message);
+    } else {
+      spdlog::debug("protobuf: {}", message);
+    }
+  });
 }
 
 }  // namespace taskd::server

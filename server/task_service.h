@@ -1,10 +1,12 @@
-// TaskServiceImpl: taskd.v1.TaskService on the gRPC callback API, adapting
-// requests to the TaskManager.
+// TaskServiceImpl: taskd.v1.TaskService on the gRPC callback API, with raw
+// (byte buffer) methods: each call is authenticated, its request parsed by
+// ParseRequest (wire.h: a request that does not parse is INVALID_ARGUMENT
+// naming the field), handled by TaskRpcs (unary) or a watcher / log reader
+// (streams), and its reply serialized here.
 //
-// Reactions only convert and post to the manager; the manager's callback
-// fills the response and calls Finish, exactly once per call, also when the
-// client cancels (OnCancel ends the manager-side wait, whose callback then
-// finishes the call). Finish is the last touch of request data.
+// Each unary call finishes exactly once, also when the client cancels
+// (OnCancel ends the manager-side wait, whose callback then finishes the
+// call). Finish is the last touch of the call's request and response.
 #pragma once
 
 #include <chrono>
@@ -13,17 +15,28 @@
 
 #include "core/task_manager.h"
 #include "server/listener.h"
+#include "server/task_rpcs.h"
 #include "server/watcher.h"
 #include "taskd/v1/taskd.grpc.pb.h"
 
 namespace taskd::server {
 
-struct ServiceInfo {
-  std::string version;
-  WallTime start_time{};
-};
+// Every method raw: taskd parses and serializes the messages itself.
+using RawTaskService = v1::TaskService::WithRawCallbackMethod_SubmitTask<
+    v1::TaskService::WithRawCallbackMethod_BatchSubmitTasks<
+        v1::TaskService::WithRawCallbackMethod_RunTask<
+            v1::TaskService::WithRawCallbackMethod_GetTask<
+                v1::TaskService::WithRawCallbackMethod_ListTasks<
+                    v1::TaskService::WithRawCallbackMethod_CancelTask<
+                        v1::TaskService::WithRawCallbackMethod_WaitTask<
+                            v1::TaskService::WithRawCallbackMethod_WatchTasks<
+                                v1::TaskService::WithRawCallbackMethod_ReportProgress<
+                                    v1::TaskService::WithRawCallbackMethod_ReadTaskLogs<
+                                        v1::TaskService::WithRawCallbackMethod_DeleteTask<
+                                            v1::TaskService::WithRawCallbackMethod_GetServerInfo<
+                                                v1::TaskService::Service>>>>>>>>>>>>;
 
-class TaskServiceImpl final : public v1::TaskService::CallbackService {
+class TaskServiceImpl final : public RawTaskService {
  public:
   // `token`: callers over TCP must send "authorization: Bearer TOKEN";
   // empty: no token. Unix socket callers never need one: `connections`
@@ -33,54 +46,39 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
   TaskServiceImpl(TaskManager& manager, ServiceInfo info, std::string token = "",
                   const ConnectionTable* connections = nullptr,
                   size_t max_watchers = kDefaultMaxWatchers)
-      : manager_(manager),
-        info_(std::move(info)),
+      : rpcs_(manager, std::move(info)),
         token_(std::move(token)),
         connections_(connections),
         watch_hub_(std::make_shared<WatchHub>(manager, max_watchers)) {}
 
-  grpc::ServerUnaryReactor* SubmitTask(grpc::CallbackServerContext* ctx,
-                                       const v1::SubmitTaskRequest* req, v1::Task* resp) override;
-  grpc::ServerUnaryReactor* BatchSubmitTasks(grpc::CallbackServerContext* ctx,
-                                             const v1::BatchSubmitTasksRequest* req,
-                                             v1::BatchSubmitTasksResponse* resp) override;
-  grpc::ServerUnaryReactor* RunTask(grpc::CallbackServerContext* ctx, const v1::RunTaskRequest* req,
-                                    v1::Task* resp) override;
-  grpc::ServerUnaryReactor* GetTask(grpc::CallbackServerContext* ctx, const v1::GetTaskRequest* req,
-                                    v1::Task* resp) override;
-  grpc::ServerUnaryReactor* ListTasks(grpc::CallbackServerContext* ctx,
-                                      const v1::ListTasksRequest* req,
-                                      v1::ListTasksResponse* resp) override;
-  grpc::ServerUnaryReactor* CancelTask(grpc::CallbackServerContext* ctx,
-                                       const v1::CancelTaskRequest* req, v1::Task* resp) override;
-  grpc::ServerUnaryReactor* WaitTask(grpc::CallbackServerContext* ctx,
-                                     const v1::WaitTaskRequest* req, v1::Task* resp) override;
-  grpc::ServerWriteReactor<v1::TaskEvent>* WatchTasks(grpc::CallbackServerContext* ctx,
-                                                      const v1::WatchTasksRequest* req) override;
-  grpc::ServerUnaryReactor* ReportProgress(grpc::CallbackServerContext* ctx,
-                                           const v1::ReportProgressRequest* req,
-                                           v1::Task* resp) override;
-  grpc::ServerWriteReactor<v1::LogChunk>* ReadTaskLogs(grpc::CallbackServerContext* ctx,
-                                                       const v1::ReadTaskLogsRequest* req) override;
-  grpc::ServerUnaryReactor* DeleteTask(grpc::CallbackServerContext* ctx,
-                                       const v1::DeleteTaskRequest* req,
-                                       google::protobuf::Empty* resp) override;
-  size_t open_watchers() const { return watch_hub_->open(); }
+  using Unary = grpc::ServerUnaryReactor*;
+  using Ctx = grpc::CallbackServerContext;
+  using Bytes = grpc::ByteBuffer;
 
-  grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* ctx,
-                                          const v1::GetServerInfoRequest* req,
-                                          v1::ServerInfo* resp) override;
+  Unary SubmitTask(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Unary BatchSubmitTasks(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Unary RunTask(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Unary GetTask(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Unary ListTasks(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Unary CancelTask(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Unary WaitTask(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Unary ReportProgress(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Unary DeleteTask(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Unary GetServerInfo(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  grpc::ServerWriteReactor<Bytes>* WatchTasks(Ctx* ctx, const Bytes* req) override;
+  grpc::ServerWriteReactor<Bytes>* ReadTaskLogs(Ctx* ctx, const Bytes* req) override;
+
+  size_t open_watchers() const { return watch_hub_->open(); }
 
  private:
   // UNAUTHENTICATED unless the call may proceed (see the constructor).
-  Status Authenticate(grpc::CallbackServerContext* ctx) const;
-  // Starts a wait on `id` that ends at `timeout`, the call's deadline, the
-  // task's end, or the client's cancel, and finishes the call with the task.
-  grpc::ServerUnaryReactor* StartWait(grpc::CallbackServerContext* ctx, const std::string& id,
-                                      std::optional<Duration> timeout, v1::Task* resp);
+  Status Authenticate(Ctx* ctx) const;
+  // Authenticates, parses `req` as Req and hands it to `handle` (a TaskRpcs
+  // method); `waits`: the call registers a wait the client's cancel ends.
+  template <typename Req, typename Resp, typename Handler>
+  Unary Serve(Ctx* ctx, const Bytes* req, Bytes* resp, Handler handle, bool waits = false);
 
-  TaskManager& manager_;
-  ServiceInfo info_;
+  TaskRpcs rpcs_;
   std::string token_;
   const ConnectionTable* connections_;
   std::shared_ptr<WatchHub> watch_hub_;  // shared with the open watchers

@@ -11,6 +11,7 @@
 
 #include "server/convert.h"
 #include "server/failed_stream.h"
+#include "server/wire.h"
 
 namespace taskd::server {
 
@@ -68,7 +69,7 @@ struct WatchState : std::enable_shared_from_this<WatchState> {
   bool finished = false;
 };
 
-class Watcher final : public grpc::ServerWriteReactor<v1::TaskEvent> {
+class Watcher final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit Watcher(std::shared_ptr<WatchState> st) : st_(std::move(st)) { st_->reactor = this; }
 
@@ -115,7 +116,7 @@ class Watcher final : public grpc::ServerWriteReactor<v1::TaskEvent> {
       }
       st.in_flight = std::move(q.event);
       st.writing = true;
-      st.reactor->StartWrite(&st.in_flight->event);
+      st.reactor->StartWrite(&st.in_flight->message);
     }
     // Not forwarded, the snapshot only tells which listed tasks ended:
     // nothing to wait for.
@@ -148,14 +149,15 @@ class Watcher final : public grpc::ServerWriteReactor<v1::TaskEvent> {
     }
     const WallTime now = std::chrono::system_clock::now();
     size_t bytes = 0;
+    v1::TaskEvent event;
     for (const Task& t : page->tasks) {
       if (st.by_ids && IsTerminal(t.state)) st.remaining.erase(t.id);
       if (!st.forward_snapshot) continue;
-      auto e = std::make_shared<WatchEvent>();
-      e->event.set_type(v1::TaskEvent::TYPE_SNAPSHOT);
-      TaskToProto(t, e->event.mutable_task());
-      TimeToProto(now, e->event.mutable_event_time());
-      e->bytes = e->event.ByteSizeLong();
+      event.Clear();
+      event.set_type(v1::TaskEvent::TYPE_SNAPSHOT);
+      TaskToProto(t, event.mutable_task());
+      TimeToProto(now, event.mutable_event_time());
+      auto e = Serialized(event);
       bytes += e->bytes;
       st.queue.push_back(Queued{std::move(e), true});
     }
@@ -177,7 +179,7 @@ class Watcher final : public grpc::ServerWriteReactor<v1::TaskEvent> {
                       bool terminal_or_gone) {
     if (st.finished) return;
     // Final either way: a terminal task never runs again.
-    if (st.by_ids && terminal_or_gone) st.remaining.erase(event->event.task().id());
+    if (st.by_ids && terminal_or_gone) st.remaining.erase(event->task_id);
     if (st.paging && st.forward_snapshot && key > st.cursor) {
       // This task's page is still to come, with a newer state than this.
       Pump(st);
@@ -240,13 +242,22 @@ void WatchHub::Leave() {
   });
 }
 
+std::shared_ptr<const WatchEvent> Serialized(const v1::TaskEvent& event) {
+  auto out = std::make_shared<WatchEvent>();
+  // Serializing a message taskd built cannot fail.
+  (void)Serialize(event, &out->message);
+  out->task_id = event.task().id();
+  out->bytes = out->message.Length();
+  return out;
+}
+
 std::shared_ptr<const WatchEvent> WatchHub::Convert(const TaskEvent& e) {
   if (e.sequence != 0 && e.sequence == last_sequence_) return last_event_;
-  auto out = std::make_shared<WatchEvent>();
-  out->event.set_type(EventType(e.type));
-  TaskToProto(e.task, out->event.mutable_task());
-  TimeToProto(e.time, out->event.mutable_event_time());
-  out->bytes = out->event.ByteSizeLong();
+  v1::TaskEvent event;
+  event.set_type(EventType(e.type));
+  TaskToProto(e.task, event.mutable_task());
+  TimeToProto(e.time, event.mutable_event_time());
+  auto out = Serialized(event);
   if (e.sequence != 0) {
     last_sequence_ = e.sequence;
     last_event_ = out;
@@ -254,19 +265,19 @@ std::shared_ptr<const WatchEvent> WatchHub::Convert(const TaskEvent& e) {
   return out;
 }
 
-grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(std::shared_ptr<WatchHub> hub,
-                                                    const v1::WatchTasksRequest& req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub> hub,
+                                                       const v1::WatchTasksRequest& req) {
   TaskFilter filter;
   for (int i = 0; i < req.ids_size(); ++i) {
     if (req.ids(i).empty()) {
-      return new FailedStream<v1::TaskEvent>(
+      return new FailedStream(
           InvalidArgument("ids[" + std::to_string(i) + "]", "must not be empty"));
     }
     filter.ids.push_back(req.ids(i));
   }
   for (int i = 0; i < req.states_size(); ++i) {
     auto s = StateFromProto(req.states(i), "states[" + std::to_string(i) + "]");
-    if (!s.ok()) return new FailedStream<v1::TaskEvent>(s.status());
+    if (!s.ok()) return new FailedStream(s.status());
     filter.states.push_back(*s);
   }
   filter.labels.insert(req.labels().begin(), req.labels().end());
@@ -274,7 +285,7 @@ grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(std::shared_ptr<WatchHub> hu
   filter.name_prefix = req.name_prefix();
 
   if (!hub->Admit()) {
-    return new FailedStream<v1::TaskEvent>(ResourceExhausted(
+    return new FailedStream(ResourceExhausted(
         "the watcher limit (max-watchers = " + std::to_string(hub->max_watchers()) +
         ") is reached: close a watch, or raise --max-watchers"));
   }

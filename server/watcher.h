@@ -39,11 +39,16 @@ inline constexpr size_t kTrimBurst = 32;
 // close a moment later, and what they free is returned too.
 inline constexpr std::chrono::milliseconds kTrimDelay{500};
 
-// A live event converted once and shared by every watcher it is queued for.
+// An event serialized once and shared by every watcher it is queued for
+// (each write shares the buffer's slices).
 struct WatchEvent {
-  v1::TaskEvent event;
-  size_t bytes = 0;  // event.ByteSizeLong()
+  grpc::ByteBuffer message;  // a serialized v1::TaskEvent
+  std::string task_id;
+  size_t bytes = 0;  // message.Length()
 };
+
+// `event` serialized into a WatchEvent.
+std::shared_ptr<const WatchEvent> Serialized(const v1::TaskEvent& event);
 
 // What the watchers of one TaskManager share: the daemon-wide limit on open
 // streams and the last converted live event.
@@ -66,7 +71,7 @@ class WatchHub {
   size_t max_watchers() const { return max_watchers_; }
   size_t open() const { return open_.load(); }
 
-  // `e` as a proto event: converted once per live event (by
+  // `e` as a serialized proto event: converted once per live event (by
   // TaskEvent::sequence), however many watchers it goes to.
   std::shared_ptr<const WatchEvent> Convert(const TaskEvent& e);
 
@@ -89,7 +94,7 @@ class WatchHub {
 // Validates `req` and returns the reactor serving the call (it deletes
 // itself when done): RESOURCE_EXHAUSTED naming --max-watchers when `hub` is
 // full.
-grpc::ServerWriteReactor<v1::TaskEvent>* NewWatcher(std::shared_ptr<WatchHub> hub,
-                                                    const v1::WatchTasksRequest& req);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub> hub,
+                                                       const v1::WatchTasksRequest& req);
 
 }  // namespace taskd::server

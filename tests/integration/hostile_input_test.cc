@@ -1,6 +1,8 @@
 // Input a careless or hostile client may send, over the real gRPC stack:
 // each gets the right status code with a message that names the field and
 // quotes at most a short prefix of what was sent, and the daemon goes on.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -192,6 +194,133 @@ TEST_F(HostileInputTest, BadProgressEnumsBatchesAndDeletedIds) {
   EXPECT_EQ(client_->Wait(t.id(), 0ms, &gone).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(client_->ReportProgress(t.id(), 5, "", &gone).error_code(),
             grpc::StatusCode::NOT_FOUND);
+  ExpectStillServing();
+}
+
+// Sends `bytes` as the one request message of `method` (unary or
+// server-streaming alike, over the generic stub), reads every reply and
+// returns the call's status.
+grpc::Status RawCall(const std::string& address, const std::string& method,
+                     const std::string& bytes) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  auto call = stub.PrepareCall(&ctx, "/taskd.v1.TaskService/" + method, &cq);
+  void* tag;
+  bool ok = false;
+  auto next = [&] { return cq.Next(&tag, &ok) && ok; };
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (next()) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request(&slice, 1);
+    call->Write(request, reinterpret_cast<void*>(2));
+    if (next()) {
+      call->WritesDone(reinterpret_cast<void*>(3));
+      next();
+      grpc::ByteBuffer reply;
+      for (int i = 0; i < 1000; ++i) {
+        call->Read(&reply, reinterpret_cast<void*>(4));
+        if (!next()) break;
+      }
+    }
+  }
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  next();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+// `message` serialized, with every "@BAD@" replaced by five bytes that are
+// not UTF-8 (the same length, so every length prefix stays right).
+std::string WithInvalidUtf8(const google::protobuf::Message& message) {
+  std::string bytes = message.SerializeAsString();
+  for (size_t at; (at = bytes.find("@BAD@")) != std::string::npos;) {
+    bytes.replace(at, 5, "\xff\xfe\xc0\x80\xed");
+  }
+  return bytes;
+}
+
+// proto3 string fields must be UTF-8, and gRPC's own parse failure is
+// UNIMPLEMENTED with no message; taskd answers INVALID_ARGUMENT naming the
+// field, for every RPC and at any depth of the request.
+TEST_F(HostileInputTest, InvalidUtf8IsInvalidArgumentNamingTheField) {
+  const std::string address = server_->addresses()[0];
+  auto expect = [&](const std::string& method, const google::protobuf::Message& m,
+                    const std::string& field) {
+    auto s = RawCall(address, method, WithInvalidUtf8(m));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method << " " << field;
+    EXPECT_NE(s.error_message().find(field + ":"), std::string::npos)
+        << method << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find("UTF-8"), std::string::npos) << s.error_message();
+  };
+  v1::GetTaskRequest get;
+  get.set_id("@BAD@");
+  expect("GetTask", get, "id");
+  v1::SubmitTaskRequest submit;
+  *submit.mutable_spec() = Exec({"echo", "ok", "@BAD@"});
+  expect("SubmitTask", submit, "spec.exec.argv[2]");
+  submit.set_request_id("@BAD@");
+  *submit.mutable_spec() = Exec({"true"});
+  expect("SubmitTask", submit, "request_id");
+  submit.clear_request_id();
+  (*submit.mutable_spec()->mutable_labels())["team"] = "@BAD@";
+  expect("SubmitTask", submit, "spec.labels['team']");
+  submit.mutable_spec()->clear_labels();
+  (*submit.mutable_spec()->mutable_exec()->mutable_env())["@BAD@"] = "x";
+  expect("SubmitTask", submit, "spec.exec.env");
+  v1::BatchSubmitTasksRequest batch;
+  *batch.add_requests()->mutable_spec() = Exec({"true"});
+  batch.add_requests()->mutable_spec()->mutable_handler()->set_payload("@BAD@");
+  expect("BatchSubmitTasks", batch, "requests[1].spec.handler.payload");
+  v1::RunTaskRequest run;
+  *run.mutable_spec() = Exec({"true"});
+  run.mutable_spec()->set_name("@BAD@");
+  expect("RunTask", run, "spec.name");
+  v1::ListTasksRequest list;
+  list.set_page_token("@BAD@");
+  expect("ListTasks", list, "page_token");
+  v1::CancelTaskRequest cancel;
+  cancel.set_id("@BAD@");
+  expect("CancelTask", cancel, "id");
+  v1::WaitTaskRequest wait;
+  wait.set_id("@BAD@");
+  expect("WaitTask", wait, "id");
+  v1::WatchTasksRequest watch;
+  watch.add_ids("t-1");
+  watch.add_ids("@BAD@");
+  expect("WatchTasks", watch, "ids[1]");
+  v1::ReportProgressRequest progress;
+  progress.set_id("t-1");
+  progress.set_message("@BAD@");
+  expect("ReportProgress", progress, "message");
+  v1::ReadTaskLogsRequest logs;
+  logs.set_id("@BAD@");
+  expect("ReadTaskLogs", logs, "id");
+  v1::DeleteTaskRequest del;
+  del.set_id("@BAD@");
+  expect("DeleteTask", del, "id");
+
+  // Bytes that are no message at all: a length past the end.
+  auto s = RawCall(address, "GetTask",
+                   std::string("\x0a\x7f"
+                               "abc",
+                               5));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("taskd.v1.GetTaskRequest"), std::string::npos)
+      << s.error_message();
+  s = RawCall(address, "WatchTasks",
+              std::string("\x0a\x7f"
+                          "abc",
+                          5));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  // An RPC taskd does not serve is still UNIMPLEMENTED.
+  s = RawCall(address, "NoSuchMethod", "");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
   ExpectStillServing();
 }
 

@@ -1,0 +1,159 @@
+// The request handling of every unary TaskService RPC, in-process: the
+// first byte picks the RPC, the rest is its request on the wire, parsed as
+// the server parses it (ParseRequest) and handed to the real TaskRpcs on a
+// real TaskManager with a MemoryStore. Exec tasks get a spawner that refuses
+// (nothing is run); handler tasks run the built-in handlers.
+//
+// Properties: a request that does not parse is INVALID_ARGUMENT naming a
+// field; every call is answered exactly once, within 10 s; never UNKNOWN or
+// INTERNAL; an answered response serializes and parses back.
+#include <google/protobuf/stubs/logging.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "server/task_rpcs.h"
+#include "server/wire.h"
+#include "tests/fuzz/fuzz_check.h"
+
+namespace {
+
+using namespace taskd;
+using namespace std::chrono_literals;
+
+class NoSpawner final : public Spawner {
+ public:
+  StatusOr<std::shared_ptr<Process>> Spawn(Strand, ExecLaunch) override {
+    return Status(StatusCode::kFailedPrecondition, "the fuzzer runs no process");
+  }
+};
+
+// A manager on its own io threads; replaced every kInputsPerManager inputs
+// so that retained tasks do not pile up.
+class Daemon {
+ public:
+  Daemon() : work_(asio::make_work_guard(io_)) {
+    handlers_.RegisterBuiltins();
+    ManagerOptions o;
+    o.max_running = 4;
+    o.max_pending = 500;
+    o.log_dir =
+        std::filesystem::temp_directory_path() / ("taskd-rpc-fuzz-" + std::to_string(::getpid()));
+    o.spawner = &spawner_;
+    manager_ = std::make_unique<TaskManager>(io_, o, store_, handlers_);
+    FUZZ_CHECK(manager_->Start().ok());
+    rpcs_ = std::make_unique<server::TaskRpcs>(*manager_, server::ServiceInfo{"fuzz", {}});
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+  }
+  ~Daemon() {
+    std::promise<void> stopped;
+    manager_->Shutdown([&] { stopped.set_value(); });
+    stopped.get_future().wait();
+    store_.Close();
+    work_.reset();
+    io_.stop();
+    for (auto& t : threads_) t.join();
+  }
+  server::TaskRpcs& rpcs() { return *rpcs_; }
+  TaskManager& manager() { return *manager_; }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  NoSpawner spawner_;
+  MemoryStore store_;
+  HandlerRegistry handlers_;
+  std::unique_ptr<TaskManager> manager_;
+  std::unique_ptr<server::TaskRpcs> rpcs_;
+  std::vector<std::thread> threads_;
+};
+
+constexpr int kInputsPerManager = 5000;
+
+template <typename Req, typename Resp, typename Method>
+void Call(Daemon& d, Method method, std::string_view bytes, bool waits) {
+  Req req;
+  Status parsed = server::ParseRequest(bytes, &req);
+  if (!parsed.ok()) {
+    FUZZ_CHECK(parsed.code() == StatusCode::kInvalidArgument);
+    FUZZ_CHECK(parsed.message().find(": ") != std::string::npos);
+    return;
+  }
+  Resp resp;
+  server::CallScope scope;
+  scope.until_deadline = 0ms;  // waits answer at once with the task as it is
+  if (waits) scope.handle = d.manager().NewHandle();
+  auto answered = std::make_shared<std::promise<Status>>();
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  (d.rpcs().*method)(req, &resp, scope, [answered, calls](const Status& s) {
+    FUZZ_CHECK(calls->fetch_add(1) == 0);
+    answered->set_value(s);
+  });
+  auto f = answered->get_future();
+  FUZZ_CHECK(f.wait_for(10s) == std::future_status::ready);
+  Status s = f.get();
+  FUZZ_CHECK(s.code() != StatusCode::kUnknown && s.code() != StatusCode::kInternal);
+  if (s.ok()) {
+    std::string out;
+    FUZZ_CHECK(resp.SerializeToString(&out));
+    Resp back;
+    FUZZ_CHECK(back.ParseFromString(out));
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static int inputs = 0;
+  static std::unique_ptr<Daemon> daemon;
+  if (!daemon || ++inputs % kInputsPerManager == 0) {
+    google::protobuf::SetLogHandler(nullptr);  // parse failures are expected here
+    spdlog::set_level(spdlog::level::off);
+    daemon.reset();
+    daemon = std::make_unique<Daemon>();
+  }
+  if (size == 0) return 0;
+  std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
+  using namespace taskd::server;
+  namespace v1 = taskd::v1;
+  Daemon& d = *daemon;
+  switch (data[0] % 10) {
+    case 0:
+      Call<v1::SubmitTaskRequest, v1::Task>(d, &TaskRpcs::SubmitTask, bytes, false);
+      break;
+    case 1:
+      Call<v1::BatchSubmitTasksRequest, v1::BatchSubmitTasksResponse>(
+          d, &TaskRpcs::BatchSubmitTasks, bytes, false);
+      break;
+    case 2:
+      Call<v1::RunTaskRequest, v1::Task>(d, &TaskRpcs::RunTask, bytes, true);
+      break;
+    case 3:
+      Call<v1::GetTaskRequest, v1::Task>(d, &TaskRpcs::GetTask, bytes, false);
+      break;
+    case 4:
+      Call<v1::ListTasksRequest, v1::ListTasksResponse>(d, &TaskRpcs::ListTasks, bytes, false);
+      break;
+    case 5:
+      Call<v1::CancelTaskRequest, v1::Task>(d, &TaskRpcs::CancelTask, bytes, true);
+      break;
+    case 6:
+      Call<v1::WaitTaskRequest, v1::Task>(d, &TaskRpcs::WaitTask, bytes, true);
+      break;
+    case 7:
+      Call<v1::ReportProgressRequest, v1::Task>(d, &TaskRpcs::ReportProgress, bytes, false);
+      break;
+    case 8:
+      Call<v1::DeleteTaskRequest, google::protobuf::Empty>(d, &TaskRpcs::DeleteTask, bytes, false);
+      break;
+    case 9:
+      Call<v1::GetServerInfoRequest, v1::ServerInfo>(d, &TaskRpcs::GetServerInfo, bytes, false);
+      break;
+  }
+  return 0;
+}
