@@ -118,12 +118,14 @@ Status ParseRequest(const grpc::ByteBuffer& in, google::protobuf::Message* out) 
     grpc::ProtoBufferReader reader(&copy);
     if (reader.status().ok() && out->ParseFromZeroCopyStream(&reader)) return OkStatus();
   }
+  // Not parsed (or not readable as a stream): parse the flat bytes, which
+  // names what is wrong.
   std::vector<grpc::Slice> slices;
   std::string bytes;
   if (in.Dump(&slices).ok()) {
     for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
-  return ParseFailure(bytes, *out);
+  return ParseRequest(bytes, out);
 }
 
 grpc::Status Serialize(const google::protobuf::MessageLite& m, grpc::ByteBuffer* out) {
