@@ -162,6 +162,7 @@ int main(int argc, char** argv) {
   auto* submit = app.add_subcommand("submit", "Submit a task; prints its id");
   std::vector<std::string> command, labels, envs, after;
   std::string name, cwd, queue, handler, payload, timeout, kill_grace, ttl, delay, request_id;
+  std::string kill_mode;
   int priority = 0, retries = 0;
   bool wait_flag = false, follow_submit = false, quiet = false, inherit_env = false;
   submit->add_option("--name", name, "Task name");
@@ -173,6 +174,12 @@ int main(int argc, char** argv) {
   submit->add_option("--cwd", cwd, "Working directory");
   submit->add_option("--timeout", timeout, "Kill the task after this long (e.g. 30s, 5m)");
   submit->add_option("--kill-grace", kill_grace, "Time between SIGTERM and SIGKILL");
+  submit
+      ->add_option("--kill-mode", kill_mode,
+                   "What goes when an attempt ends or taskd stops: all (default: its process "
+                   "group and what left it) or group (only the group: a daemon it started "
+                   "with setsid lives on)")
+      ->check(CLI::IsMember({"all", "group"}));
   submit->add_option("--priority", priority, "Higher runs first within its queue");
   submit->add_option("--queue", queue, "Queue name");
   submit->add_option("--retries", retries, "Retries after a failed attempt")
@@ -354,6 +361,7 @@ int main(int argc, char** argv) {
       }
       if (!handler.empty()) {
         if (!command.empty()) throw UsageError("give either --handler or a command, not both");
+        if (!kill_mode.empty()) throw UsageError("--kill-mode goes with a command, not --handler");
         spec.mutable_handler()->set_name(handler);
         if (payload == "-") {
           payload.assign(std::istreambuf_iterator<char>(std::cin),
@@ -375,6 +383,8 @@ int main(int argc, char** argv) {
         exec->set_cwd(cwd.empty() ? cwd
                                   : std::filesystem::absolute(cwd).lexically_normal().string());
         exec->set_inherit_env(inherit_env);
+        if (kill_mode == "group") exec->set_kill_mode(v1::KILL_MODE_GROUP);
+        if (kill_mode == "all") exec->set_kill_mode(v1::KILL_MODE_ALL);
       }
       if (auto d = DurationFlag(timeout, "--timeout")) SetDuration(spec.mutable_timeout(), *d);
       if (auto d = DurationFlag(kill_grace, "--kill-grace"))

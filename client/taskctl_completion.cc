@@ -23,6 +23,7 @@ struct Command {
 std::string ValuesFor(const std::string& option) {
   if (option == "-o" || option == "--output") return "table wide json jsonl yaml";
   if (option == "--state") return "pending running completed failed cancelled";
+  if (option == "--kill-mode") return "all group";
   return "";
 }
 

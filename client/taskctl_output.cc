@@ -226,6 +226,7 @@ void PrintTaskDetail(const v1::Task& t) {
     for (const auto& a : t.spec().exec().argv()) argv += (argv.empty() ? "" : " ") + a;
     row("command:", argv);
     if (!t.spec().exec().cwd().empty()) row("cwd:", t.spec().exec().cwd());
+    if (t.spec().exec().kill_mode() == v1::KILL_MODE_GROUP) row("kill mode:", "group");
   } else {
     row("handler:", t.spec().handler().name());
     if (!t.spec().handler().payload().empty()) row("payload:", t.spec().handler().payload());

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/proc.h"
 #include "core/reaper.h"
 
 extern char** environ;
@@ -158,6 +159,12 @@ std::vector<std::string> BuildChildEnv(const ExecAction& action, const std::stri
   vars["TASKD_ATTEMPT"] = std::to_string(attempt);
   vars["TASKD_PROGRESS_FD"] = std::to_string(kProgressFd);
   if (!instance.empty()) vars["TASKD_INSTANCE"] = instance;
+  // The mark that spares the attempt's escaped processes (KillEscaped).
+  if (action.kill_mode == KillMode::kGroup) {
+    vars[std::string(kKillModeVar)] = "group";
+  } else {
+    vars.erase(std::string(kKillModeVar));
+  }
   std::vector<std::string> out;
   out.reserve(vars.size());
   for (auto& [k, v] : vars) out.push_back(k + "=" + v);

@@ -56,7 +56,8 @@ struct ExecLaunch {
 // Builds the child's environment: the allowlisted variables of the daemon's
 // environment (or all of it with inherit_env), then `daemon_env`, then the
 // task's env, then TASKD_TASK_ID, TASKD_ATTEMPT, TASKD_PROGRESS_FD (and
-// TASKD_INSTANCE).
+// TASKD_INSTANCE, and TASKD_KILL_MODE=group for KillMode::kGroup; a
+// TASKD_KILL_MODE from anywhere else is dropped).
 std::vector<std::string> BuildChildEnv(
     const ExecAction& action, const std::string& task_id, int32_t attempt,
     const std::string& instance = "",

@@ -142,6 +142,10 @@ int KillEscaped(const std::string& instance, const std::string* task_id) {
     auto inst = env.find("TASKD_INSTANCE"), id = env.find("TASKD_TASK_ID");
     if (inst == env.end() || inst->second != instance || id == env.end()) continue;
     if (task_id && id->second != *task_id) continue;
+    if (auto mode = env.find(std::string(kKillModeVar));
+        mode != env.end() && mode->second == "group") {
+      continue;  // the task means to leave it running
+    }
     // It may lead a group (and session) of its own, with members of its own.
     if (auto s = ReadStat(p); s && s->pgrp == p) ::kill(-p, SIGKILL);
     if (::kill(p, SIGKILL) == 0) ++n;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 namespace taskd {
 
@@ -42,12 +43,17 @@ int KillLeftoverGroup(const ProcessRef& ref, const std::string& instance);
 // was committed. Returns the count.
 int KillByTaskIds(const std::string& instance, const std::set<std::string>& ids);
 
+// The variable that marks the processes of a KillMode::kGroup attempt
+// (TASKD_KILL_MODE=group): KillEscaped leaves them alone.
+inline constexpr std::string_view kKillModeVar = "TASKD_KILL_MODE";
+
 // SIGKILLs the descendants of ended attempts that left their task's process
 // group (setsid, say) and were re-parented to this daemon, a child
 // subreaper: this daemon's unregistered children whose environment says
 // TASKD_INSTANCE=<instance> and, when `task_id` is given, TASKD_TASK_ID=
-// <task_id>; with the process group each of them leads. Reads only
-// /proc/self and those children's environments. Returns the count.
+// <task_id>, but not TASKD_KILL_MODE=group; with the process group each of
+// them leads. Reads only /proc/self and those children's environments.
+// Returns the count.
 int KillEscaped(const std::string& instance, const std::string* task_id);
 
 }  // namespace taskd

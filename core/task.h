@@ -64,11 +64,18 @@ std::string_view StateName(TaskState s);
 std::optional<TaskState> ParseState(std::string_view name);  // case-insensitive
 std::string_view ReasonName(TaskReason r);
 
+// What is killed when an attempt ends and at shutdown (KillMode in the proto).
+enum class KillMode : uint8_t {
+  kAll = 0,    // the process group and the attempt's processes that left it
+  kGroup = 1,  // only the process group: one that left it (a daemon) lives on
+};
+
 struct ExecAction {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
   std::string cwd;
   bool inherit_env = false;
+  KillMode kill_mode = KillMode::kAll;
 };
 
 struct HandlerAction {

@@ -31,6 +31,8 @@ json SpecToJson(const TaskSpec& s) {
   if (const auto* e = s.exec()) {
     j["exec"] = {
         {"argv", e->argv}, {"env", e->env}, {"cwd", e->cwd}, {"inherit_env", e->inherit_env}};
+    // Only when not the default, so rows written before it stay as they were.
+    if (e->kill_mode == KillMode::kGroup) j["exec"]["kill_mode"] = "group";
   } else if (const auto* h = s.handler()) {
     j["handler"] = {{"name", h->name}, {"payload", h->payload}};
   }
@@ -58,6 +60,12 @@ TaskSpec SpecFromJson(const json& j) {
     e.env = it->value("env", std::map<std::string, std::string>{});
     e.cwd = it->value("cwd", "");
     e.inherit_env = it->value("inherit_env", false);
+    const std::string kill_mode = it->value("kill_mode", "all");
+    if (kill_mode == "group") {
+      e.kill_mode = KillMode::kGroup;
+    } else if (kill_mode != "all") {
+      throw std::runtime_error("unknown exec.kill_mode '" + kill_mode + "'");
+    }
     s.action = std::move(e);
   } else if (auto h = j.find("handler"); h != j.end()) {
     s.action = HandlerAction{h->value("name", ""), h->value("payload", "")};

@@ -214,14 +214,17 @@ Status TaskManager::Start() {
   if (!loaded.ok()) return loaded.status();
   size_t interrupted = 0, pending = 0;
   // First kill what a previous daemon left running: the recorded process
-  // groups, then (for attempts spawned just before a crash, whose process
-  // was not recorded yet) any process carrying one of the unfinished ids.
+  // groups, then any process carrying one of the unfinished ids (those that
+  // left the group, and attempts spawned just before a crash, whose process
+  // was not recorded yet). A KillMode::kGroup task's processes outside its
+  // recorded group are meant to live on.
   std::set<std::string> unfinished;
   int killed = 0;
   for (const Task& task : loaded->tasks) {
     if (IsTerminal(task.state)) continue;
-    unfinished.insert(task.id);
     if (task.process) killed += KillLeftoverGroup(*task.process, instance_);
+    const ExecAction* exec = task.spec.exec();
+    if (!task.process || !exec || exec->kill_mode != KillMode::kGroup) unfinished.insert(task.id);
   }
   killed += KillByTaskIds(instance_, unfinished);
   if (killed > 0) spdlog::warn("killed {} processes left running by the previous taskd", killed);
@@ -848,10 +851,13 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   if (t.state != TaskState::kRunning || t.attempt != attempt) return;
   --running_;
   --e.queue->running;
-  // Whatever is left of the group (grandchildren) goes with the attempt.
+  // Whatever is left of the group (grandchildren) goes with the attempt,
+  // and (unless the task said otherwise) what left the group.
   if (e.aux->run->exec) {
     e.aux->run->exec->SignalGroup(SIGKILL);
-    KillEscapedOf(id);
+    if (const ExecAction* exec = t.spec.exec(); exec && exec->kill_mode == KillMode::kAll) {
+      KillEscapedOf(id);
+    }
   }
   t.process.reset();
   const std::optional<TaskReason> stopping = e.aux->run->stopping;

@@ -3,12 +3,15 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <string_view>
 
 #include "client/default_address.h"
 
@@ -28,13 +31,13 @@ bool ParseNumber(const std::vector<std::string>& inputs, double* out) {
   return true;
 }
 
+// CLI11's TOML reader takes a quoted string as it is, without escapes
+// (config_fuzz: `"a\\b"` reads back as a\\b), so a value is printed raw
+// between quotes it does not contain. One with both kinds of quotes, or a
+// line break, cannot be printed so that it reads back.
 std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
+  if (s.find('\'') == std::string::npos) return "'" + s + "'";
+  return "\"" + s + "\"";
 }
 
 }  // namespace
@@ -165,6 +168,8 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
         }
         if (opt == nullptr) return fail("unknown key '" + key + "'");
         if (opt->count() > 0) continue;  // a flag or variable set it
+        // `listen = []` (what --print-config prints by default): none.
+        if (item.inputs.empty() && opt->get_items_expected_max() > 1) continue;
         try {
           opt->add_result(item.inputs);
           opt->run_callback();
@@ -259,7 +264,11 @@ std::string RenderConfig(const DaemonConfig& c) {
   for (const auto& [name, q] : s.manager.queues) {
     o << "\n[queue." << name << "]\n";
     o << "max-running = " << q.max_running << "\n";
-    o << "rate = " << q.rate << "\n";
+    // Shortest text that reads back as the same double (config_fuzz).
+    std::array<char, 32> rate{};
+    auto [end, ec] = std::to_chars(rate.data(), rate.data() + rate.size(), q.rate);
+    const size_t n = ec == std::errc{} ? static_cast<size_t>(end - rate.data()) : 0;
+    o << "rate = " << std::string_view(rate.data(), n) << "\n";
     o << "burst = " << q.burst << "\n";
   }
   return o.str();

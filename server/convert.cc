@@ -65,6 +65,18 @@ StatusOr<TaskSpec> SpecFromProto(const v1::TaskSpec& p, const std::string& field
       e.env.insert(p.exec().env().begin(), p.exec().env().end());
       e.cwd = p.exec().cwd();
       e.inherit_env = p.exec().inherit_env();
+      switch (p.exec().kill_mode()) {
+        case v1::KILL_MODE_UNSPECIFIED:
+        case v1::KILL_MODE_ALL:
+          e.kill_mode = KillMode::kAll;
+          break;
+        case v1::KILL_MODE_GROUP:
+          e.kill_mode = KillMode::kGroup;
+          break;
+        default:
+          return InvalidArgument(field + ".exec.kill_mode",
+                                 "unknown value " + std::to_string(p.exec().kill_mode()));
+      }
       s.action = std::move(e);
       break;
     }
@@ -131,6 +143,7 @@ void SpecToProto(const TaskSpec& s, v1::TaskSpec* p) {
     pe->mutable_env()->insert(e->env.begin(), e->env.end());
     pe->set_cwd(e->cwd);
     pe->set_inherit_env(e->inherit_env);
+    if (e->kill_mode == KillMode::kGroup) pe->set_kill_mode(v1::KILL_MODE_GROUP);
   } else if (const auto* h = s.handler()) {
     p->mutable_handler()->set_name(h->name);
     p->mutable_handler()->set_payload(h->payload.str());

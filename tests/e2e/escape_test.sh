@@ -6,20 +6,6 @@ source "$(dirname "$0")/lib.sh"
 start_daemon
 tag=$$$RANDOM  # unique sleep lengths: other tests may run sleeps of their own
 
-gone_within() {  # PATTERN SECONDS: wait (bounded) until no process matches
-  for _ in $(seq 1 $(($2 * 20))); do
-    pgrep -f "$1" >/dev/null || return 0
-    sleep 0.05
-  done
-  return 1
-}
-running_soon() {  # PATTERN: wait (bounded) until a process matches
-  for _ in $(seq 1 200); do
-    pgrep -f "$1" >/dev/null && return 0
-    sleep 0.05
-  done
-  fail "no process matching '$1' started"
-}
 trap 'pkill -KILL -f "sleep 77[0-9]\.$tag" 2>/dev/null || true; cleanup' EXIT
 
 # 1. cancelled

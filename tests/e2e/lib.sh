@@ -57,3 +57,21 @@ stop_daemon() {
 
 # field NAME: the value of "NAME:" in `taskctl get` output on stdin.
 field() { sed -n "s/^$1: *//p"; }
+
+# gone_within PATTERN SECONDS: waits (bounded) until no process matches; 1 if one still does.
+gone_within() {
+  for _ in $(seq 1 $(($2 * 20))); do
+    pgrep -f "$1" >/dev/null || return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# running_soon PATTERN: waits (bounded) until a process matches, or fails.
+running_soon() {
+  for _ in $(seq 1 200); do
+    pgrep -f "$1" >/dev/null && return 0
+    sleep 0.05
+  done
+  fail "no process matching '$1' started"
+}

@@ -151,6 +151,9 @@ TEST_F(HostileInputTest, OverLimitAndMalformedSpecsNameTheField) {
        },
        "spec.handler.payload"},
       {"an empty after id", [](v1::TaskSpec& s) { s.add_after(""); }, "spec.after"},
+      {"an unknown kill mode",
+       [](v1::TaskSpec& s) { s.mutable_exec()->set_kill_mode(static_cast<v1::KillMode>(7)); },
+       "spec.exec.kill_mode"},
   };
   for (const auto& c : cases) {
     auto spec = Exec({"true"});

@@ -108,14 +108,37 @@ TEST_F(ConfigTest, PrintConfigReadsBackAsTheSameSettings) {
   EXPECT_TRUE(c.print_config);
   std::string text = RenderConfig(c);
   EXPECT_NE(text.find("max-running = 3"), std::string::npos) << text;
-  EXPECT_NE(text.find("socket = \"/tmp/x.sock\""), std::string::npos) << text;
-  EXPECT_NE(text.find("listen = [\"127.0.0.1:7070\"]"), std::string::npos) << text;
+  EXPECT_NE(text.find("socket = '/tmp/x.sock'"), std::string::npos) << text;
+  EXPECT_NE(text.find("listen = ['127.0.0.1:7070']"), std::string::npos) << text;
   EXPECT_NE(text.find("[queue.io]\nmax-running = 0\nrate = 2\nburst = 1"), std::string::npos)
       << text;
   // The printed file is itself a valid config with the same effect.
   DaemonConfig again;
   ASSERT_EQ(Parse({"--config", File(text)}, &again), -1) << err_;
   EXPECT_EQ(RenderConfig(again).substr(text.find('\n')), text.substr(text.find('\n')));
+}
+
+// Found by config_fuzz: the defaults print `listen = []`, which the parser
+// refused ("At least 1 required"), so `taskd --print-config > taskd.toml`
+// gave a file taskd would not start with.
+TEST_F(ConfigTest, PrintConfigOfTheDefaultsReadsBack) {
+  DaemonConfig c;
+  ASSERT_EQ(Parse({"--config", File("")}, &c), -1) << err_;
+  std::string text = RenderConfig(c);
+  ASSERT_NE(text.find("listen = []"), std::string::npos) << text;
+  DaemonConfig again;
+  ASSERT_EQ(Parse({"--config", File(text)}, &again), -1) << err_;
+  EXPECT_EQ(again.server.listen, c.server.listen);
+  // Backslashes and quotes print so that they read back (CLI11 takes quoted
+  // strings without escapes).
+  ASSERT_EQ(Parse({"--config", File("data-dir = 'a\\\\b\"c'\ntoken-file = \"it's\"\n")}, &c), -1)
+      << err_;
+  ASSERT_EQ(Parse({"--config", File(RenderConfig(c))}, &again), -1) << err_;
+  EXPECT_EQ(again.server.data_dir, "a\\\\b\"c");
+  EXPECT_EQ(again.server.token_file, "it's");
+  // An empty list in a file of one's own means none, too.
+  ASSERT_EQ(Parse({"--config", File("socket = \"none\"\nlisten = []\n")}, &again), -1) << err_;
+  EXPECT_TRUE(again.server.listen.empty());
 }
 
 TEST(JsonLog, LinesAreValidJsonWithTheTaskId) {

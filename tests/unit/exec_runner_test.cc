@@ -69,6 +69,22 @@ TEST(ChildEnv, DaemonVariablesUnderTheTasksOwn) {
   EXPECT_FALSE(Has(env, "A=daemon"));
 }
 
+// KillMode::kGroup marks the attempt's processes so the escaped-process scan
+// spares them; nobody else can set or keep the mark.
+TEST(ChildEnv, KillModeGroupIsMarkedAndTheMarkIsTaskdsOwn) {
+  ExecAction a;
+  EXPECT_FALSE(HasName(BuildChildEnv(a, "01ABC", 1), "TASKD_KILL_MODE"));
+  a.kill_mode = KillMode::kGroup;
+  EXPECT_TRUE(Has(BuildChildEnv(a, "01ABC", 1), "TASKD_KILL_MODE=group"));
+
+  a.kill_mode = KillMode::kAll;
+  a.env["TASKD_KILL_MODE"] = "group";
+  EXPECT_FALSE(HasName(BuildChildEnv(a, "01ABC", 1), "TASKD_KILL_MODE"));
+  a.env.clear();
+  std::map<std::string, std::string> daemon{{"TASKD_KILL_MODE", "group"}};
+  EXPECT_FALSE(HasName(BuildChildEnv(a, "01ABC", 1, "", &daemon), "TASKD_KILL_MODE"));
+}
+
 // The kernel may report a pidfd readable before its child exited; waitid on
 // it then says EAGAIN. That wake-up must be waited past, not taken as the exit.
 TEST(ExecAttempt, AnEarlyExitWakeUpIsNotTakenAsTheExit) {

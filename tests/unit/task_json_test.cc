@@ -9,7 +9,7 @@ TEST(TaskJson, RoundTripsEveryField) {
   Task t;
   t.id = NewTaskId();
   t.request_id = "req";
-  ExecAction e{{"sh", "-c", "echo \"hi\"\n"}, {{"A", "1"}}, "/tmp", true};
+  ExecAction e{{"sh", "-c", "echo \"hi\"\n"}, {{"A", "1"}}, "/tmp", true, KillMode::kGroup};
   t.spec.action = e;
   t.spec.name = "name with \"quotes\"";
   t.spec.labels = {{"k", "v"}};
@@ -36,6 +36,7 @@ TEST(TaskJson, RoundTripsEveryField) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(TaskToJson(*back), TaskToJson(t));
   EXPECT_EQ(back->spec.exec()->argv[2], "echo \"hi\"\n");
+  EXPECT_EQ(back->spec.exec()->kill_mode, KillMode::kGroup);
   EXPECT_EQ(back->create_time, t.create_time);
   EXPECT_EQ(back->result->exit_code, 7);
   EXPECT_FALSE(back->result->signal);
@@ -49,6 +50,26 @@ TEST(TaskJson, HandlerSpecRoundTrips) {
   ASSERT_TRUE(back.ok());
   ASSERT_TRUE(back->spec.handler());
   EXPECT_EQ(back->spec.handler()->payload, R"({"seconds":1})");
+}
+
+// Rows written before kill_mode existed have none: the default, kAll. An
+// unknown value is refused, not read as a mode that kills more or less.
+TEST(TaskJson, KillModeDefaultsToAllAndAnUnknownOneIsDataLoss) {
+  Task t;
+  t.id = NewTaskId();
+  t.spec.action = ExecAction{{"true"}};
+  const std::string row = TaskToJson(t);
+  EXPECT_EQ(row.find("kill_mode"), std::string::npos);
+  auto back = TaskFromJson(row);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->spec.exec()->kill_mode, KillMode::kAll);
+
+  std::string odd = row;
+  odd.replace(odd.find("\"inherit_env\""), 0, "\"kill_mode\":\"none\",");
+  auto bad = TaskFromJson(odd);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(bad.status().message().find("kill_mode"), std::string::npos);
 }
 
 TEST(TaskJson, GarbageIsDataLoss) {
