@@ -57,8 +57,9 @@ struct ReaderState {
   v1::LogChunk chunk;
   grpc::ByteBuffer message;  // the write in flight: `chunk` serialized
   bool writing = false;
-  bool ended = false;     // the task was terminal when last asked
-  bool finished = false;  // Finish was called: never touch `reactor` again
+  bool cancelled = false;  // OnCancel came, perhaps while a write was in flight
+  bool ended = false;      // the task was terminal when last asked
+  bool finished = false;   // Finish was called: never touch `reactor` again
 };
 
 class LogReader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
@@ -70,7 +71,8 @@ class LogReader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     auto st = state_;
     asio::post(st->strand, [st, ok] {
       st->writing = false;
-      if (!ok) {
+      // A write may complete fine after the cancel came (see watcher.cc).
+      if (!ok || st->cancelled) {
         Stop(*st, grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
         return;
       }
@@ -80,8 +82,9 @@ class LogReader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnCancel() override {
     auto st = state_;
     asio::post(st->strand, [st] {
+      st->cancelled = true;
       st->timer.cancel();
-      // A write in flight completes (not ok) and stops the call from OnWriteDone.
+      // A write in flight stops the call from OnWriteDone.
       if (!st->writing) Stop(*st, grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
     });
   }

@@ -66,6 +66,7 @@ struct WatchState : std::enable_shared_from_this<WatchState> {
   size_t live_bytes = 0;   // ... and their serialized size
   std::shared_ptr<const WatchEvent> in_flight;
   bool writing = false;
+  bool cancelled = false;  // OnCancel came, perhaps while a write was in flight
   bool finished = false;
 };
 
@@ -77,7 +78,10 @@ class Watcher final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     auto st = st_;
     asio::post(st->strand, [st, ok] {
       st->writing = false;
-      if (!ok) {
+      // A write may complete fine after the cancel came: the watcher ends
+      // here then, or nothing would end it and its place under
+      // --max-watchers would be held for good.
+      if (!ok || st->cancelled) {
         Stop(*st, grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
       } else {
         Pump(*st);
@@ -87,6 +91,7 @@ class Watcher final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnCancel() override {
     auto st = st_;
     asio::post(st->strand, [st] {
+      st->cancelled = true;
       if (!st->writing) Stop(*st, grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
     });
   }
