@@ -10,7 +10,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libboost-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev \
+      libboost-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libtomlplusplus-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt CMakePresets.json ./

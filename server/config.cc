@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -7,9 +8,11 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string_view>
 
@@ -19,25 +22,210 @@ namespace taskd::server {
 
 namespace {
 
-// Reads a whole-number or decimal queue setting; false when malformed.
-bool ParseNumber(const std::vector<std::string>& inputs, double* out) {
-  if (inputs.size() != 1) return false;
-  const std::string& s = inputs[0];
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
+// A TOML basic string: read back by any TOML parser as exactly `s`.
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char ch : s) {
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (ch < 0x20 || ch == 0x7f) {
+          char esc[8];
+          std::snprintf(esc, sizeof esc, "\\u%04x", ch);
+          out += esc;
+        } else {
+          out += static_cast<char>(ch);
+        }
+    }
+  }
+  return out + "\"";
 }
 
-// CLI11's TOML reader takes a quoted string as it is, without escapes
-// (config_fuzz: `"a\\b"` reads back as a\\b), so a value is printed raw
-// between quotes it does not contain. One with both kinds of quotes, or a
-// line break, cannot be printed so that it reads back.
-std::string Quote(const std::string& s) {
-  if (s.find('\'') == std::string::npos) return "'" + s + "'";
-  return "\"" + s + "\"";
+// Every path and address reaches the OS as a C string: a NUL would cut it
+// (config_fuzz found `listen = ['unix:/a\0b']` accepted), and no other
+// control character belongs in one either.
+const CLI::Validator& NoControlCharacters() {
+  static const CLI::Validator v(
+      [](std::string& value) -> std::string {
+        for (unsigned char ch : value) {
+          if (ch < 0x20 || ch == 0x7f) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "0x%02x", ch);
+            return std::string("contains a control character (byte ") + hex + ")";
+          }
+        }
+        return {};
+      },
+      "TEXT");
+  return v;
+}
+
+// What a top-level key of the config file must hold. Every key RenderConfig
+// prints must be here (ConfigTest.PrintConfigOfTheDefaultsReadsBack).
+enum class Kind { kString, kStrings, kInteger, kBool };
+
+std::optional<Kind> KindOf(const std::string& key) {
+  static const std::map<std::string, Kind, std::less<>> kinds = {
+      {"data-dir", Kind::kString},      {"socket", Kind::kString},
+      {"listen", Kind::kStrings},       {"insecure", Kind::kBool},
+      {"token-file", Kind::kString},    {"tls-cert", Kind::kString},
+      {"tls-key", Kind::kString},       {"tls-client-ca", Kind::kString},
+      {"store", Kind::kString},         {"max-running", Kind::kInteger},
+      {"max-pending", Kind::kInteger},  {"max-connections", Kind::kInteger},
+      {"max-watchers", Kind::kInteger}, {"log-level", Kind::kString},
+      {"log-format", Kind::kString},    {"metrics-listen", Kind::kString},
+  };
+  auto it = kinds.find(key);
+  if (it == kinds.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string TypeName(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "a whole number";
+    case toml::node_type::floating_point:
+      return "a decimal number";
+    case toml::node_type::boolean:
+      return "true or false";
+    case toml::node_type::array:
+      return "a list";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date or time";
+  }
+}
+
+// "line N: KEY" for an error about the value at `n`.
+std::string Where(const toml::node& n, const std::string& key) {
+  return "line " + std::to_string(n.source().begin.line) + ": " + key;
+}
+
+// A queue's limits from its [queue.NAME] table.
+std::optional<std::string> ReadQueue(const std::string& name, const toml::table& t,
+                                     QueueOptions* q) {
+  for (char ch : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) {
+      return Where(t, "[queue." + name + "]") +
+             ": a queue name has only letters, digits, '-' and '_'";
+    }
+  }
+  for (const auto& [k, v] : t) {
+    const std::string item(k.str());
+    const std::string key = "queue." + name + "." + item;
+    std::optional<double> number;
+    if (auto i = v.value_exact<int64_t>()) number = static_cast<double>(*i);
+    if (auto d = v.as_floating_point()) number = d->get();
+    const bool whole = v.is_integer();
+    if (item == "max-running") {
+      if (!whole || *number < 0 || *number > 1e6) {
+        return Where(v, key) + ": must be a whole number from 0 to 1000000";
+      }
+      q->max_running = static_cast<int>(*number);
+    } else if (item == "rate") {
+      if (!number || !std::isfinite(*number) || *number < 0 || (*number > 0 && *number < 0.001)) {
+        return Where(v, key) + ": must be 0 (unlimited) or at least 0.001 starts per second";
+      }
+      q->rate = *number == 0 ? 0.0 : *number;  // -0 prints as 0 (config_fuzz)
+    } else if (item == "burst") {
+      if (!whole || *number < 1 || *number > 1e6) {
+        return Where(v, key) + ": must be a whole number from 1 to 1000000";
+      }
+      q->burst = static_cast<int>(*number);
+    } else {
+      return Where(v, key) + ": unknown key (a queue has max-running, rate and burst)";
+    }
+  }
+  return std::nullopt;
+}
+
+// Reads the config file (TOML 1.0, by toml++) into the options no flag or
+// variable set, and the queues. CLI11's own reader was too lenient: a list
+// missing its `]` swallowed the next line (`token-file = ...` became a
+// listen address and the token was gone), and a quoted value cut at a NUL.
+std::optional<std::string> ReadConfigFile(const std::string& path, CLI::App& app,
+                                          std::map<std::string, QueueOptions>* queues) {
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    return "line " + std::to_string(at.line) + ", column " + std::to_string(at.column) + ": " +
+           std::string(e.description());
+  }
+  for (const auto& [k, node] : doc) {
+    const std::string key(k.str());
+    if (key == "queue") {
+      const toml::table* sections = node.as_table();
+      if (sections == nullptr) return Where(node, key) + ": must be [queue.NAME] sections";
+      for (const auto& [name, queue] : *sections) {
+        const toml::table* t = queue.as_table();
+        if (t == nullptr) {
+          return Where(queue, "queue." + std::string(name.str())) +
+                 ": must be a [queue.NAME] section";
+        }
+        if (auto error =
+                ReadQueue(std::string(name.str()), *t, &(*queues)[std::string(name.str())])) {
+          return error;
+        }
+      }
+      continue;
+    }
+    const std::optional<Kind> kind = KindOf(key);
+    if (!kind) {
+      if (node.is_table()) return "unknown section '" + key + "' (queues are [queue.NAME])";
+      return Where(node, "unknown key '" + key + "'");
+    }
+    std::vector<std::string> inputs;
+    const char* want = nullptr;
+    switch (*kind) {
+      case Kind::kString:
+        if (auto v = node.value_exact<std::string>()) inputs.push_back(*v);
+        want = "a string";
+        break;
+      case Kind::kStrings:
+        // A list of strings, or one string; `listen = []` (what
+        // --print-config prints by default) means none.
+        want = "a list of strings";
+        if (auto v = node.value_exact<std::string>()) {
+          inputs.push_back(*v);
+        } else if (const toml::array* a = node.as_array()) {
+          for (const auto& e : *a) {
+            auto v = e.value_exact<std::string>();
+            if (!v) return Where(e, key) + ": each address must be a string, not " + TypeName(e);
+            inputs.push_back(*v);
+          }
+          if (inputs.empty()) continue;
+        }
+        break;
+      case Kind::kInteger:
+        if (auto v = node.value_exact<int64_t>()) inputs.push_back(std::to_string(*v));
+        want = "a whole number";
+        break;
+      case Kind::kBool:
+        if (auto v = node.value_exact<bool>()) inputs.push_back(*v ? "true" : "false");
+        want = "true or false";
+        break;
+    }
+    if (inputs.empty()) return Where(node, key) + ": must be " + want + ", not " + TypeName(node);
+    CLI::Option* opt = app.get_option("--" + key);
+    if (opt->count() > 0) continue;  // a flag or variable set it
+    try {
+      opt->add_result(inputs);
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      return Where(node, key) + ": " + e.what();
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -136,6 +324,11 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
          "by default")
       ->envname("TASKD_METRICS_LISTEN");
 
+  for (const char* name : {"--config", "--data-dir", "--socket", "--listen", "--token-file",
+                           "--tls-cert", "--tls-key", "--tls-client-ca", "--metrics-listen"}) {
+    app.get_option(name)->check(NoControlCharacters());
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -152,63 +345,7 @@ std::optional<int> ParseConfig(int argc, const char* const* argv, DaemonConfig* 
       std::cerr << "taskd: config file " << config_file << ": " << what << "\n";
       return 2;
     };
-    std::vector<CLI::ConfigItem> items;
-    try {
-      items = CLI::ConfigTOML().from_file(config_file);
-    } catch (const CLI::Error& e) {
-      return fail(e.what());
-    }
-    for (const auto& item : items) {
-      if (item.name == "++" || item.name == "--") continue;  // section markers
-      const std::string key = item.fullname();
-      if (item.parents.empty()) {
-        CLI::Option* opt = nullptr;
-        if (key != "config" && key != "print-config" && key != "help" && key != "version") {
-          opt = app.get_option_no_throw("--" + key);
-        }
-        if (opt == nullptr) return fail("unknown key '" + key + "'");
-        if (opt->count() > 0) continue;  // a flag or variable set it
-        // `listen = []` (what --print-config prints by default): none.
-        if (item.inputs.empty() && opt->get_items_expected_max() > 1) continue;
-        try {
-          opt->add_result(item.inputs);
-          opt->run_callback();
-        } catch (const CLI::Error& e) {
-          return fail(key + ": " + e.what());
-        }
-      } else if (item.parents.size() == 2 && item.parents[0] == "queue") {
-        const std::string& name = item.parents[1];
-        for (char ch : name) {
-          if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) {
-            return fail("[queue." + name + "]: a queue name has only letters, digits, '-' and '_'");
-          }
-        }
-        QueueOptions& q = s.manager.queues[name];
-        double v = 0;
-        if (!ParseNumber(item.inputs, &v)) return fail(key + ": must be a number");
-        if (item.name == "max-running") {
-          if (v < 0 || v != std::floor(v) || v > 1e6) {
-            return fail(key + ": must be a whole number >= 0");
-          }
-          q.max_running = static_cast<int>(v);
-        } else if (item.name == "rate") {
-          if (v < 0 || (v > 0 && v < 0.001)) {
-            return fail(key + ": must be 0 (unlimited) or at least 0.001 starts per second");
-          }
-          q.rate = v;
-        } else if (item.name == "burst") {
-          if (v < 1 || v != std::floor(v) || v > 1e6) {
-            return fail(key + ": must be a whole number >= 1");
-          }
-          q.burst = static_cast<int>(v);
-        } else {
-          return fail("unknown key '" + key + "' (a queue has max-running, rate and burst)");
-        }
-      } else {
-        return fail("unknown section '" + key.substr(0, key.rfind('.')) +
-                    "' (queues are [queue.NAME])");
-      }
-    }
+    if (auto error = ReadConfigFile(config_file, app, &s.manager.queues)) return fail(*error);
     c.config_file = config_file;
   }
 

@@ -108,8 +108,8 @@ TEST_F(ConfigTest, PrintConfigReadsBackAsTheSameSettings) {
   EXPECT_TRUE(c.print_config);
   std::string text = RenderConfig(c);
   EXPECT_NE(text.find("max-running = 3"), std::string::npos) << text;
-  EXPECT_NE(text.find("socket = '/tmp/x.sock'"), std::string::npos) << text;
-  EXPECT_NE(text.find("listen = ['127.0.0.1:7070']"), std::string::npos) << text;
+  EXPECT_NE(text.find("socket = \"/tmp/x.sock\""), std::string::npos) << text;
+  EXPECT_NE(text.find("listen = [\"127.0.0.1:7070\"]"), std::string::npos) << text;
   EXPECT_NE(text.find("[queue.io]\nmax-running = 0\nrate = 2\nburst = 1"), std::string::npos)
       << text;
   // The printed file is itself a valid config with the same effect.
@@ -139,6 +139,77 @@ TEST_F(ConfigTest, PrintConfigOfTheDefaultsReadsBack) {
   // An empty list in a file of one's own means none, too.
   ASSERT_EQ(Parse({"--config", File("socket = \"none\"\nlisten = []\n")}, &again), -1) << err_;
   EXPECT_TRUE(again.server.listen.empty());
+}
+
+// Found by config_fuzz in CI: `listen = ['a\0b']` was accepted, and the
+// daemon would have bound only the text before the NUL (every path and
+// address reaches the OS as a C string); --print-config then printed a file
+// cut at the NUL. A control character in any string setting is refused,
+// from a file, a flag or a variable, naming the setting.
+TEST_F(ConfigTest, ControlCharactersInAStringSettingAreRefusedNamingIt) {
+  DaemonConfig c;
+  using namespace std::string_literals;
+  // Raw in the file, TOML itself forbids them: the line and column are named.
+  EXPECT_EQ(Parse({"--config", File("data-dir = '/d'\nlisten = ['unix:/tmp/a\0b']\n"s)}, &c), 2);
+  EXPECT_NE(err_.find("line 2, column"), std::string::npos) << err_;
+  EXPECT_NE(err_.find("control characters"), std::string::npos) << err_;
+  // Written as escapes they are valid TOML, and refused by the setting.
+  EXPECT_EQ(Parse({"--config", File("listen = [\"unix:/tmp/a\\u0000b\"]\n")}, &c), 2);
+  EXPECT_NE(err_.find("line 1: listen"), std::string::npos) << err_;
+  EXPECT_NE(err_.find("control character (byte 0x00)"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("data-dir = \"/var/lib/a\\nb\"\n")}, &c), 2);
+  EXPECT_NE(err_.find("data-dir"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--token-file", "/etc/tok\nen"}, &c), 2);
+  EXPECT_NE(err_.find("--token-file"), std::string::npos) << err_;
+  ::setenv("TASKD_SOCKET", "/run/a\tb.sock", 1);
+  EXPECT_EQ(Parse({}, &c), 2);
+  ::unsetenv("TASKD_SOCKET");
+  EXPECT_NE(err_.find("socket"), std::string::npos) << err_;
+  // A plain value still parses.
+  EXPECT_EQ(Parse({"--config", File("data-dir = '/var/lib/a b'\n")}, &c), -1) << err_;
+  EXPECT_EQ(c.server.data_dir, "/var/lib/a b");
+}
+
+// Found by config_fuzz: CLI11's TOML reader took a list missing its `]` as
+// running on into the next line, so `token-file = ...` became a listen
+// address and the token was silently gone. The file is read as TOML 1.0:
+// a syntax error names the line and column, a value of the wrong type the
+// line and the key.
+TEST_F(ConfigTest, MalformedTomlIsRefusedNamingTheLine) {
+  DaemonConfig c;
+  EXPECT_EQ(Parse({"--config", File("listen = [\"127.0.0.1:7443\"\ntoken-file = \"/t\"\n")}, &c),
+            2);
+  EXPECT_NE(err_.find("line 2, column"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("max-running = 3\nmax-running = 4\n")}, &c), 2);
+  EXPECT_NE(err_.find("line 2"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("\ninsecure = \"yes\"\n")}, &c), 2);
+  EXPECT_NE(err_.find("line 2: insecure: must be true or false, not a string"), std::string::npos)
+      << err_;
+  EXPECT_EQ(Parse({"--config", File("listen = [\"a:1\", 2]\n")}, &c), 2);
+  EXPECT_NE(err_.find("line 1: listen: each address must be a string"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("max-pending = 2.5\n")}, &c), 2);
+  EXPECT_NE(err_.find("max-pending: must be a whole number, not a decimal number"),
+            std::string::npos)
+      << err_;
+  EXPECT_EQ(Parse({"--config", File("max-watchers = 0\n")}, &c), 2);
+  EXPECT_NE(err_.find("line 1: max-watchers"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("[queue.io]\nrate = inf\n")}, &c), 2);
+  EXPECT_NE(err_.find("line 2: queue.io.rate"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("[queue.io]\nmax-running = 1.5\n")}, &c), 2);
+  EXPECT_NE(err_.find("queue.io.max-running: must be a whole number"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("[queue.io]\nspeed = 1\n")}, &c), 2);
+  EXPECT_NE(err_.find("queue.io.speed: unknown key"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("[queue.'a b']\nrate = 1\n")}, &c), 2);
+  EXPECT_NE(err_.find("a queue name has only"), std::string::npos) << err_;
+  EXPECT_EQ(Parse({"--config", File("queue = 3\n")}, &c), 2);
+  EXPECT_NE(err_.find("queue: must be [queue.NAME] sections"), std::string::npos) << err_;
+  // One address may be given as a string; escapes are read as TOML.
+  ASSERT_EQ(
+      Parse({"--config", File("listen = \"127.0.0.1:7070\"\ndata-dir = \"a\\\\b\\\"c\"\n")}, &c),
+      -1)
+      << err_;
+  EXPECT_EQ(c.server.listen.back(), "127.0.0.1:7070");
+  EXPECT_EQ(c.server.data_dir, "a\\b\"c");
 }
 
 TEST(JsonLog, LinesAreValidJsonWithTheTaskId) {
