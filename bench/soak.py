@@ -9,7 +9,7 @@ RSS growth is measured from the first sample after the warm-up; threads must
 stay flat (within 5) under load, and descriptors come back within 5 of idle
 once the clients are gone.
 
-usage: soak.py TASKD PROTO_DIR GRPC_PROTO_DIR [--minutes M] [--submits N]
+usage: soak.py TASKD PROTO_DIR GRPC_PROTO_DIR [--minutes M] [--submits N] [--store S]
 (./dev test under CI=true runs 5 minutes; an hour by hand: --minutes 60.)
 """
 
@@ -44,6 +44,7 @@ def main():
     ap.add_argument("grpc_proto_dir")
     ap.add_argument("--minutes", type=float, default=5)
     ap.add_argument("--submits", type=int, default=50)
+    ap.add_argument("--store", default="sqlite", choices=["sqlite", "memory"])
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="taskd-soak-")
     os.chmod(work, 0o700)
@@ -56,7 +57,8 @@ def main():
         log = os.path.join(work, "taskd.log")
         proc, channel = taskd_stubs.start_taskd(
             a.taskd, ["--data-dir", os.path.join(work, "data"), "--socket", sock,
-                      "--max-running", "16", "--log-level", "warn"], sock, log)
+                      "--max-running", "16", "--log-level", "warn",
+                      "--store", a.store], sock, log)
         stub = rpc.TaskServiceStub(channel)
         idle = sample(proc.pid)
         recent, errors, counts = [], [], {"submitted": 0, "events": 0, "log_bytes": 0}
