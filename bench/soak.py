@@ -10,6 +10,7 @@ stay flat (within 5) under load, and descriptors come back within 5 of idle
 once the clients are gone.
 
 usage: soak.py TASKD PROTO_DIR GRPC_PROTO_DIR [--minutes M] [--submits N] [--store S]
+              [--slow-watchers K]
 (./dev test under CI=true runs 5 minutes; an hour by hand: --minutes 60.)
 """
 
@@ -45,6 +46,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=5)
     ap.add_argument("--submits", type=int, default=50)
     ap.add_argument("--store", default="sqlite", choices=["sqlite", "memory"])
+    ap.add_argument("--slow-watchers", type=int, default=1)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="taskd-soak-")
     os.chmod(work, 0o700)
@@ -124,7 +126,7 @@ def main():
         threads = [threading.Thread(target=submitter)]
         threads += [threading.Thread(target=follower) for _ in range(10)]
         threads += [threading.Thread(target=watcher, args=(False,)) for _ in range(10)]
-        threads += [threading.Thread(target=watcher, args=(True,))]
+        threads += [threading.Thread(target=watcher, args=(True,)) for _ in range(a.slow_watchers)]
         for t in threads:
             t.daemon = True
             t.start()
