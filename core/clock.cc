@@ -51,8 +51,10 @@ std::unique_ptr<Clock::Timer> SystemClock::RunAt(SteadyTime at, Strand ex,
 }
 
 SystemClock& SystemClock::Get() {
-  static SystemClock clock;
-  return clock;
+  // Never destroyed: a manager torn down during static destruction (a
+  // program's own statics, the fuzzers') may still read the time.
+  static SystemClock* clock = new SystemClock;
+  return *clock;
 }
 
 ManualClock::ManualClock()

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <thread>
@@ -114,8 +115,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!daemon || ++inputs % kInputsPerManager == 0) {
     google::protobuf::SetLogHandler(nullptr);  // parse failures are expected here
     spdlog::set_level(spdlog::level::off);
+    const bool first = !daemon;
     daemon.reset();
     daemon = std::make_unique<Daemon>();
+    // Stopped before the statics it uses (spdlog's registry, the clock) are
+    // destroyed at exit: registered after they were made, it runs first.
+    if (first) std::atexit([] { daemon.reset(); });
   }
   if (size == 0) return 0;
   std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
