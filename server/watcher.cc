@@ -11,7 +11,6 @@
 
 #include "server/convert.h"
 #include "server/failed_stream.h"
-#include "server/wire.h"
 
 namespace taskd::server {
 
@@ -62,9 +61,9 @@ struct WatchState : std::enable_shared_from_this<WatchState> {
   size_t page_size = 64;
 
   std::deque<Queued> queue;
-  size_t live_events = 0;  // queued events that are not snapshot events ...
-  size_t live_bytes = 0;   // ... and their serialized size
-  std::shared_ptr<const WatchEvent> in_flight;
+  size_t live_events = 0;      // queued events that are not snapshot events ...
+  size_t live_bytes = 0;       // ... and their serialized size
+  grpc::ByteBuffer in_flight;  // references the slice of the event being written
   bool writing = false;
   bool cancelled = false;  // OnCancel came, perhaps while a write was in flight
   bool finished = false;
@@ -119,9 +118,10 @@ class Watcher final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         --st.live_events;
         st.live_bytes -= q.event->bytes;
       }
-      st.in_flight = std::move(q.event);
+      grpc::ByteBuffer buffer(&q.event->message, 1);
+      st.in_flight.Swap(&buffer);
       st.writing = true;
-      st.reactor->StartWrite(&st.in_flight->message);
+      st.reactor->StartWrite(&st.in_flight);
     }
     // Not forwarded, the snapshot only tells which listed tasks ended:
     // nothing to wait for.
@@ -249,10 +249,12 @@ void WatchHub::Leave() {
 
 std::shared_ptr<const WatchEvent> Serialized(const v1::TaskEvent& event) {
   auto out = std::make_shared<WatchEvent>();
-  // Serializing a message taskd built cannot fail.
-  (void)Serialize(event, &out->message);
+  const size_t size = event.ByteSizeLong();
+  out->message = grpc::Slice(size);
+  // Written in place: the slice was just made and nothing else refers to it.
+  event.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(out->message.begin()));
   out->task_id = event.task().id();
-  out->bytes = out->message.Length();
+  out->bytes = size + kQueuedEventOverhead;
   return out;
 }
 

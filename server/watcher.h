@@ -7,7 +7,7 @@
 // page only once the watcher's queue has drained, so a snapshot of any size
 // streams at the client's pace with at most one page held. Live events queue
 // behind it; a watcher whose queued live events pass kMaxQueuedBytes
-// (serialized) or kMaxQueuedEvents gets RESOURCE_EXHAUSTED — a client that
+// (heap held, see WatchEvent::bytes) or kMaxQueuedEvents gets RESOURCE_EXHAUSTED — a client that
 // keeps reading drains its queue and is never dropped for a snapshot's size.
 //
 // Memory bound: per watcher one snapshot page (about kSnapshotPageBytes, at
@@ -16,6 +16,7 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/slice.h>
 
 #include <atomic>
 #include <chrono>
@@ -39,12 +40,20 @@ inline constexpr size_t kTrimBurst = 32;
 // close a moment later, and what they free is returned too.
 inline constexpr std::chrono::milliseconds kTrimDelay{500};
 
-// An event serialized once and shared by every watcher it is queued for
-// (each write shares the buffer's slices).
+// The heap a queued event holds besides its serialized bytes: the
+// WatchEvent in its shared_ptr block, the slice's refcount header and its
+// queue slot (WatchEventTest checks it against malloc's own count).
+inline constexpr size_t kQueuedEventOverhead = 192;
+
+// An event serialized once and shared by every watcher it is queued for:
+// one flat slice, which each write references (the byte buffer a write
+// needs, about 300 bytes, exists only for the write in flight).
 struct WatchEvent {
-  grpc::ByteBuffer message;  // a serialized v1::TaskEvent
+  grpc::Slice message;  // a serialized v1::TaskEvent
   std::string task_id;
-  size_t bytes = 0;  // message.Length()
+  // What it holds while queued (message.size() + kQueuedEventOverhead): the
+  // figure counted against kMaxQueuedBytes and snapshot pages.
+  size_t bytes = 0;
 };
 
 // `event` serialized into a WatchEvent.

@@ -3,8 +3,10 @@
 // read. Server and client in one process over a unix socket in a temp dir.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <unistd.h>
 
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -14,6 +16,7 @@
 
 #include "client/client.h"
 #include "server/server.h"
+#include "server/watcher.h"
 
 namespace taskd {
 namespace {
@@ -292,6 +295,47 @@ TEST_F(WatchLimitTest, NonReadingWatcherIsEndedByItsByteLimit) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_NE(s.error_message().find("bytes"), std::string::npos) << s.error_message();
   EXPECT_LT(events, kTasks);
+}
+
+// What a queued event counts against kMaxQueuedBytes covers the heap it
+// holds while queued (the buffer, its shared_ptr block and the queue slot),
+// so a watcher that does not read holds at most about that bound, whatever
+// the size of its events: a 250-byte event used to count 250 and hold ~700.
+TEST(WatchEventTest, WhatItCountsCoversTheHeapItHolds) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "mallinfo2 does not see the sanitizer's allocator";
+#endif
+  // A task like the soak's: a short exec task that has just started.
+  v1::TaskEvent event;
+  event.set_type(v1::TaskEvent::TYPE_STATE_CHANGED);
+  v1::Task* t = event.mutable_task();
+  t->set_id("0123456789ABC");
+  for (const char* a : {"sh", "-c", "echo soak line $TASKD_TASK_ID; sleep 0.1"}) {
+    t->mutable_spec()->mutable_exec()->add_argv(a);
+  }
+  t->mutable_spec()->mutable_ttl()->set_seconds(20);
+  t->set_state(v1::TASK_STATE_RUNNING);
+  t->set_attempt(1);
+  t->set_request_id("6f1c2a4e-3b1d-4c55-9a2e-0c4f1d2b3a4c");
+  for (auto* ts : {t->mutable_create_time(), t->mutable_start_time(), event.mutable_event_time()}) {
+    ts->set_seconds(1'800'000'000);
+    ts->set_nanos(123'456'789);
+  }
+  constexpr size_t kEvents = 4000;
+  std::deque<std::pair<std::shared_ptr<const server::WatchEvent>, bool>> queue;
+  const size_t before = ::mallinfo2().uordblks;
+  size_t counted = 0;
+  for (size_t i = 0; i < kEvents; ++i) {
+    queue.emplace_back(server::Serialized(event), false);
+    counted += queue.back().first->bytes;
+  }
+  const size_t held = ::mallinfo2().uordblks - before;
+  RecordProperty("counted_per_event", std::to_string(counted / kEvents));
+  RecordProperty("held_per_event", std::to_string(held / kEvents));
+  EXPECT_GE(counted, held) << "counted " << counted / kEvents << " bytes an event, held "
+                           << held / kEvents << " (serialized " << event.ByteSizeLong() << ")";
+  // And not far more than it holds, or the bound would cut watchers early.
+  EXPECT_LE(counted, 2 * held);
 }
 
 }  // namespace
