@@ -64,6 +64,8 @@ def main():
         stub = rpc.TaskServiceStub(channel)
         idle = sample(proc.pid)
         recent, errors, counts = [], [], {"submitted": 0, "events": 0, "log_bytes": 0}
+        behind = []  # when a watcher was ended for falling behind (s into the run)
+        start = time.monotonic()
         lock = threading.Lock()
 
         def submitter():
@@ -118,7 +120,10 @@ def main():
                             time.sleep(1)
                 except grpc.RpcError as e:
                     # A watcher that falls too far behind is ended; it watches again.
-                    if e.code() not in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED):
+                    if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        with lock:
+                            behind.append(time.monotonic() - start)
+                    elif e.code() != grpc.StatusCode.CANCELLED:
                         errors.append("watch: %s" % e.code())
                 call.cancel()
             ch.close()
@@ -134,7 +139,6 @@ def main():
         total = a.minutes * 60
         warmup = min(60.0, total / 5)
         interval = 60.0 if total >= 600 else max(5.0, total / 10)
-        start = time.monotonic()
         samples = []
         print("idle: rss %d KiB, %d fds, %d threads" % idle)
         next_sample = start + warmup
@@ -161,6 +165,10 @@ def main():
         print("after the clients left: rss %d KiB, %d fds (idle %d), %d threads (idle %d)"
               % (after[0], after[1], idle[1], after[2], idle[2]))
         print("submitted %d; errors %d %s" % (counts["submitted"], len(errors), sorted(set(errors))[:5]))
+        # The slow watcher's bounded queue has filled (and its memory is in
+        # the figures above) once it has been ended for falling behind.
+        print("watchers ended for falling behind: %d%s"
+              % (len(behind), " (first at %.0f s)" % behind[0] if behind else ""))
         proc.terminate()
         proc.wait(timeout=30)
         # Flat under load: against the first sample after the warm-up (gRPC
