@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "core/check.h"
 #include "core/files.h"
 #include "core/task_json.h"
 
@@ -354,16 +355,13 @@ Status SqliteStore::Commit(std::deque<Batch>& batches) {
     for (const auto& op : b.ops) {
       sqlite3_stmt* st = nullptr;
       const std::string& id = op.kind == StoreOp::Kind::kPut ? op.task.id : op.id;
-      auto key = TaskIdNumber(id);
-      if (!key || *key > static_cast<uint64_t>(INT64_MAX)) {
-        // The manager only writes tasks it made: a bad id is a bug.
-        spdlog::critical("store: '{}' is not a task id", id);
-        std::abort();
-      }
+      // The manager only writes tasks it made: a bad id is a bug.
+      const uint64_t key = TaskKey(id);
+      TASKD_CHECK(key <= static_cast<uint64_t>(INT64_MAX), "store: '" + id + "' is out of range");
       if (op.kind == StoreOp::Kind::kPut) {
         st = put.get();
         std::string data = TaskToJson(op.task);
-        sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(*key));
+        sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(key));
         sqlite3_bind_text(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
         if (op.task.request_id.empty()) {
           sqlite3_bind_null(st, 3);
@@ -383,7 +381,7 @@ Status SqliteStore::Commit(std::deque<Batch>& batches) {
         sqlite3_bind_text(st, 6, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
       } else {
         st = del.get();
-        sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(*key));
+        sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(key));
       }
       int rc = sqlite3_step(st);
       sqlite3_reset(st);

@@ -33,7 +33,7 @@ enum class StatusCode : int32_t {
 
 std::string_view StatusCodeName(StatusCode code);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -73,7 +73,7 @@ inline Status Unavailable(std::string message) {
 
 // A value or the Status explaining why there is none. Never holds an OK status.
 template <typename T>
-class StatusOr {
+class [[nodiscard]] StatusOr {
  public:
   // An UNKNOWN error; exists because asio::co_spawn default-constructs results.
   StatusOr() : v_(Status(StatusCode::kUnknown, "no value")) {}

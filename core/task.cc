@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "core/check.h"
+
 namespace taskd {
 
 namespace {
@@ -88,6 +90,12 @@ std::optional<uint64_t> TaskIdNumber(std::string_view id) {
     v = (v << 5) | static_cast<uint64_t>(d);
   }
   return v;
+}
+
+uint64_t TaskKey(std::string_view id) {
+  auto v = TaskIdNumber(id);
+  TASKD_CHECK(v.has_value(), "'" + std::string(id) + "' is not a task id");
+  return *v;
 }
 
 void ObserveTaskId(std::string_view id) {

@@ -172,6 +172,9 @@ void ObserveTaskId(std::string_view id);
 // The number a task id encodes; ids compare as their numbers do. nullopt
 // for anything NewTaskId cannot have made.
 std::optional<uint64_t> TaskIdNumber(std::string_view id);
+// The number of an id taskd issued itself: one that is not is a bug
+// (TASKD_CHECK), never client input (use TaskIdNumber for that).
+uint64_t TaskKey(std::string_view id);
 // The id whose number is `n` (the inverse of TaskIdNumber).
 std::string TaskIdFromNumber(uint64_t n);
 

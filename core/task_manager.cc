@@ -562,7 +562,7 @@ void TaskManager::MakeReady(Entry& e) {
   e.ready = true;
   QueueState& q = *e.queue;
   q.ready.push_back(
-      {-static_cast<int64_t>(e.task.spec.priority), e.sequence, *TaskIdNumber(e.task.id), &e});
+      {-static_cast<int64_t>(e.task.spec.priority), e.sequence, TaskKey(e.task.id), &e});
   std::push_heap(q.ready.begin(), q.ready.end());
   if (!q.active) {
     q.active = true;
@@ -1160,7 +1160,7 @@ StatusOr<ListResult> TaskManager::ListMerged(const ListRequest& request) {
     if (next == buf.size() && !store_done && (ram == tasks_.end() || ram->first > scanned)) {
       if (budget == 0) {
         // Scanned enough for one call: the client continues from here.
-        if (result.last_id.empty() || *TaskIdNumber(result.last_id) < scanned) {
+        if (result.last_id.empty() || TaskKey(result.last_id) < scanned) {
           result.last_id = TaskIdFromNumber(scanned);
         }
         return result;
@@ -1181,7 +1181,7 @@ StatusOr<ListResult> TaskManager::ListMerged(const ListRequest& request) {
     const bool have_ram = ram != tasks_.end() && (store_done || ram->first <= scanned);
     const bool have_buf = next < buf.size();
     if (!have_ram && !have_buf) return result;  // nothing left anywhere
-    if (have_ram && (!have_buf || ram->first < *TaskIdNumber(buf[next].id))) {
+    if (have_ram && (!have_buf || ram->first < TaskKey(buf[next].id))) {
       if (!take(ram->second.task)) return result;
       ++ram;
     } else {
@@ -1439,16 +1439,12 @@ void TaskManager::Sweep() {
 }
 
 void TaskManager::ExpireEnded(SteadyTime now) {
-  std::vector<StoreOp> ops;
   std::vector<std::string> ids;
   EndedTask e;
   const int64_t now_ns = SteadyNanos(now);
-  while (ops.size() < kExpireBatch && ended_index_.PopDue(now_ns, &e)) {
+  while (ids.size() < kExpireBatch && ended_index_.PopDue(now_ns, &e)) {
     std::string id = TaskIdFromNumber(e.key);
     deleting_.insert(e.key);
-    std::error_code ec;
-    std::filesystem::remove(StdoutPath(id), ec);
-    std::filesystem::remove(StderrPath(id), ec);
     if (!subscribers_.empty()) {
       // Watchers filter on more than the index holds: read the task for its event.
       auto stored = store_.Read(e.key);
@@ -1461,16 +1457,27 @@ void TaskManager::ExpireEnded(SteadyTime now) {
       }
       Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
     }
+    ids.push_back(std::move(id));
+  }
+  if (ids.empty()) return;
+  spdlog::debug("{} finished tasks reached the end of their retention; deleting", ids.size());
+  DeleteStored(std::move(ids), OnCommit::kNotify);
+}
+
+void TaskManager::DeleteStored(std::vector<std::string> ids, OnCommit on_commit) {
+  std::vector<StoreOp> ops;
+  ops.reserve(ids.size());
+  for (const auto& id : ids) {
+    std::error_code ec;
+    std::filesystem::remove(StdoutPath(id), ec);
+    std::filesystem::remove(StderrPath(id), ec);
     StoreOp op;
     op.kind = StoreOp::Kind::kDelete;
     op.id = id;
     ops.push_back(std::move(op));
-    ids.push_back(std::move(id));
   }
-  if (ops.empty()) return;
-  spdlog::debug("{} finished tasks reached the end of their retention; deleting", ops.size());
   store_.Write(std::move(ops),
-               RetryOnFailure(std::move(ids), false, /*committed=*/true, /*deletes=*/true));
+               RetryOnFailure(std::move(ids), WriteOf::kDeletes, WriteTry::kFirst, on_commit));
 }
 
 void TaskManager::Erase(const std::string& id) {
@@ -1484,43 +1491,26 @@ void TaskManager::Erase(const std::string& id) {
   // Until the deletion commits the store still has the row: reads must not see it.
   if (evict_) deleting_.insert(it->first);
   tasks_.erase(it);
-  std::error_code ec;
-  std::filesystem::remove(StdoutPath(id), ec);
-  std::filesystem::remove(StderrPath(id), ec);
-  StoreOp op;
-  op.kind = StoreOp::Kind::kDelete;
-  op.id = id;
-  std::vector<StoreOp> ops;
-  ops.push_back(std::move(op));
-  store_.Write(std::move(ops), RetryOnFailure({id}, false, /*committed=*/evict_, /*deletes=*/true));
+  DeleteStored({id}, NotifyIf(evict_));
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
 void TaskManager::EraseStored(const Task& task) {
-  const uint64_t key = *TaskIdNumber(task.id);
+  const uint64_t key = TaskKey(task.id);
   EndedTask e;
   e.key = key;
   e.rid_state = EndedTask::Pack(RequestIdHash(task.request_id), task.state);
   ended_index_.Remove(e);
   deleting_.insert(key);
-  std::error_code ec;
-  std::filesystem::remove(StdoutPath(task.id), ec);
-  std::filesystem::remove(StderrPath(task.id), ec);
-  StoreOp op;
-  op.kind = StoreOp::Kind::kDelete;
-  op.id = task.id;
-  std::vector<StoreOp> ops;
-  ops.push_back(std::move(op));
-  store_.Write(std::move(ops),
-               RetryOnFailure({task.id}, false, /*committed=*/true, /*deletes=*/true));
+  DeleteStored({task.id}, OnCommit::kNotify);
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
-void TaskManager::OnCommitted(const std::vector<std::string>& ids, bool deletes) {
+void TaskManager::OnCommitted(const std::vector<std::string>& ids, WriteOf of) {
   for (const auto& id : ids) {
     auto key = TaskIdNumber(id);
     if (!key) continue;
-    if (deletes) {
+    if (of == WriteOf::kDeletes) {
       deleting_.erase(*key);  // the store no longer has it
       continue;
     }
@@ -1623,19 +1613,21 @@ void TaskManager::Persist(const Task& task) {
   std::vector<StoreOp> ops;
   ops.push_back(StoreOp{StoreOp::Kind::kPut, task, {}});
   // A finished task's final state: once committed, the task may leave RAM.
-  store_.Write(std::move(ops),
-               RetryOnFailure({task.id}, false, /*committed=*/evict_ && IsTerminal(task.state)));
+  store_.Write(std::move(ops), RetryOnFailure({task.id}, WriteOf::kPuts, WriteTry::kFirst,
+                                              NotifyIf(evict_ && IsTerminal(task.state))));
 }
 
-std::function<void(Status)> TaskManager::RetryOnFailure(std::vector<std::string> ids, bool retried,
-                                                        bool committed, bool deletes) {
-  return [this, ids = std::move(ids), retried, committed, deletes,
+std::function<void(Status)> TaskManager::RetryOnFailure(std::vector<std::string> ids, WriteOf of,
+                                                        WriteTry attempt, OnCommit on_commit) {
+  return [this, ids = std::move(ids), of, attempt, on_commit,
           alive = std::weak_ptr<int>(alive_)](Status s) {
     if (s.ok()) {
-      if (retried) spdlog::info("{} task changes that had failed are persisted now", ids.size());
-      if (committed && !alive.expired()) {
-        asio::post(strand_, [this, ids, deletes, alive] {
-          if (!alive.expired()) OnCommitted(ids, deletes);
+      if (attempt == WriteTry::kRetry) {
+        spdlog::info("{} task changes that had failed are persisted now", ids.size());
+      }
+      if (on_commit == OnCommit::kNotify && !alive.expired()) {
+        asio::post(strand_, [this, ids, of, alive] {
+          if (!alive.expired()) OnCommitted(ids, of);
         });
       }
       return;
@@ -1670,7 +1662,7 @@ void TaskManager::RetryPersist() {
       op.task = it->second.task;
       puts.push_back(std::move(op));
       put_ids.push_back(id);
-    } else if (!evict_ || deleting_.count(*TaskIdNumber(id))) {
+    } else if (!evict_ || deleting_.count(TaskKey(id))) {
       op.kind = StoreOp::Kind::kDelete;
       op.id = id;
       dels.push_back(std::move(op));
@@ -1679,11 +1671,12 @@ void TaskManager::RetryPersist() {
     // else: left RAM after its final state was committed: nothing to redo
   }
   if (!puts.empty()) {
-    store_.Write(std::move(puts), RetryOnFailure(std::move(put_ids), true, /*committed=*/evict_));
+    store_.Write(std::move(puts), RetryOnFailure(std::move(put_ids), WriteOf::kPuts,
+                                                 WriteTry::kRetry, NotifyIf(evict_)));
   }
   if (!dels.empty()) {
-    store_.Write(std::move(dels), RetryOnFailure(std::move(del_ids), true, /*committed=*/evict_,
-                                                 /*deletes=*/true));
+    store_.Write(std::move(dels), RetryOnFailure(std::move(del_ids), WriteOf::kDeletes,
+                                                 WriteTry::kRetry, NotifyIf(evict_)));
   }
 }
 

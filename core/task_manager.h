@@ -262,12 +262,17 @@ class TaskManager {
   void Sweep();
   void Erase(const std::string& id);
   void Persist(const Task& task);
-  // A store callback that, on failure, queues `ids` to be written again
-  // (`retried`: these writes are such a retry; their success is logged).
-  // `committed`: on success, OnCommitted(ids, deletes) runs on the strand;
-  // `deletes`: these writes are deletions (not puts).
-  std::function<void(Status)> RetryOnFailure(std::vector<std::string> ids, bool retried = false,
-                                             bool committed = false, bool deletes = false);
+  // What a store write holds, what it is, and what its commit must do.
+  enum class WriteOf { kPuts, kDeletes };
+  enum class WriteTry { kFirst, kRetry };     // kRetry: of changes that failed (success is logged)
+  enum class OnCommit { kNothing, kNotify };  // kNotify: OnCommitted(ids, ...) on the strand
+  static OnCommit NotifyIf(bool b) { return b ? OnCommit::kNotify : OnCommit::kNothing; }
+  // A store callback that, on failure, queues `ids` to be written again.
+  std::function<void(Status)> RetryOnFailure(std::vector<std::string> ids, WriteOf of,
+                                             WriteTry attempt, OnCommit on_commit);
+  // The one path by which tasks leave the store: deletes their rows (and
+  // their logs), retried until it commits.
+  void DeleteStored(std::vector<std::string> ids, OnCommit on_commit);
 
   // Finished tasks in the store (only when evict_).
   //
@@ -275,7 +280,7 @@ class TaskManager {
   // (puts), or deleted ones are gone from the store for good (`deletes`;
   // only a deletion's own commit ends its deleting_ entry, never an earlier
   // put of the same task committing after the delete was queued).
-  void OnCommitted(const std::vector<std::string>& ids, bool deletes);
+  void OnCommitted(const std::vector<std::string>& ids, WriteOf of);
   // Moves a finished task whose final state is committed from tasks_ to
   // ended_index_, unless something still needs its entry.
   void MaybeEvict(std::map<uint64_t, Entry>::iterator it);
