@@ -7,7 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "client/default_address.h"
+#include "common/default_address.h"
+#include "common/token.h"
 
 namespace taskd::client {
 namespace {
@@ -283,9 +284,11 @@ ClientOptions OptionsFromEnvironment() {
 std::string ReadTokenFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + path);
-  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  return token;
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string why;
+  std::optional<std::string> token = TokenFromFile(content, &why);
+  if (!token) throw std::runtime_error(path + ": " + why);
+  return std::move(*token);
 }
 
 grpc::Status Client::ServerInfo(v1::ServerInfo* out) {

@@ -137,8 +137,10 @@ class Client::TaskWatch {
 // $XDG_RUNTIME_DIR/taskd/taskd.sock or /tmp/taskd-UID/taskd.sock) and
 // TASKD_TOKEN_FILE. Throws std::runtime_error when the token file cannot be read.
 ClientOptions OptionsFromEnvironment();
-// The bearer token in the file at `path`, without trailing whitespace (a
-// newline). Throws std::runtime_error ("cannot read PATH").
+// The bearer token in the file at `path`: its content without the
+// whitespace around it, 16 or more printable ASCII characters (the rule
+// taskd applies to its own --token-file). Throws std::runtime_error
+// ("cannot read PATH", or what is wrong with the token).
 std::string ReadTokenFile(const std::string& path);
 
 // A random RFC 4122 version 4 UUID, for request ids.

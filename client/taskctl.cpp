@@ -28,8 +28,9 @@
 #include <vector>
 
 #include "client/client.h"
-#include "client/default_address.h"
 #include "client/duration.h"
+#include "common/default_address.h"
+#include "common/status_codes.h"
 
 #ifndef TASKD_VERSION
 #define TASKD_VERSION "dev"
@@ -54,32 +55,10 @@ int Fail(const grpc::Status& s, const std::string& addr) {
               << "); is it running? Start it with `taskd`, or point --addr / TASKD_ADDR at it\n";
     return kExitUnreachable;
   }
-  std::string code;
-  switch (s.error_code()) {
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      code = "invalid argument";
-      break;
-    case grpc::StatusCode::NOT_FOUND:
-      code = "not found";
-      break;
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      code = "failed precondition";
-      break;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      code = "resource exhausted";
-      break;
-    case grpc::StatusCode::UNAUTHENTICATED:
-      code = "unauthenticated";
-      break;
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      code = "deadline exceeded";
-      break;
-    case grpc::StatusCode::UNIMPLEMENTED:
-      code = "not implemented by this taskd";
-      break;
-    default:
-      code = "error " + std::to_string(static_cast<int>(s.error_code()));
-  }
+  // "not found", "resource exhausted", ...: the code's name, in words.
+  std::string code(taskd::StatusCodeNameOf(s.error_code()));
+  for (char& c : code) c = c == '_' ? ' ' : static_cast<char>(std::tolower(c));
+  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) code = "not implemented by this taskd";
   std::cerr << "taskctl: " << code << ": " << s.error_message() << "\n";
   return kExitError;
 }

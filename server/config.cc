@@ -16,7 +16,7 @@
 #include <sstream>
 #include <string_view>
 
-#include "client/default_address.h"
+#include "common/default_address.h"
 
 namespace taskd::server {
 

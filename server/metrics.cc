@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/status_codes.h"
 #include "server/auth.h"
 
 // core/asio.h first (GCC 12 needs <utility> before Asio), then the socket parts.
@@ -21,12 +22,6 @@
 namespace taskd::server {
 
 namespace {
-
-constexpr std::array<const char*, 17> kCodeNames = {
-    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED"};
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -198,9 +193,7 @@ void Metrics::Render(std::function<void(std::string)> done) {
       }
       Header(o, "taskd_rpcs_total", "counter", "gRPC calls by method and status code.");
       for (const auto& [k, n] : rpc_total_) {
-        const char* code = k.second >= 0 && k.second < static_cast<int>(kCodeNames.size())
-                               ? kCodeNames[static_cast<size_t>(k.second)]
-                               : "UNKNOWN";
+        const std::string_view code = StatusCodeNameOf(k.second);
         o << "taskd_rpcs_total{method=\"" << k.first << "\",code=\"" << code << "\"} " << n << "\n";
       }
     }

@@ -16,6 +16,7 @@
 #include <future>
 #include <thread>
 
+#include "common/token.h"
 #include "core/files.h"
 #include "core/reaper.h"
 #include "core/sqlite_store.h"
@@ -95,29 +96,18 @@ StatusOr<std::string> ReadSmallFile(const std::filesystem::path& path, const std
   return data;
 }
 
-// The bearer token: the file's content without surrounding whitespace.
+// The bearer token in the file (common/token.h has the rule).
 StatusOr<std::string> ReadToken(const std::filesystem::path& path) {
   auto data = ReadSmallFile(path, "token_file");
   if (!data.ok()) return data.status();
-  std::string t = std::move(data).value();
-  const char* ws = " \t\r\n";
-  t.erase(t.find_last_not_of(ws) + 1);
-  t.erase(0, t.find_first_not_of(ws));
-  if (t.size() < 16) {
-    return InvalidArgument("token_file",
-                           path.string() + " must hold a token of 16 or more characters");
-  }
-  for (char c : t) {
-    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
-      return InvalidArgument("token_file",
-                             path.string() + ": the token must be printable ASCII without spaces");
-    }
-  }
+  std::string why;
+  std::optional<std::string> t = TokenFromFile(*data, &why);
+  if (!t) return InvalidArgument("token_file", path.string() + ": " + why);
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
     spdlog::warn("token file {} can be read by other users; chmod 600 it", path.string());
   }
-  return t;
+  return std::move(*t);
 }
 
 }  // namespace
