@@ -18,10 +18,9 @@ inline constexpr size_t kMinTokenLength = 16;
 inline std::optional<std::string> TokenFromFile(std::string_view content, std::string* why) {
   constexpr std::string_view kSpace = " \t\r\n";
   const size_t first = content.find_first_not_of(kSpace);
-  std::string_view t =
-      first == std::string_view::npos
-          ? std::string_view()
-          : content.substr(first, content.find_last_not_of(kSpace) - first + 1);
+  std::string_view t = first == std::string_view::npos
+                           ? std::string_view()
+                           : content.substr(first, content.find_last_not_of(kSpace) - first + 1);
   if (t.size() < kMinTokenLength) {
     *why = "must hold a token of " + std::to_string(kMinTokenLength) + " or more characters";
     return std::nullopt;

@@ -20,3 +20,16 @@ namespace taskd {
       ::taskd::CheckFailed(__FILE__, __LINE__, #condition, (what)); \
     }                                                               \
   } while (false)
+
+// TASKD_DCHECK(condition, what): TASKD_CHECK in debug and sanitizer builds
+// (NDEBUG unset); in release builds the condition is not evaluated. For
+// checks on every call of a hot path, such as "this runs on the strand".
+#ifdef NDEBUG
+#define TASKD_DCHECK(condition, what) \
+  do {                                \
+    (void)sizeof(!(condition));       \
+    (void)sizeof(what);               \
+  } while (false)
+#else
+#define TASKD_DCHECK(condition, what) TASKD_CHECK(condition, what)
+#endif

@@ -8,8 +8,10 @@
 #include <cstring>
 #include <thread>
 
+#include "core/check.h"
 #include "core/exec_runner.h"
 #include "core/files.h"
+#include "core/lifecycle.h"
 #include "core/proc.h"
 
 namespace taskd {
@@ -140,6 +142,8 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
       spawner_(options_.spawner ? *options_.spawner : PosixSpawner()),
       store_(store),
       handlers_(handlers),
+      retry_defaults_{options_.default_initial_backoff, options_.default_max_backoff,
+                      options_.default_backoff_multiplier},
       evict_(store.durable() && store.serves_reads()) {
   if (options_.max_running <= 0) {
     options_.max_running = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -183,22 +187,14 @@ Duration TaskManager::KillGrace(const TaskSpec& spec) const {
   return spec.kill_grace > Duration::zero() ? spec.kill_grace : options_.default_kill_grace;
 }
 
-Duration TaskManager::Backoff(const TaskSpec& spec, int32_t attempt) const {
-  const auto& r = spec.retry;
-  double initial = static_cast<double>(
-      (r.initial_backoff > Duration::zero() ? r.initial_backoff : options_.default_initial_backoff)
-          .count());
-  double max = static_cast<double>(
-      (r.max_backoff > Duration::zero() ? r.max_backoff : options_.default_max_backoff).count());
-  double mult = r.multiplier >= 1 ? r.multiplier : options_.default_backoff_multiplier;
-  // attempt 1 failed -> initial; attempt 2 failed -> initial * mult; ...
-  double d = initial * std::pow(mult, std::max(0, attempt - 1));
-  return Duration(static_cast<int64_t>(std::min(d, max)));
-}
-
 TaskManager::TaskMap::iterator TaskManager::FindTask(std::string_view id) {
   auto key = TaskIdNumber(id);
   return key ? tasks_.find(*key) : tasks_.end();
+}
+
+void TaskManager::OnStrand(const char* where) const {
+  TASKD_DCHECK(!started_.load(std::memory_order_relaxed) || strand_.running_in_this_thread(),
+               std::string(where) + " ran off the manager strand");
 }
 
 // ---------------------------------------------------------------- start-up
@@ -258,16 +254,11 @@ Status TaskManager::Start() {
     if (task.state == TaskState::kRunning) {
       // It was running when the daemon stopped: it did not finish.
       ++interrupted;
-      task.error =
-          TaskError{StatusCode::kAborted, "the daemon stopped while attempt " +
-                                              std::to_string(task.attempt) + " was running"};
-      bool retry = task.attempt < task.spec.retry.max_attempts;
-      if (retry) {
-        task.state = TaskState::kPending;
-        task.reason = TaskReason::kInterrupted;
-      } else {
-        task.state = TaskState::kFailed;
-        task.reason = TaskReason::kInterrupted;
+      Transition next = AfterDaemonStopped(task);
+      task.state = next.state;
+      task.reason = next.reason;
+      task.error = std::move(next.error);
+      if (next.kind == Transition::Kind::kFinish) {
         task.end_time = clock_.WallNow();
         task.expire_time = *task.end_time + task.spec.ttl.value_or(options_.default_ttl);
       }
@@ -284,6 +275,7 @@ Status TaskManager::Start() {
     spdlog::info("recovered {} tasks from the {} store: {} pending, {} interrupted, {} finished",
                  loaded->tasks.size() + ended, store_.Name(), pending, interrupted, ended);
   }
+  started_ = true;
   asio::post(strand_, [this] { Pump(); });
   return OkStatus();
 }
@@ -292,7 +284,7 @@ Status TaskManager::Start() {
 
 void TaskManager::Submit(SubmitRequest request, Callback<Task> done) {
   if (auto s = Validate(request, ""); !s.ok()) {
-    done(s);
+    Refuse(std::move(done), std::move(s));
     return;
   }
   std::vector<SubmitRequest> one;
@@ -311,25 +303,26 @@ void TaskManager::Submit(SubmitRequest request, Callback<Task> done) {
 void TaskManager::BatchSubmit(std::vector<SubmitRequest> requests,
                               Callback<std::vector<Task>> done) {
   if (requests.empty()) {
-    done(InvalidArgument("requests", "must not be empty"));
+    Refuse(std::move(done), InvalidArgument("requests", "must not be empty"));
     return;
   }
   if (requests.size() > 1000) {
-    done(InvalidArgument("requests", "must hold at most 1000 entries"));
+    Refuse(std::move(done), InvalidArgument("requests", "must hold at most 1000 entries"));
     return;
   }
   std::unordered_map<std::string_view, size_t> request_ids;
   for (size_t i = 0; i < requests.size(); ++i) {
     std::string prefix = "requests[" + std::to_string(i) + "]";
     if (auto s = Validate(requests[i], prefix); !s.ok()) {
-      done(s);
+      Refuse(std::move(done), std::move(s));
       return;
     }
     const std::string& rid = requests[i].request_id;
     if (rid.empty()) continue;
     if (auto [it, fresh] = request_ids.emplace(rid, i); !fresh) {
-      done(InvalidArgument(prefix + ".request_id",
-                           "repeats requests[" + std::to_string(it->second) + "].request_id"));
+      Refuse(std::move(done),
+             InvalidArgument(prefix + ".request_id",
+                             "repeats requests[" + std::to_string(it->second) + "].request_id"));
       return;
     }
   }
@@ -339,6 +332,7 @@ void TaskManager::BatchSubmit(std::vector<SubmitRequest> requests,
 }
 
 void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done) {
+  OnStrand("DoSubmit");
   if (shutting_down_) {
     done(Unavailable("taskd is shutting down"));
     return;
@@ -472,6 +466,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
 
 // Puts a committed (or recovered) task under management.
 void TaskManager::Admit(Task task, bool recovered) {
+  OnStrand("Admit");
   std::string id = task.id;
   auto key = TaskIdNumber(id);
   if (!key) {
@@ -539,6 +534,7 @@ void TaskManager::Admit(Task task, bool recovered) {
 
 // Marks a PENDING task with no unmet dependency startable, after its delay.
 void TaskManager::MakeReady(Entry& e) {
+  OnStrand("MakeReady");
   if (e.unmet_deps > 0 || e.ready) return;
   if (e.aux && e.aux->start_at > clock_.SteadyNow()) {
     std::string id = e.task.id;
@@ -615,6 +611,7 @@ void TaskManager::TrimAux(Entry& e) {
 
 // Starts ready tasks while the global and per-queue limits allow.
 void TaskManager::Pump() {
+  OnStrand("Pump");
   if (shutting_down_) return;
   SteadyTime now = clock_.SteadyNow();
   SteadyTime wake = SteadyTime::max();  // when a rate-limited queue gets its next token
@@ -679,6 +676,7 @@ bool TaskManager::HasToken(QueueState& q, SteadyTime now, SteadyTime* next) {
 // ---------------------------------------------------------------- running
 
 void TaskManager::StartAttempt(Entry& e) {
+  OnStrand("StartAttempt");
   Task& t = e.task;
   t.state = TaskState::kRunning;
   t.reason = TaskReason::kUnspecified;
@@ -727,24 +725,8 @@ void TaskManager::StartAttempt(Entry& e) {
       ApplyProgress(id, attempt, percent, std::move(message));
     };
     launch.on_exit = [this, id, attempt](ExecOutcome o) {
-      TaskResult r;
-      r.exit_code = o.exit_code;
-      r.signal = o.signal;
-      r.stdout_bytes = o.stdout_bytes;
-      r.stderr_bytes = o.stderr_bytes;
-      r.logs_truncated = o.logs_truncated;
-      TaskReason reason = TaskReason::kSucceeded;
-      std::optional<TaskError> error;
-      if (o.signal) {
-        reason = TaskReason::kSignaled;
-        error = TaskError{StatusCode::kAborted, "killed by signal " + std::to_string(*o.signal) +
-                                                    " (" + strsignal(*o.signal) + ")"};
-      } else if (o.exit_code.value_or(-1) != 0) {
-        reason = TaskReason::kExitCode;
-        error = TaskError{StatusCode::kUnknown,
-                          "exited with code " + std::to_string(o.exit_code.value_or(-1))};
-      }
-      OnAttemptEnd(id, attempt, reason, std::move(r), std::move(error));
+      AttemptEnd end = EndOfExit(o);
+      OnAttemptEnd(id, attempt, end.reason, ResultOfExit(o), std::move(end.error));
     };
     auto started = spawner_.Spawn(strand_, std::move(launch));
     if (!started.ok()) {
@@ -822,6 +804,7 @@ void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
 }
 
 void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
+  OnStrand("StopAttempt");
   if (e.aux->run->stopping) {
     // Already stopping: a cancel overrides a timeout's reason, and a
     // shorter grace may bring the SIGKILL forward.
@@ -844,6 +827,7 @@ void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
 
 void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
                                std::optional<TaskResult> result, std::optional<TaskError> error) {
+  OnStrand("OnAttemptEnd");
   auto it = FindTask(id);
   if (it == tasks_.end()) return;
   Entry& e = it->second;
@@ -867,57 +851,21 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   t.result = std::move(result);
   if (!t.result) t.result = TaskResult{};
 
-  if (stopping == TaskReason::kCancelled) {
-    Finish(e, TaskState::kCancelled, TaskReason::kCancelled,
-           TaskError{StatusCode::kCancelled, "cancelled while running"});
-  } else if (reason == TaskReason::kSpawnFailed) {
-    // Nothing ran, whatever a timeout or shutdown meanwhile wanted to stop;
-    // a missing binary or bad cwd does not heal on retry.
-    Finish(e, TaskState::kFailed, TaskReason::kSpawnFailed, std::move(error));
-  } else if (stopping == TaskReason::kInterrupted) {
-    // Daemon shutdown: requeue when the retry policy allows, so the next
-    // start runs it again; otherwise it ends INTERRUPTED.
-    if (t.attempt < t.spec.retry.max_attempts) {
-      t.reason = TaskReason::kInterrupted;
-      Requeue(e, Duration::zero());
-    } else {
-      Finish(e, TaskState::kFailed, TaskReason::kInterrupted,
-             TaskError{StatusCode::kAborted, "the daemon shut down while the task was running"});
-    }
-  } else if (reason == TaskReason::kSucceeded && !stopping) {
-    Finish(e, TaskState::kCompleted, TaskReason::kSucceeded, std::nullopt);
+  Transition next = AfterAttempt(t, AttemptEnd{reason, std::move(error), stopping}, shutting_down_,
+                                 retry_defaults_);
+  if (next.kind == Transition::Kind::kRequeue) {
+    t.reason = next.reason;
+    t.error = std::move(next.error);
+    Requeue(e, next.delay);
   } else {
-    if (stopping == TaskReason::kTimedOut) {
-      reason = TaskReason::kTimedOut;
-      error = TaskError{
-          StatusCode::kDeadlineExceeded,
-          "timed out after " +
-              std::to_string(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(t.spec.timeout).count()) +
-              " ms"};
-    }
-    // A spawn failure is permanent (missing binary, bad cwd): never retried.
-    bool retryable = reason != TaskReason::kSpawnFailed;
-    if (retryable && t.attempt < t.spec.retry.max_attempts && !shutting_down_) {
-      t.reason = reason;
-      t.error = std::move(error);
-      Requeue(e, Backoff(t.spec, t.attempt));
-    } else if (t.spec.retry.max_attempts > 1 && retryable) {
-      std::string msg = "attempt " + std::to_string(t.attempt) + " of " +
-                        std::to_string(t.spec.retry.max_attempts) + " failed (" +
-                        std::string(ReasonName(reason)) + ")";
-      if (error) msg += ": " + error->message;
-      Finish(e, TaskState::kFailed, TaskReason::kRetriesExhausted,
-             TaskError{error ? error->code : StatusCode::kUnknown, msg});
-    } else {
-      Finish(e, TaskState::kFailed, reason, std::move(error));
-    }
+    Finish(e, next.state, next.reason, std::move(next.error));
   }
   MaybeFinishShutdown();
   Pump();
 }
 
 void TaskManager::Requeue(Entry& e, Duration delay) {
+  OnStrand("Requeue");
   Task& t = e.task;
   t.state = TaskState::kPending;
   const WallTime now = clock_.WallNow();
@@ -935,6 +883,7 @@ void TaskManager::Requeue(Entry& e, Duration delay) {
 
 void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
                          std::optional<TaskError> error) {
+  OnStrand("Finish");
   Task& t = e.task;
   if (t.state == TaskState::kPending) {
     --pending_;
@@ -995,6 +944,7 @@ void TaskManager::OnDependencyEnded(const std::string& id) {
 
 void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double percent,
                                 std::string message) {
+  OnStrand("ApplyProgress");
   auto it = FindTask(id);
   if (it == tasks_.end()) return;
   Task& t = it->second.task;
@@ -1040,6 +990,7 @@ void TaskManager::Get(std::string id, Callback<Task> done) {
 }
 
 StatusOr<std::optional<Task>> TaskManager::ReadStored(std::string_view id) {
+  OnStrand("ReadStored");
   if (!evict_) return std::optional<Task>();
   auto key = TaskIdNumber(id);
   if (!key || deleting_.count(*key)) return std::optional<Task>();
@@ -1059,6 +1010,7 @@ void TaskManager::List(ListRequest request, Callback<ListResult> done) {
 }
 
 StatusOr<ListResult> TaskManager::ListOnStrand(const ListRequest& request) {
+  OnStrand("ListOnStrand");
   // With ids, ListMerged looks each one up instead of scanning every task.
   if (evict_ || !request.filter.ids.empty()) return ListMerged(request);
   ListResult result;
@@ -1084,6 +1036,7 @@ void TaskManager::SnapshotPage(ListRequest request, Callback<ListResult> done) {
 }
 
 StatusOr<ListResult> TaskManager::SnapshotOnStrand(ListRequest request) {
+  OnStrand("SnapshotOnStrand");
   TaskFilter& filter = request.filter;
   if (evict_ && filter.ids.empty()) {
     // Finished tasks are not part of it (see SnapshotPage): asking only for
@@ -1202,6 +1155,7 @@ void TaskManager::Cancel(std::string id, std::optional<Duration> grace, Callback
 
 void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
                                  std::optional<Duration> grace, Callback<Task> done) {
+  OnStrand("CancelOnStrand");
   auto it = FindTask(id);
   if (it == tasks_.end()) {
     auto stored = ReadStored(id);
@@ -1247,6 +1201,7 @@ uint64_t TaskManager::Wait(std::string id, std::optional<Duration> timeout, Call
 
 void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
                                std::optional<Duration> timeout, Callback<Task> done) {
+  OnStrand("WaitOnStrand");
   auto it = FindTask(id);
   if (it == tasks_.end()) {
     // Only finished tasks leave RAM: one in the store is answered at once.
@@ -1288,6 +1243,7 @@ void TaskManager::CancelWait(uint64_t handle) {
 }
 
 void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
+  OnStrand("AnswerWaiter");
   auto wit = waiters_.find(handle);
   if (wit == waiters_.end()) return;  // answered already
   auto waiter = std::move(wit->second);
@@ -1321,11 +1277,11 @@ void TaskManager::ReleaseWaiters(Entry& e) {
 void TaskManager::ReportProgress(std::string id, double percent, std::string message,
                                  Callback<Task> done) {
   if (!std::isfinite(percent) || percent < 0 || percent > 100) {
-    done(InvalidArgument("percent", "must be between 0 and 100"));
+    Refuse(std::move(done), InvalidArgument("percent", "must be between 0 and 100"));
     return;
   }
   if (message.size() > 4096) {
-    done(InvalidArgument("message", "must be at most 4096 bytes"));
+    Refuse(std::move(done), InvalidArgument("message", "must be at most 4096 bytes"));
     return;
   }
   asio::post(strand_, [this, id = std::move(id), percent, message = std::move(message),
@@ -1415,6 +1371,7 @@ void TaskManager::ArmSweep() {
 }
 
 void TaskManager::Sweep() {
+  OnStrand("Sweep");
   sweep_at_ = SteadyTime::max();
   auto now = clock_.SteadyNow();
   for (;;) {
@@ -1439,6 +1396,7 @@ void TaskManager::Sweep() {
 }
 
 void TaskManager::ExpireEnded(SteadyTime now) {
+  OnStrand("ExpireEnded");
   std::vector<std::string> ids;
   EndedTask e;
   const int64_t now_ns = SteadyNanos(now);
@@ -1481,6 +1439,7 @@ void TaskManager::DeleteStored(std::vector<std::string> ids, OnCommit on_commit)
 }
 
 void TaskManager::Erase(const std::string& id) {
+  OnStrand("Erase");
   auto it = FindTask(id);
   if (it == tasks_.end()) return;
   Task task = std::move(it->second.task);
@@ -1496,6 +1455,7 @@ void TaskManager::Erase(const std::string& id) {
 }
 
 void TaskManager::EraseStored(const Task& task) {
+  OnStrand("EraseStored");
   const uint64_t key = TaskKey(task.id);
   EndedTask e;
   e.key = key;
@@ -1507,6 +1467,7 @@ void TaskManager::EraseStored(const Task& task) {
 }
 
 void TaskManager::OnCommitted(const std::vector<std::string>& ids, WriteOf of) {
+  OnStrand("OnCommitted");
   for (const auto& id : ids) {
     auto key = TaskIdNumber(id);
     if (!key) continue;
@@ -1521,6 +1482,7 @@ void TaskManager::OnCommitted(const std::vector<std::string>& ids, WriteOf of) {
 }
 
 void TaskManager::MaybeEvict(TaskMap::iterator it) {
+  OnStrand("MaybeEvict");
   Entry& e = it->second;
   const Task& t = e.task;
   // Waiters are answered at the end and dependents resolved then, so an
@@ -1599,6 +1561,7 @@ void TaskManager::Unsubscribe(uint64_t handle) {
 }
 
 void TaskManager::Emit(TaskEvent::Type type, const Task& task, WallTime now) {
+  OnStrand("Emit");
   if (subscribers_.empty()) return;
   const TaskEvent event{type, task, now, ++event_sequence_};
   // Subscribe and Unsubscribe only ever post, so no callback can change
@@ -1609,6 +1572,7 @@ void TaskManager::Emit(TaskEvent::Type type, const Task& task, WallTime now) {
 }
 
 void TaskManager::Persist(const Task& task) {
+  OnStrand("Persist");
   if (!store_.durable()) return;
   std::vector<StoreOp> ops;
   ops.push_back(StoreOp{StoreOp::Kind::kPut, task, {}});
@@ -1649,6 +1613,7 @@ std::function<void(Status)> TaskManager::RetryOnFailure(std::vector<std::string>
 // Writes again what failed to be written (a full disk, say): the task as it
 // is now, or its deletion when it is gone. Keeps trying until it succeeds.
 void TaskManager::RetryPersist() {
+  OnStrand("RetryPersist");
   persist_retry_timer_.reset();
   auto ids = std::move(unpersisted_);
   unpersisted_.clear();
@@ -1755,6 +1720,7 @@ void TaskManager::KillEscapedOf(const std::string& id) {
 }
 
 void TaskManager::MaybeFinishShutdown() {
+  OnStrand("MaybeFinishShutdown");
   if (!shutting_down_ || running_ > 0 || !shutdown_done_) return;
   // Nothing a task started outlives the daemon, in its group or not.
   if (int n = KillEscaped(instance_, nullptr); n > 0) {

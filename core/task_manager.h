@@ -13,8 +13,11 @@
 //
 // Threading: all task state is owned by one strand (the manager strand) and
 // changes there, one unit of work at a time. Public methods may be called
-// from any thread; they post to the strand and return at once. Callbacks
-// run on the strand: they must not block (post elsewhere for real work).
+// from any thread; they post to the strand and return at once. Every
+// callback runs on the strand, also one refusing a request that failed
+// validation: they must not block (post elsewhere for real work).
+// Strand-only functions (the *OnStrand ones, and everything private) check
+// that they run there in debug and sanitizer builds, once Start() returned.
 //
 // Lifetime: construct, Start(), use, Shutdown(); destroy only after the
 // Shutdown callback ran and the io_context has no more manager work.
@@ -38,6 +41,7 @@
 #include "core/ended_index.h"
 #include "core/exec_runner.h"
 #include "core/handlers.h"
+#include "core/lifecycle.h"
 #include "core/status.h"
 #include "core/store.h"
 #include "core/task.h"
@@ -226,7 +230,15 @@ class TaskManager {
   struct Waiter;
   struct Subscriber;
 
-  // Everything below runs on strand_.
+  // Everything below runs on strand_ (after Start: see OnStrand).
+  // Aborts, in debug and sanitizer builds, when called off the strand after
+  // Start() returned; `where` names the caller.
+  void OnStrand(const char* where) const;
+  // Answers `done` with `s` on the strand (the refusal of a public call).
+  template <typename T>
+  void Refuse(Callback<T> done, Status s) {
+    asio::post(strand_, [done = std::move(done), s = std::move(s)] { done(s); });
+  }
   void DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done);
   void Admit(Task task, bool recovered);
   void MakeReady(Entry& e);
@@ -306,7 +318,6 @@ class TaskManager {
   void KillEscapedOf(const std::string& id);
   void MaybeFinishShutdown();
   Duration KillGrace(const TaskSpec& spec) const;
-  Duration Backoff(const TaskSpec& spec, int32_t attempt) const;
 
   Strand strand_;
   ManagerOptions options_;
@@ -314,6 +325,7 @@ class TaskManager {
   Spawner& spawner_;
   Store& store_;
   const HandlerRegistry& handlers_;
+  const RetryDefaults retry_defaults_;
   std::atomic<uint64_t> next_handle_{1};
 
   // By the id's number (TaskIdNumber): creation order, integer compares.
@@ -342,6 +354,7 @@ class TaskManager {
   std::unique_ptr<Clock::Timer> sweep_timer_;
   SteadyTime sweep_at_ = SteadyTime::max();
   bool shutting_down_ = false;
+  std::atomic<bool> started_{false};  // Start() returned: strand checks apply
   // TASKD_INSTANCE of this manager's task processes: its log directory,
   // canonical (set by Start()).
   std::string instance_;

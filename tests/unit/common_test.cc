@@ -38,21 +38,18 @@ TEST(TokenFile, ATokenShorterThanSixteenCharactersIsRefused) {
 TEST(TokenFile, SpacesAndControlOrNonAsciiBytesInsideAreRefused) {
   EXPECT_FALSE(Token("01234567 89abcdef"));
   EXPECT_FALSE(Token("01234567\t89abcdef"));
-  EXPECT_FALSE(Token("01234567\x01"
-                     "89abcdef"));
+  EXPECT_FALSE(
+      Token("01234567\x01"
+            "89abcdef"));
   EXPECT_FALSE(Token("0123456789abcdef\xc3\xa9"));
 }
 
 TEST(TokenFile, TheClientReadsATokenFileByTheSameRule) {
-  auto path = std::filesystem::temp_directory_path() /
-              ("taskd-token-test-" + std::to_string(::getpid()));
-  {
-    std::ofstream(path) << "  0123456789abcdef\n";
-  }
+  auto path =
+      std::filesystem::temp_directory_path() / ("taskd-token-test-" + std::to_string(::getpid()));
+  { std::ofstream(path) << "  0123456789abcdef\n"; }
   EXPECT_EQ(client::ReadTokenFile(path.string()), "0123456789abcdef");
-  {
-    std::ofstream(path) << "short\n";
-  }
+  { std::ofstream(path) << "short\n"; }
   try {
     client::ReadTokenFile(path.string());
     ADD_FAILURE() << "a short token was accepted";
