@@ -21,7 +21,7 @@
 #include <future>
 #include <thread>
 
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
 
 extern char** environ;
 

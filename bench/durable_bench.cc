@@ -25,7 +25,7 @@
 #include <thread>
 
 #include "client/client.h"
-#include "core/sqlite_store.h"
+#include "core/store/sqlite_store.h"
 #include "server/server.h"
 
 namespace {

@@ -7,9 +7,9 @@
 
 #include <string>
 
-#include "core/status.h"
-#include "core/task.h"
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
+#include "core/model/status.h"
+#include "core/model/task.h"
 #include "taskd/v1/taskd.pb.h"
 
 namespace taskd::server {

@@ -3,7 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "core/status.h"
+#include "core/model/status.h"
 #include "server/convert.h"
 
 namespace taskd::server {

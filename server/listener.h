@@ -23,8 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/asio.h"
-#include "core/status.h"
+#include "core/model/asio.h"
+#include "core/model/status.h"
 
 namespace grpc {
 class Server;

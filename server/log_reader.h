@@ -5,7 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
 #include "taskd/v1/taskd.grpc.pb.h"
 
 namespace taskd::server {

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "core/task.h"
+#include "core/model/task.h"
 
 namespace taskd::server {
 

@@ -6,7 +6,7 @@
 #include "server/auth.h"
 
 // core/asio.h first (GCC 12 needs <utility> before Asio), then the socket parts.
-#include "core/asio.h"
+#include "core/model/asio.h"
 // clang-format off
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "core/asio.h"
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
+#include "core/model/asio.h"
 
 namespace taskd::server {
 

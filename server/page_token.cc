@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/task.h"
+#include "core/model/task.h"
 
 namespace taskd::server {
 

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "core/status.h"
+#include "core/model/status.h"
 
 namespace taskd::server {
 

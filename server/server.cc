@@ -17,9 +17,9 @@
 #include <thread>
 
 #include "common/token.h"
-#include "core/files.h"
-#include "core/reaper.h"
-#include "core/sqlite_store.h"
+#include "core/exec/reaper.h"
+#include "core/model/files.h"
+#include "core/store/sqlite_store.h"
 #include "server/auth.h"
 #include "server/listener.h"
 #include "server/metrics.h"

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "core/handlers.h"
-#include "core/status.h"
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
+#include "core/exec/handlers.h"
+#include "core/model/status.h"
 
 namespace taskd::server {
 

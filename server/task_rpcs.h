@@ -12,7 +12,7 @@
 #include <functional>
 #include <optional>
 
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
 #include "taskd/v1/taskd.pb.h"
 
 namespace taskd::server {

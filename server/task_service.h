@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
 #include "server/listener.h"
 #include "server/task_rpcs.h"
 #include "server/watcher.h"

@@ -23,7 +23,7 @@
 #include <memory>
 #include <mutex>
 
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
 #include "taskd/v1/taskd.grpc.pb.h"
 
 namespace taskd::server {

@@ -11,7 +11,7 @@
 
 #include <string_view>
 
-#include "core/status.h"
+#include "core/model/status.h"
 
 namespace taskd::server {
 

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/task.h"
+#include "core/model/task.h"
 #include "server/page_token.h"
 #include "tests/fuzz/fuzz_check.h"
 

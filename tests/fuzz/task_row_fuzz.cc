@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/task_json.h"
+#include "core/model/task_json.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

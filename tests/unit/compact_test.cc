@@ -1,5 +1,5 @@
 // The compact field types behave as the standard types they replace.
-#include "core/compact.h"
+#include "core/model/compact.h"
 
 #include <gtest/gtest.h>
 

@@ -6,8 +6,8 @@
 #include <deque>
 #include <mutex>
 
-#include "core/sqlite_store.h"
-#include "core/task_json.h"
+#include "core/model/task_json.h"
+#include "core/store/sqlite_store.h"
 #include "test_util.h"
 
 namespace taskd {

@@ -1,4 +1,4 @@
-#include "core/exec_runner.h"
+#include "core/exec/exec_runner.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

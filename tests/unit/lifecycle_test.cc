@@ -1,11 +1,11 @@
 // The lifecycle rules alone: where a task goes after an attempt ends, and
 // after a start finds it was running. No manager, no clock, no processes.
-#include "core/lifecycle.h"
+#include "core/engine/lifecycle.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include "core/exec_runner.h"
+#include "core/exec/exec_runner.h"
 
 namespace taskd {
 namespace {

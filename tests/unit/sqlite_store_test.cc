@@ -1,4 +1,4 @@
-#include "core/sqlite_store.h"
+#include "core/store/sqlite_store.h"
 
 #include <sqlite3.h>
 

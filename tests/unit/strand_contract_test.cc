@@ -60,8 +60,7 @@ TEST(StrandContract, AStrandOnlyCallOffTheStrandAborts) {
   EXPECT_DEATH(
       {
         ManagerHarness h;
-        h.m().WaitOnStrand(h.m().NewHandle(), "0000000000000", std::nullopt,
-                           [](StatusOr<Task>) {});
+        h.m().WaitOnStrand(h.m().NewHandle(), "0000000000000", std::nullopt, [](StatusOr<Task>) {});
       },
       "WaitOnStrand ran off the manager strand");
 #endif

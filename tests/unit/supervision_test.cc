@@ -7,8 +7,8 @@
 
 #include <fstream>
 
-#include "core/proc.h"
-#include "core/reaper.h"
+#include "core/exec/proc.h"
+#include "core/exec/reaper.h"
 #include "test_util.h"
 
 namespace taskd {

@@ -1,4 +1,4 @@
-#include "core/task_json.h"
+#include "core/model/task_json.h"
 
 #include <gtest/gtest.h>
 

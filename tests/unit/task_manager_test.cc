@@ -1,4 +1,4 @@
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
 
 #include <signal.h>
 

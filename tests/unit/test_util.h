@@ -12,7 +12,7 @@
 #include <random>
 #include <thread>
 
-#include "core/task_manager.h"
+#include "core/engine/task_manager.h"
 
 namespace taskd::testing {
 

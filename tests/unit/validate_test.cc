@@ -1,4 +1,4 @@
-#include "core/validate.h"
+#include "core/model/validate.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,1734 @@
+#include "core/engine/task_manager.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include "core/engine/lifecycle.h"
+#include "core/exec/exec_runner.h"
+#include "core/exec/proc.h"
+#include "core/model/check.h"
+#include "core/model/files.h"
+
+namespace taskd {
+
+namespace {
+
+const std::string kDefaultQueue = "default";
+constexpr Duration kProgressFlush = std::chrono::milliseconds(250);
+constexpr Duration kPersistRetry = std::chrono::seconds(1);
+
+std::string_view QueueOf(const TaskSpec& spec) {
+  return spec.queue.empty() ? std::string_view(kDefaultQueue) : spec.queue.view();
+}
+
+SteadyTime::duration ToSteady(Duration d) {
+  return std::chrono::duration_cast<SteadyTime::duration>(d);
+}
+
+int64_t SteadyNanos(SteadyTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+int64_t WallNanos(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// Finished tasks deleted from the store per sweep turn; the sweep comes back
+// at once for more, so a backlog (after a long downtime) does not hold the
+// strand.
+constexpr size_t kExpireBatch = 1000;
+
+unsigned StateBit(TaskState s) { return 1u << static_cast<unsigned>(s); }
+constexpr unsigned kEndedStates = (1u << 3) | (1u << 4) | (1u << 5);
+
+}  // namespace
+
+// A task waiting in its queue's ready heap. Ordered by priority, then
+// sequence (FIFO among equals). An item whose task was cancelled stays in
+// the heap (a heap cannot remove from the middle) until it reaches the top
+// and is dropped, and its task may be gone by then: while a queue has such
+// dead items, an item is checked by its key, never through `entry`.
+struct TaskManager::ReadyItem {
+  int64_t neg_priority;
+  uint64_t sequence;
+  uint64_t key;
+  Entry* entry;  // valid while its queue has no dead items
+  // For std::push_heap (a max-heap): "a starts after b".
+  friend bool operator<(const ReadyItem& a, const ReadyItem& b) {
+    return std::tie(a.neg_priority, a.sequence) > std::tie(b.neg_priority, b.sequence);
+  }
+};
+
+// Limits, counters and ready tasks of one queue, looked up once per task at
+// admission.
+struct TaskManager::QueueState {
+  int limit = 0;     // max running; 0: only the global limit
+  double rate = 0;   // starts per second; 0: unlimited
+  double burst = 1;  // token bucket size
+  int running = 0;
+  double tokens = 0;
+  SteadyTime refilled{};
+  bool bucket_started = false;
+  std::vector<ReadyItem> ready;  // a heap; see ReadyItem
+  size_t stale = 0;              // items in `ready` whose task is no longer ready
+  bool active = false;           // in active_queues_
+};
+
+// What the manager keeps for a task besides the Task itself. Kept small:
+// every pending and retained task has one (see bench/core_bench.cc).
+struct TaskManager::Entry {
+  Task task;
+  QueueState* queue = nullptr;  // points into queues_ (a node map: stable)
+  uint64_t sequence = 0;        // FIFO order among equal priorities
+  int32_t unmet_deps = 0;
+  bool ready = false;        // has a live item in queue->ready
+  std::unique_ptr<Aux> aux;  // only while there is something in it
+};
+
+// What a RUNNING task needs.
+struct TaskManager::Running {
+  std::shared_ptr<Process> exec;
+  std::shared_ptr<HandlerContext> handler;
+  std::unique_ptr<Clock::Timer> kill_timer;  // SIGKILL after the grace
+  SteadyTime kill_at = SteadyTime::max();
+  std::optional<TaskReason> stopping;            // why the attempt is being stopped
+  std::unique_ptr<Clock::Timer> progress_flush;  // persists the latest progress
+};
+
+// The parts of an Entry that most tasks never need, or need only for a
+// while; one allocation holds them all.
+struct TaskManager::Aux {
+  SteadyTime start_at{};                // PENDING: not before this (delay, backoff)
+  std::unique_ptr<Clock::Timer> timer;  // start delay, or the attempt's timeout
+  std::optional<Running> run;           // set while RUNNING
+  std::vector<uint64_t> waiters;
+};
+
+struct TaskManager::Waiter {
+  std::string id;
+  Callback<Task> done;
+  std::unique_ptr<Clock::Timer> timer;
+};
+
+struct TaskManager::Subscriber {
+  TaskFilter filter;
+  std::function<void(const TaskEvent&)> on_event;
+  std::function<void(Status)> on_close;
+};
+
+bool TaskFilter::Matches(const Task& task) const {
+  if (!ids.empty() && std::find(ids.begin(), ids.end(), task.id) == ids.end()) return false;
+  if (!states.empty() && std::find(states.begin(), states.end(), task.state) == states.end()) {
+    return false;
+  }
+  if (!queue.empty() && QueueOf(task.spec) != queue) return false;
+  if (!name_prefix.empty() && !task.spec.name.view().starts_with(name_prefix)) return false;
+  for (const auto& [k, v] : labels) {
+    auto it = task.spec.labels.find(k);
+    if (it == task.spec.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& store,
+                         const HandlerRegistry& handlers)
+    : strand_(asio::make_strand(io)),
+      options_(std::move(options)),
+      clock_(options_.clock ? *options_.clock : SystemClock::Get()),
+      spawner_(options_.spawner ? *options_.spawner : PosixSpawner()),
+      store_(store),
+      handlers_(handlers),
+      retry_defaults_{options_.default_initial_backoff, options_.default_max_backoff,
+                      options_.default_backoff_multiplier},
+      evict_(store.durable() && store.serves_reads()) {
+  if (options_.max_running <= 0) {
+    options_.max_running = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+}
+
+TaskManager::~TaskManager() = default;
+
+std::filesystem::path TaskManager::StdoutPath(const std::string& id) const {
+  return options_.log_dir / (id + ".out");
+}
+std::filesystem::path TaskManager::StderrPath(const std::string& id) const {
+  return options_.log_dir / (id + ".err");
+}
+
+Status TaskManager::Validate(const SubmitRequest& request, std::string_view prefix) const {
+  std::string spec_field(prefix);
+  spec_field += spec_field.empty() ? "spec" : ".spec";
+  std::string rid_field(prefix);
+  rid_field += rid_field.empty() ? "request_id" : ".request_id";
+  if (auto s = ValidateRequestId(request.request_id, rid_field, options_.limits); !s.ok()) return s;
+  return ValidateSpec(
+      request.spec, spec_field, options_.limits,
+      [this](std::string_view p, const HandlerAction& a) { return handlers_.Check(p, a); });
+}
+
+TaskManager::QueueState& TaskManager::Queue(std::string_view name_view) {
+  std::string name(name_view);
+  auto [it, fresh] = queues_.try_emplace(name);
+  if (fresh) {
+    if (auto o = options_.queues.find(name); o != options_.queues.end()) {
+      it->second.limit = o->second.max_running;
+      it->second.rate = o->second.rate;
+      it->second.burst = std::max(1, o->second.burst);
+    }
+  }
+  return it->second;
+}
+
+Duration TaskManager::KillGrace(const TaskSpec& spec) const {
+  return spec.kill_grace > Duration::zero() ? spec.kill_grace : options_.default_kill_grace;
+}
+
+TaskManager::TaskMap::iterator TaskManager::FindTask(std::string_view id) {
+  auto key = TaskIdNumber(id);
+  return key ? tasks_.find(*key) : tasks_.end();
+}
+
+void TaskManager::OnStrand(const char* where) const {
+  TASKD_DCHECK(!started_.load(std::memory_order_relaxed) || strand_.running_in_this_thread(),
+               std::string(where) + " ran off the manager strand");
+}
+
+// ---------------------------------------------------------------- start-up
+
+Status TaskManager::Start() {
+  if (auto s = MakeDirectories(options_.log_dir, 0700); !s.ok()) return s;
+  std::error_code ec;
+  {
+    auto canonical = std::filesystem::weakly_canonical(options_.log_dir, ec);
+    instance_ = (ec ? options_.log_dir : canonical).lexically_normal().string();
+  }
+  auto loaded = store_.Load();
+  if (!loaded.ok()) return loaded.status();
+  size_t interrupted = 0, pending = 0;
+  // First kill what a previous daemon left running: the recorded process
+  // groups, then any process carrying one of the unfinished ids (those that
+  // left the group, and attempts spawned just before a crash, whose process
+  // was not recorded yet). A KillMode::kGroup task's processes outside its
+  // recorded group are meant to live on.
+  std::set<std::string> unfinished;
+  int killed = 0;
+  for (const Task& task : loaded->tasks) {
+    if (IsTerminal(task.state)) continue;
+    if (task.process) killed += KillLeftoverGroup(*task.process, instance_);
+    const ExecAction* exec = task.spec.exec();
+    if (!task.process || !exec || exec->kill_mode != KillMode::kGroup) unfinished.insert(task.id);
+  }
+  killed += KillByTaskIds(instance_, unfinished);
+  if (killed > 0) spdlog::warn("killed {} processes left running by the previous taskd", killed);
+  // The index first: tasks recovered below may join it (MaybeEvict).
+  const size_t ended = loaded->ended.size();
+  if (!loaded->ended.empty()) {
+    if (!evict_) {
+      spdlog::error("the {} store indexed {} finished tasks it cannot read; ignored", store_.Name(),
+                    ended);
+    } else {
+      // Wall-clock expire times become deadlines on the steady clock once,
+      // here, as for tasks in RAM.
+      const int64_t steady = SteadyNanos(clock_.SteadyNow());
+      const int64_t wall = WallNanos(clock_.WallNow());
+      uint64_t max_key = 0;
+      for (EndedTask& e : loaded->ended) {
+        max_key = std::max(max_key, e.key);
+        if (e.expire_ns != INT64_MAX)
+          e.expire_ns = steady + std::max<int64_t>(0, e.expire_ns - wall);
+      }
+      ObserveTaskId(TaskIdFromNumber(max_key));
+      ended_index_.Reset(std::move(loaded->ended));
+      ArmSweep();
+    }
+  }
+  for (Task& task : loaded->tasks) {
+    ObserveTaskId(task.id);
+    task.process.reset();
+    // Stored finished as it is: nothing more to write before it leaves RAM.
+    const bool stored_finished = IsTerminal(task.state);
+    if (task.state == TaskState::kRunning) {
+      // It was running when the daemon stopped: it did not finish.
+      ++interrupted;
+      Transition next = AfterDaemonStopped(task);
+      task.state = next.state;
+      task.reason = next.reason;
+      task.error = std::move(next.error);
+      if (next.kind == Transition::Kind::kFinish) {
+        task.end_time = clock_.WallNow();
+        task.expire_time = *task.end_time + task.spec.ttl.value_or(options_.default_ttl);
+      }
+      Persist(task);
+    }
+    if (task.state == TaskState::kPending) ++pending;
+    const std::string id = task.id;
+    Admit(std::move(task), /*recovered=*/true);
+    if (stored_finished && evict_) {
+      if (auto it = FindTask(id); it != tasks_.end()) MaybeEvict(it);
+    }
+  }
+  if (!loaded->tasks.empty() || ended > 0) {
+    spdlog::info("recovered {} tasks from the {} store: {} pending, {} interrupted, {} finished",
+                 loaded->tasks.size() + ended, store_.Name(), pending, interrupted, ended);
+  }
+  started_ = true;
+  asio::post(strand_, [this] { Pump(); });
+  return OkStatus();
+}
+
+// ---------------------------------------------------------------- submit
+
+void TaskManager::Submit(SubmitRequest request, Callback<Task> done) {
+  if (auto s = Validate(request, ""); !s.ok()) {
+    Refuse(std::move(done), std::move(s));
+    return;
+  }
+  std::vector<SubmitRequest> one;
+  one.push_back(std::move(request));
+  asio::post(strand_, [this, one = std::move(one), done = std::move(done)]() mutable {
+    DoSubmit(std::move(one), [done = std::move(done)](StatusOr<std::vector<Task>> r) {
+      if (!r.ok()) {
+        done(r.status());
+      } else {
+        done(std::move(r->front()));
+      }
+    });
+  });
+}
+
+void TaskManager::BatchSubmit(std::vector<SubmitRequest> requests,
+                              Callback<std::vector<Task>> done) {
+  if (requests.empty()) {
+    Refuse(std::move(done), InvalidArgument("requests", "must not be empty"));
+    return;
+  }
+  if (requests.size() > 1000) {
+    Refuse(std::move(done), InvalidArgument("requests", "must hold at most 1000 entries"));
+    return;
+  }
+  std::unordered_map<std::string_view, size_t> request_ids;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    std::string prefix = "requests[" + std::to_string(i) + "]";
+    if (auto s = Validate(requests[i], prefix); !s.ok()) {
+      Refuse(std::move(done), std::move(s));
+      return;
+    }
+    const std::string& rid = requests[i].request_id;
+    if (rid.empty()) continue;
+    if (auto [it, fresh] = request_ids.emplace(rid, i); !fresh) {
+      Refuse(std::move(done),
+             InvalidArgument(prefix + ".request_id",
+                             "repeats requests[" + std::to_string(it->second) + "].request_id"));
+      return;
+    }
+  }
+  asio::post(strand_, [this, requests = std::move(requests), done = std::move(done)]() mutable {
+    DoSubmit(std::move(requests), std::move(done));
+  });
+}
+
+void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done) {
+  OnStrand("DoSubmit");
+  if (shutting_down_) {
+    done(Unavailable("taskd is shutting down"));
+    return;
+  }
+  const bool single = requests.size() == 1;
+  // A repeated request_id of a single submit whose first request is still
+  // being committed waits for that commit.
+  if (single && !requests[0].request_id.empty()) {
+    auto it = inflight_.find(requests[0].request_id);
+    if (it != inflight_.end()) {
+      it->second.push_back([done](StatusOr<Task> t) {
+        if (!t.ok()) {
+          done(t.status());
+        } else {
+          done(std::vector<Task>{std::move(t).value()});
+        }
+      });
+      return;
+    }
+  }
+  std::vector<Task> out(requests.size());
+  std::vector<size_t> fresh;  // indexes of requests that create a task
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& rid = requests[i].request_id;
+    if (!rid.empty()) {
+      if (auto it = request_ids_.find(rid); it != request_ids_.end()) {
+        out[i] = tasks_.at(it->second).task;
+        continue;
+      }
+      if (inflight_.count(rid)) {
+        done(Status(StatusCode::kAborted,
+                    "request_id '" + rid + "' is being submitted by another call; retry"));
+        return;
+      }
+      if (evict_ && ended_index_.MayHaveRequestId(RequestIdHash(rid))) {
+        // A finished task in the store may hold it (or only its hash).
+        auto stored = store_.ReadByRequestId(rid);
+        if (!stored.ok()) {
+          done(stored.status());
+          return;
+        }
+        auto first = std::find_if(stored->begin(), stored->end(), [&](const Task& t) {
+          auto key = TaskIdNumber(t.id);
+          return key && !deleting_.count(*key) && !tasks_.count(*key);
+        });
+        if (first != stored->end()) {
+          out[i] = std::move(*first);
+          continue;
+        }
+      }
+    }
+    for (size_t j = 0; j < requests[i].spec.after.size(); ++j) {
+      const auto& dep = requests[i].spec.after[j];
+      if (FindTask(dep) == tasks_.end()) {
+        if (evict_) {
+          auto stored = ReadStored(dep);
+          if (!stored.ok()) {
+            done(stored.status());
+            return;
+          }
+          if (*stored) continue;
+        }
+        std::string field = single ? "spec" : "requests[" + std::to_string(i) + "].spec";
+        done(InvalidArgument(field + ".after[" + std::to_string(j) + "]",
+                             "unknown task " + Quote(dep)));
+        return;
+      }
+    }
+    fresh.push_back(i);
+  }
+  if (pending_ + fresh.size() > options_.max_pending) {
+    done(ResourceExhausted("the pending task limit (" + std::to_string(options_.max_pending) +
+                           ") is reached; retry later"));
+    return;
+  }
+  if (fresh.empty()) {
+    done(std::move(out));
+    return;
+  }
+  std::vector<StoreOp> ops;
+  ops.reserve(fresh.size());
+  WallTime now = clock_.WallNow();
+  for (size_t i : fresh) {
+    Task t;
+    t.id = NewTaskId();
+    t.request_id = std::move(requests[i].request_id);
+    t.spec = std::move(requests[i].spec);
+    t.state = TaskState::kPending;
+    t.create_time = now;
+    if (t.spec.not_before && *t.spec.not_before > now) t.next_attempt_time = t.spec.not_before;
+    if (!t.request_id.empty()) inflight_[t.request_id.str()];
+    if (store_.durable()) ops.push_back(StoreOp{StoreOp::Kind::kPut, t, {}});
+    out[i] = std::move(t);
+  }
+  pending_ += fresh.size();
+  // The acknowledgement waits for the commit; the tasks are admitted only
+  // once committed, so no task runs that a crash could forget.
+  store_.Write(std::move(ops), [this, out = std::move(out), fresh = std::move(fresh),
+                                done = std::move(done)](Status s) mutable {
+    asio::post(strand_, [this, s = std::move(s), out = std::move(out), fresh = std::move(fresh),
+                         done = std::move(done)]() mutable {
+      pending_ -= fresh.size();
+      for (size_t i : fresh) {
+        std::vector<Callback<Task>> followers;
+        if (const auto& rid = out[i].request_id; !rid.empty()) {
+          auto it = inflight_.find(rid.str());
+          if (it != inflight_.end()) {
+            followers = std::move(it->second);
+            inflight_.erase(it);
+          }
+        }
+        if (s.ok()) {
+          ++pending_;
+          std::string id = out[i].id;
+          Admit(std::move(out[i]), /*recovered=*/false);
+          out[i] = FindTask(id)->second.task;  // as admitted: it may have ended already
+          for (auto& f : followers) f(out[i]);
+        } else {
+          for (auto& f : followers) f(s);
+        }
+      }
+      if (!s.ok()) {
+        done(s);
+        return;
+      }
+      done(std::move(out));
+      Pump();
+    });
+  });
+}
+
+// Puts a committed (or recovered) task under management.
+void TaskManager::Admit(Task task, bool recovered) {
+  OnStrand("Admit");
+  std::string id = task.id;
+  auto key = TaskIdNumber(id);
+  if (!key) {
+    spdlog::error("task {}: not a task id; ignored", id);
+    return;
+  }
+  auto [it, inserted] = tasks_.try_emplace(*key);
+  if (!inserted) return;
+  Entry& e = it->second;
+  e.task = std::move(task);
+  e.queue = &Queue(QueueOf(e.task.spec));
+  e.sequence = ++sequence_;
+  if (e.task.next_attempt_time) {
+    // A wall-clock start time (not_before, or a backoff stored before a
+    // restart) becomes a monotonic deadline once, here.
+    auto wait = std::max<Duration>(Duration::zero(), *e.task.next_attempt_time - clock_.WallNow());
+    AuxOf(e).start_at = clock_.SteadyNow() + ToSteady(wait);
+  }
+  // The key views the entry's own request_id, which lives as long as the entry.
+  // The first task keeps a request_id (two stored tasks could share one).
+  if (!e.task.request_id.empty()) request_ids_.emplace(e.task.request_id.view(), *key);
+  if (recovered && e.task.state == TaskState::kPending) ++pending_;
+  if (!recovered) Emit(TaskEvent::Type::kCreated, e.task, e.task.create_time);
+  if (IsTerminal(e.task.state)) {
+    // When evicting, the deadline goes with the task into ended_index_ (see
+    // MaybeEvict; Start() evicts the tasks it loaded finished).
+    if (!evict_ && e.task.expire_time) {
+      auto left = std::max<Duration>(Duration::zero(), *e.task.expire_time - clock_.WallNow());
+      ScheduleExpiry(id, clock_.SteadyNow() + ToSteady(left));
+    }
+    return;
+  }
+  // PENDING: dependencies first, then the start delay.
+  for (const auto& dep : e.task.spec.after) {
+    auto d = FindTask(dep);
+    TaskState dep_state = TaskState::kCompleted;
+    if (d != tasks_.end()) {
+      dep_state = d->second.task.state;
+    } else if (evict_) {
+      // Ended, and in the store only (or deleted since: see below).
+      auto stored = ReadStored(dep);
+      if (!stored.ok()) {
+        spdlog::error("task {}: cannot read dependency {}: {}", id, dep, stored.status().message());
+      } else if (*stored) {
+        dep_state = (*stored)->state;
+      }
+    }
+    // A dependency that is nowhere was deleted after it ended (a submit
+    // checks its ids, so only a recovered task meets this). It COMPLETED —
+    // had it failed, this task would have been failed, and persisted so,
+    // before then.
+    if (dep_state == TaskState::kFailed || dep_state == TaskState::kCancelled) {
+      Finish(e, TaskState::kFailed, TaskReason::kDependencyFailed,
+             TaskError{StatusCode::kFailedPrecondition,
+                       "dependency " + dep + " ended " + std::string(StateName(dep_state))});
+      return;
+    }
+    if (dep_state != TaskState::kCompleted) {
+      ++e.unmet_deps;
+      dependents_.emplace(dep, id);
+    }
+  }
+  MakeReady(e);
+}
+
+// Marks a PENDING task with no unmet dependency startable, after its delay.
+void TaskManager::MakeReady(Entry& e) {
+  OnStrand("MakeReady");
+  if (e.unmet_deps > 0 || e.ready) return;
+  if (e.aux && e.aux->start_at > clock_.SteadyNow()) {
+    std::string id = e.task.id;
+    e.aux->timer = clock_.RunAt(e.aux->start_at, strand_, [this, id] {
+      auto it = FindTask(id);
+      if (it == tasks_.end() || it->second.task.state != TaskState::kPending) return;
+      Entry& e = it->second;
+      e.aux->timer.reset();
+      e.aux->start_at = {};
+      TrimAux(e);
+      MakeReady(e);
+      Pump();
+    });
+    return;
+  }
+  if (e.aux) {
+    e.aux->start_at = {};
+    TrimAux(e);
+  }
+  e.task.next_attempt_time.reset();
+  e.ready = true;
+  QueueState& q = *e.queue;
+  q.ready.push_back(
+      {-static_cast<int64_t>(e.task.spec.priority), e.sequence, TaskKey(e.task.id), &e});
+  std::push_heap(q.ready.begin(), q.ready.end());
+  if (!q.active) {
+    q.active = true;
+    active_queues_.push_back(&q);
+  }
+}
+
+TaskManager::Entry* TaskManager::ReadyTop(QueueState& q) {
+  while (!q.ready.empty()) {
+    const ReadyItem& top = q.ready.front();
+    if (q.stale == 0) return top.entry;  // every item is live
+    auto it = tasks_.find(top.key);
+    if (it != tasks_.end() && it->second.ready && it->second.sequence == top.sequence) {
+      return &it->second;
+    }
+    std::pop_heap(q.ready.begin(), q.ready.end());
+    q.ready.pop_back();
+    if (q.stale > 0) --q.stale;
+  }
+  return nullptr;
+}
+
+void TaskManager::Unready(Entry& e) {
+  if (!e.ready) return;
+  e.ready = false;
+  QueueState& q = *e.queue;
+  // Rebuild the heap once it is mostly dead items, so that cancelling many
+  // pending tasks does not keep their items around.
+  if (++q.stale > 64 && q.stale > q.ready.size() / 2) {
+    std::erase_if(q.ready, [&](const ReadyItem& item) {
+      auto it = tasks_.find(item.key);
+      return it == tasks_.end() || !it->second.ready || it->second.sequence != item.sequence;
+    });
+    std::make_heap(q.ready.begin(), q.ready.end());
+    q.stale = 0;
+  }
+}
+
+TaskManager::Aux& TaskManager::AuxOf(Entry& e) {
+  if (!e.aux) e.aux = std::make_unique<Aux>();
+  return *e.aux;
+}
+
+void TaskManager::TrimAux(Entry& e) {
+  if (e.aux && !e.aux->timer && !e.aux->run && e.aux->waiters.empty() &&
+      e.aux->start_at == SteadyTime{}) {
+    e.aux.reset();
+  }
+}
+
+// Starts ready tasks while the global and per-queue limits allow.
+void TaskManager::Pump() {
+  OnStrand("Pump");
+  if (shutting_down_) return;
+  SteadyTime now = clock_.SteadyNow();
+  SteadyTime wake = SteadyTime::max();  // when a rate-limited queue gets its next token
+  while (running_ < options_.max_running) {
+    // The best head among the queues that may start a task now. Queues
+    // with ready tasks are few; each keeps its own heap.
+    QueueState* best = nullptr;
+    Entry* best_entry = nullptr;
+    for (size_t i = 0; i < active_queues_.size();) {
+      QueueState& q = *active_queues_[i];
+      Entry* head = ReadyTop(q);
+      if (head == nullptr) {
+        q.active = false;
+        active_queues_[i] = active_queues_.back();
+        active_queues_.pop_back();
+        continue;
+      }
+      ++i;
+      if (q.limit > 0 && q.running >= q.limit) continue;
+      SteadyTime next;
+      if (!HasToken(q, now, &next)) {
+        wake = std::min(wake, next);
+        continue;
+      }
+      if (best == nullptr || best->ready.front() < q.ready.front()) {
+        best = &q;
+        best_entry = head;
+      }
+    }
+    if (best == nullptr) break;
+    std::pop_heap(best->ready.begin(), best->ready.end());
+    best->ready.pop_back();
+    if (best->rate > 0) best->tokens -= 1;
+    best_entry->ready = false;
+    StartAttempt(*best_entry);
+  }
+  if (wake != SteadyTime::max() && wake < pump_at_) {
+    pump_at_ = wake;
+    pump_timer_ = clock_.RunAt(wake, strand_, [this] {
+      pump_at_ = SteadyTime::max();
+      Pump();
+    });
+  }
+}
+
+bool TaskManager::HasToken(QueueState& q, SteadyTime now, SteadyTime* next) {
+  if (q.rate <= 0) return true;
+  if (!q.bucket_started) {
+    q.tokens = q.burst;
+    q.bucket_started = true;
+  } else {
+    double elapsed = std::chrono::duration<double>(now - q.refilled).count();
+    q.tokens = std::min(q.burst, q.tokens + elapsed * q.rate);
+  }
+  q.refilled = now;
+  if (q.tokens >= 1) return true;
+  *next = now + ToSteady(std::chrono::duration_cast<Duration>(
+                    std::chrono::duration<double>((1 - q.tokens) / q.rate)));
+  return false;
+}
+
+// ---------------------------------------------------------------- running
+
+void TaskManager::StartAttempt(Entry& e) {
+  OnStrand("StartAttempt");
+  Task& t = e.task;
+  t.state = TaskState::kRunning;
+  t.reason = TaskReason::kUnspecified;
+  ++t.attempt;
+  const WallTime now = clock_.WallNow();
+  t.start_time = now;
+  t.next_attempt_time.reset();
+  t.result.reset();
+  t.error.reset();
+  t.progress = Progress{};
+  AuxOf(e).run.emplace();
+  --pending_;
+  ++running_;
+  ++e.queue->running;
+  // Persisted below, once: with the process for an exec task.
+  Emit(TaskEvent::Type::kStateChanged, t, now);
+  spdlog::debug("task {}: attempt {} started", t.id, t.attempt);
+
+  if (t.spec.timeout > Duration::zero()) {
+    std::string id = t.id;
+    int32_t attempt = t.attempt;
+    e.aux->timer = clock_.RunAfter(t.spec.timeout, strand_, [this, id, attempt] {
+      auto it = FindTask(id);
+      if (it == tasks_.end() || it->second.task.state != TaskState::kRunning ||
+          it->second.task.attempt != attempt || it->second.aux->run->stopping) {
+        return;
+      }
+      spdlog::info("task {}: timed out after attempt {} ran its timeout", id, attempt);
+      StopAttempt(it->second, TaskReason::kTimedOut, KillGrace(it->second.task.spec));
+    });
+  }
+
+  if (const auto* exec = t.spec.exec()) {
+    ExecLaunch launch;
+    launch.action = exec;
+    launch.task_id = t.id;
+    launch.attempt = t.attempt;
+    launch.stdout_path = StdoutPath(t.id);
+    launch.stderr_path = StderrPath(t.id);
+    launch.log_cap_bytes = options_.log_cap_bytes;
+    launch.instance = instance_;
+    launch.daemon_env = &options_.task_env;
+    std::string id = t.id;
+    int32_t attempt = t.attempt;
+    launch.on_progress = [this, id, attempt](double percent, std::string message) {
+      ApplyProgress(id, attempt, percent, std::move(message));
+    };
+    launch.on_exit = [this, id, attempt](ExecOutcome o) {
+      AttemptEnd end = EndOfExit(o);
+      OnAttemptEnd(id, attempt, end.reason, ResultOfExit(o), std::move(end.error));
+    };
+    auto started = spawner_.Spawn(strand_, std::move(launch));
+    if (!started.ok()) {
+      spdlog::warn("task {}: spawn failed: {}", t.id, started.status().message());
+      std::string id = t.id;
+      int32_t attempt = t.attempt;
+      // Report through the strand like any other end, never re-entrantly.
+      asio::post(strand_, [this, id, attempt, msg = started.status().message()] {
+        OnAttemptEnd(id, attempt, TaskReason::kSpawnFailed, std::nullopt,
+                     TaskError{StatusCode::kFailedPrecondition, msg});
+      });
+      return;
+    }
+    e.aux->run->exec = std::move(started).value();
+    // The start is written with the process, so a restart after a crash can
+    // kill what is left of it. (A crash before this commits is covered by
+    // the TASKD_TASK_ID scan in Start(); a failed spawn is written as it ends.)
+    if (store_.durable()) {
+      if (auto ref = RefOf(e.aux->run->exec->pid())) t.process = std::move(*ref);
+    }
+    Persist(t);
+  } else {
+    Persist(t);
+    StartHandler(e, *t.spec.handler());
+  }
+}
+
+void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
+  const Task& t = e.task;
+  std::string id = t.id;
+  int32_t attempt = t.attempt;
+  const HandlerFn* fn = handlers_.Find(action.name);
+  auto payload = ParsePayload(action.payload, "spec.handler.payload");
+  if (!fn || !payload.ok()) {
+    // Validated at submit; a recovered task may name a handler this build lacks.
+    asio::post(strand_, [this, id, attempt, name = action.name] {
+      OnAttemptEnd(id, attempt, TaskReason::kSpawnFailed, std::nullopt,
+                   TaskError{StatusCode::kFailedPrecondition, "unknown handler '" + name + "'"});
+    });
+    return;
+  }
+  // Handlers run on the manager strand (see handlers.h): no hand-off between
+  // strands per task, and Cancel() cannot race the coroutine.
+  e.aux->run->handler =
+      std::make_shared<HandlerContext>(strand_, id, attempt, std::move(payload).value(),
+                                       [this, id, attempt](double percent, std::string message) {
+                                         ApplyProgress(id, attempt, percent, std::move(message));
+                                       });
+  asio::co_spawn(
+      strand_,
+      [fn = *fn, ctx = e.aux->run->handler]() -> asio::awaitable<StatusOr<std::string>> {
+        co_return co_await fn(*ctx);
+      },
+      [this, id, attempt](std::exception_ptr ex, StatusOr<std::string> r) {
+        // A handler that throws fails its task; it never takes the daemon down.
+        if (ex) {
+          try {
+            std::rethrow_exception(ex);
+          } catch (const std::exception& err) {
+            r = Status(StatusCode::kInternal, std::string("handler threw: ") + err.what());
+          } catch (...) {
+            r = Status(StatusCode::kInternal, "handler threw a non-standard exception");
+          }
+        }
+        // co_spawn completes on the coroutine's executor: the manager strand.
+        if (r.ok()) {
+          TaskResult res;
+          res.output = std::move(r).value();
+          OnAttemptEnd(id, attempt, TaskReason::kSucceeded, std::move(res), std::nullopt);
+        } else {
+          OnAttemptEnd(id, attempt, TaskReason::kHandlerError, std::nullopt,
+                       TaskError{r.status().code(), r.status().message()});
+        }
+      });
+}
+
+void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
+  OnStrand("StopAttempt");
+  if (e.aux->run->stopping) {
+    // Already stopping: a cancel overrides a timeout's reason, and a
+    // shorter grace may bring the SIGKILL forward.
+    if (why == TaskReason::kCancelled) e.aux->run->stopping = why;
+  } else {
+    e.aux->run->stopping = why;
+  }
+  if (e.aux->run->exec) {
+    e.aux->run->exec->SignalGroup(SIGTERM);
+    std::shared_ptr<Process> exec = e.aux->run->exec;
+    SteadyTime deadline = clock_.SteadyNow() + ToSteady(grace);
+    if (e.aux->run->kill_timer && e.aux->run->kill_at <= deadline) return;
+    e.aux->run->kill_at = deadline;
+    e.aux->run->kill_timer =
+        clock_.RunAt(deadline, strand_, [exec] { exec->SignalGroup(SIGKILL); });
+  } else if (e.aux->run->handler) {
+    e.aux->run->handler->Cancel();  // on the strand the handler runs on
+  }
+}
+
+void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
+                               std::optional<TaskResult> result, std::optional<TaskError> error) {
+  OnStrand("OnAttemptEnd");
+  auto it = FindTask(id);
+  if (it == tasks_.end()) return;
+  Entry& e = it->second;
+  Task& t = e.task;
+  if (t.state != TaskState::kRunning || t.attempt != attempt) return;
+  --running_;
+  --e.queue->running;
+  // Whatever is left of the group (grandchildren) goes with the attempt,
+  // and (unless the task said otherwise) what left the group.
+  if (e.aux->run->exec) {
+    e.aux->run->exec->SignalGroup(SIGKILL);
+    if (const ExecAction* exec = t.spec.exec(); exec && exec->kill_mode == KillMode::kAll) {
+      KillEscapedOf(id);
+    }
+  }
+  t.process.reset();
+  const std::optional<TaskReason> stopping = e.aux->run->stopping;
+  e.aux->run.reset();
+  e.aux->timer.reset();
+  TrimAux(e);
+  t.result = std::move(result);
+  if (!t.result) t.result = TaskResult{};
+
+  Transition next = AfterAttempt(t, AttemptEnd{reason, std::move(error), stopping}, shutting_down_,
+                                 retry_defaults_);
+  if (next.kind == Transition::Kind::kRequeue) {
+    t.reason = next.reason;
+    t.error = std::move(next.error);
+    Requeue(e, next.delay);
+  } else {
+    Finish(e, next.state, next.reason, std::move(next.error));
+  }
+  MaybeFinishShutdown();
+  Pump();
+}
+
+void TaskManager::Requeue(Entry& e, Duration delay) {
+  OnStrand("Requeue");
+  Task& t = e.task;
+  t.state = TaskState::kPending;
+  const WallTime now = clock_.WallNow();
+  t.next_attempt_time = now + std::chrono::duration_cast<WallTime::duration>(delay);
+  AuxOf(e).start_at = clock_.SteadyNow() + ToSteady(delay);
+  ++pending_;
+  e.sequence = ++sequence_;
+  Persist(t);
+  Emit(TaskEvent::Type::kStateChanged, t, now);
+  spdlog::info("task {}: attempt {} failed ({}); retrying in {} ms", t.id, t.attempt,
+               ReasonName(t.reason),
+               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  if (!shutting_down_) MakeReady(e);
+}
+
+void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
+                         std::optional<TaskError> error) {
+  OnStrand("Finish");
+  Task& t = e.task;
+  if (t.state == TaskState::kPending) {
+    --pending_;
+    Unready(e);
+    if (e.aux) e.aux->timer.reset();
+  }
+  t.state = state;
+  t.reason = reason;
+  t.error = std::move(error);
+  t.next_attempt_time.reset();
+  const WallTime now = clock_.WallNow();
+  const Duration ttl = t.spec.ttl.value_or(options_.default_ttl);
+  t.end_time = now;
+  t.expire_time = now + std::chrono::duration_cast<WallTime::duration>(ttl);
+  Persist(t);
+  Emit(TaskEvent::Type::kStateChanged, t, now);
+  spdlog::info("task {}: {} ({}){}", t.id, StateName(state), ReasonName(reason),
+               t.error ? ": " + t.error->message : "");
+  ReleaseWaiters(e);
+  e.aux.reset();  // nothing in it outlives the task's end
+  // When evicting, the deadline goes into ended_index_ with the task, once
+  // its final state is committed (see MaybeEvict).
+  if (!evict_) ScheduleExpiry(t.id, clock_.SteadyNow() + ToSteady(ttl));
+  // Dependents are resolved from a work list, not by recursion: a chain of
+  // thousands of dependent tasks must not exhaust the stack.
+  ended_.push_back(t.id);
+  if (!resolving_dependents_) {
+    resolving_dependents_ = true;
+    while (!ended_.empty()) {
+      std::string id = std::move(ended_.front());
+      ended_.pop_front();
+      OnDependencyEnded(id);
+    }
+    resolving_dependents_ = false;
+  }
+}
+
+void TaskManager::OnDependencyEnded(const std::string& id) {
+  if (dependents_.empty()) return;
+  auto range = dependents_.equal_range(id);
+  std::vector<std::string> ids;
+  for (auto it = range.first; it != range.second; ++it) ids.push_back(it->second);
+  dependents_.erase(range.first, range.second);
+  const Task& dep = FindTask(id)->second.task;
+  for (const auto& did : ids) {
+    auto it = FindTask(did);
+    if (it == tasks_.end() || it->second.task.state != TaskState::kPending) continue;
+    Entry& d = it->second;
+    if (dep.state == TaskState::kCompleted) {
+      if (--d.unmet_deps == 0) MakeReady(d);
+    } else {
+      Finish(d, TaskState::kFailed, TaskReason::kDependencyFailed,
+             TaskError{StatusCode::kFailedPrecondition,
+                       "dependency " + Quote(id) + " ended " + std::string(StateName(dep.state))});
+    }
+  }
+}
+
+void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double percent,
+                                std::string message) {
+  OnStrand("ApplyProgress");
+  auto it = FindTask(id);
+  if (it == tasks_.end()) return;
+  Task& t = it->second.task;
+  if (t.state != TaskState::kRunning || t.attempt != attempt) return;
+  t.progress.percent = std::clamp(percent, 0.0, 100.0);
+  t.progress.message = std::move(message);
+  t.progress.update_time = clock_.WallNow();
+  Emit(TaskEvent::Type::kProgress, t, *t.progress.update_time);
+  // Progress is persisted coalesced: the latest value at most once per
+  // kProgressFlush, so a chatty task never dominates the store's writes.
+  // (The attempt's end persists the final value anyway.)
+  Running& run = *it->second.aux->run;
+  if (store_.durable() && !run.progress_flush) {
+    run.progress_flush = clock_.RunAfter(kProgressFlush, strand_, [this, id, attempt] {
+      auto it = FindTask(id);
+      if (it == tasks_.end()) return;
+      Entry& e = it->second;
+      if (e.task.state != TaskState::kRunning || e.task.attempt != attempt) return;
+      e.aux->run->progress_flush.reset();
+      Persist(e.task);
+    });
+  }
+}
+
+// ---------------------------------------------------------------- reads
+
+void TaskManager::Get(std::string id, Callback<Task> done) {
+  asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
+    auto it = FindTask(id);
+    if (it != tasks_.end()) {
+      done(it->second.task);
+      return;
+    }
+    auto stored = ReadStored(id);
+    if (!stored.ok()) {
+      done(stored.status());
+    } else if (!*stored) {
+      done(NotFound("task " + Quote(id) + " not found"));
+    } else {
+      done(std::move(**stored));
+    }
+  });
+}
+
+StatusOr<std::optional<Task>> TaskManager::ReadStored(std::string_view id) {
+  OnStrand("ReadStored");
+  if (!evict_) return std::optional<Task>();
+  auto key = TaskIdNumber(id);
+  if (!key || deleting_.count(*key)) return std::optional<Task>();
+  return store_.Read(*key);
+}
+
+StatusOr<std::optional<Task>> TaskManager::Lookup(std::string_view id) {
+  auto it = FindTask(id);
+  if (it != tasks_.end()) return std::optional<Task>(it->second.task);
+  return ReadStored(id);
+}
+
+void TaskManager::List(ListRequest request, Callback<ListResult> done) {
+  asio::post(strand_, [this, request = std::move(request), done = std::move(done)] {
+    done(ListOnStrand(request));
+  });
+}
+
+StatusOr<ListResult> TaskManager::ListOnStrand(const ListRequest& request) {
+  OnStrand("ListOnStrand");
+  // With ids, ListMerged looks each one up instead of scanning every task.
+  if (evict_ || !request.filter.ids.empty()) return ListMerged(request);
+  ListResult result;
+  size_t page = std::max<size_t>(1, request.page_size);
+  auto it = request.start_after.empty()
+                ? tasks_.begin()
+                : tasks_.upper_bound(TaskIdNumber(request.start_after).value_or(0));
+  for (; it != tasks_.end(); ++it) {
+    if (!request.filter.Matches(it->second.task)) continue;
+    if (result.tasks.size() == page) {
+      result.last_id = result.tasks.back().id;
+      break;
+    }
+    result.tasks.push_back(it->second.task);
+  }
+  return result;
+}
+
+void TaskManager::SnapshotPage(ListRequest request, Callback<ListResult> done) {
+  asio::post(strand_, [this, request = std::move(request), done = std::move(done)]() mutable {
+    done(SnapshotOnStrand(std::move(request)));
+  });
+}
+
+StatusOr<ListResult> TaskManager::SnapshotOnStrand(ListRequest request) {
+  OnStrand("SnapshotOnStrand");
+  TaskFilter& filter = request.filter;
+  if (evict_ && filter.ids.empty()) {
+    // Finished tasks are not part of it (see SnapshotPage): asking only for
+    // unfinished states keeps ListMerged in RAM, away from the store.
+    std::vector<TaskState> unfinished;
+    for (TaskState st : {TaskState::kPending, TaskState::kRunning}) {
+      if (filter.states.empty() ||
+          std::find(filter.states.begin(), filter.states.end(), st) != filter.states.end()) {
+        unfinished.push_back(st);
+      }
+    }
+    if (unfinished.empty()) return ListResult{};
+    filter.states = std::move(unfinished);
+  }
+  return ListOnStrand(request);
+}
+
+// Tasks in RAM (unfinished, or finished and not evicted yet) merged in id
+// order with finished tasks only in the store.
+StatusOr<ListResult> TaskManager::ListMerged(const ListRequest& request) {
+  ListResult result;
+  const size_t page = std::max<size_t>(1, request.page_size);
+  const TaskFilter& filter = request.filter;
+  const uint64_t after =
+      request.start_after.empty() ? 0 : TaskIdNumber(request.start_after).value_or(0);
+  // Adds `t` when it matches; false once the page is full and `t` is a
+  // further match (so more may follow).
+  auto take = [&](const Task& t) {
+    if (!filter.Matches(t)) return true;
+    if (result.tasks.size() == page) {
+      result.last_id = result.tasks.back().id;
+      return false;
+    }
+    result.tasks.push_back(t);
+    return true;
+  };
+  if (!filter.ids.empty()) {
+    // A few ids: look each up.
+    std::vector<uint64_t> keys;
+    for (const auto& id : filter.ids) {
+      if (auto key = TaskIdNumber(id); key && *key > after) keys.push_back(*key);
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (uint64_t key : keys) {
+      auto t = Lookup(TaskIdFromNumber(key));
+      if (!t.ok()) {
+        // An error, not a page missing the task: the caller would take it as complete.
+        spdlog::error("list: cannot read task {}: {}", TaskIdFromNumber(key), t.status().message());
+        return t.status();
+      }
+      if (*t && !take(**t)) break;
+    }
+    return result;
+  }
+  unsigned mask = kEndedStates;
+  if (!filter.states.empty()) {
+    mask = 0;
+    for (TaskState st : filter.states) mask |= StateBit(st);
+    mask &= kEndedStates;
+  }
+  auto ram = tasks_.upper_bound(after);
+  // Store rows with keys up to `scanned` have been read; all of them when
+  // store_done.
+  uint64_t scanned = after;
+  bool store_done = mask == 0;
+  size_t budget = kListScanRows;
+  std::vector<Task> buf;
+  size_t next = 0;  // into buf
+  auto in_ram_or_deleted = [this](uint64_t key) {
+    return tasks_.count(key) > 0 || deleting_.count(key) > 0;
+  };
+  for (;;) {
+    if (next == buf.size() && !store_done && (ram == tasks_.end() || ram->first > scanned)) {
+      if (budget == 0) {
+        // Scanned enough for one call: the client continues from here.
+        if (result.last_id.empty() || TaskKey(result.last_id) < scanned) {
+          result.last_id = TaskIdFromNumber(scanned);
+        }
+        return result;
+      }
+      buf.clear();
+      next = 0;
+      auto got = store_.ReadEnded(scanned, std::min<size_t>(budget, 256), mask, in_ram_or_deleted);
+      if (!got.ok()) {
+        spdlog::error("list: cannot read finished tasks: {}", got.status().message());
+        return got.status();
+      }
+      budget -= std::min(budget, got->rows);
+      if (got->rows > 0) scanned = got->last_key;
+      if (!got->more) store_done = true;
+      buf = std::move(got->tasks);
+      continue;
+    }
+    const bool have_ram = ram != tasks_.end() && (store_done || ram->first <= scanned);
+    const bool have_buf = next < buf.size();
+    if (!have_ram && !have_buf) return result;  // nothing left anywhere
+    if (have_ram && (!have_buf || ram->first < TaskKey(buf[next].id))) {
+      if (!take(ram->second.task)) return result;
+      ++ram;
+    } else {
+      if (!take(buf[next])) return result;
+      ++next;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- cancel
+
+void TaskManager::Cancel(std::string id, std::optional<Duration> grace, Callback<Task> done) {
+  uint64_t handle = NewHandle();
+  asio::post(strand_, [this, handle, id = std::move(id), grace, done = std::move(done)]() mutable {
+    CancelOnStrand(handle, id, grace, std::move(done));
+  });
+}
+
+void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
+                                 std::optional<Duration> grace, Callback<Task> done) {
+  OnStrand("CancelOnStrand");
+  auto it = FindTask(id);
+  if (it == tasks_.end()) {
+    auto stored = ReadStored(id);
+    if (!stored.ok()) {
+      done(stored.status());
+    } else if (*stored) {
+      done(FailedPrecondition("task " + Quote(id) + " already ended (" +
+                              std::string(StateName((*stored)->state)) + "); nothing to cancel"));
+    } else {
+      done(NotFound("task " + Quote(id) + " not found"));
+    }
+    return;
+  }
+  Entry& e = it->second;
+  if (IsTerminal(e.task.state)) {
+    done(FailedPrecondition("task " + Quote(id) + " already ended (" +
+                            std::string(StateName(e.task.state)) + "); nothing to cancel"));
+    return;
+  }
+  if (e.task.state == TaskState::kPending) {
+    Finish(e, TaskState::kCancelled, TaskReason::kCancelled,
+           TaskError{StatusCode::kCancelled, "cancelled before it started"});
+    done(e.task);
+    Pump();
+    return;
+  }
+  // RUNNING: answer once the attempt has ended (CancelWait(handle) ends the
+  // wait early; the task is still stopped).
+  AddWaiter(handle, e, std::move(done));
+  StopAttempt(e, TaskReason::kCancelled, grace.value_or(KillGrace(e.task.spec)));
+}
+
+// ---------------------------------------------------------------- wait
+
+uint64_t TaskManager::Wait(std::string id, std::optional<Duration> timeout, Callback<Task> done) {
+  uint64_t handle = NewHandle();
+  asio::post(strand_,
+             [this, handle, id = std::move(id), timeout, done = std::move(done)]() mutable {
+               WaitOnStrand(handle, id, timeout, std::move(done));
+             });
+  return handle;
+}
+
+void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
+                               std::optional<Duration> timeout, Callback<Task> done) {
+  OnStrand("WaitOnStrand");
+  auto it = FindTask(id);
+  if (it == tasks_.end()) {
+    // Only finished tasks leave RAM: one in the store is answered at once.
+    auto stored = ReadStored(id);
+    if (!stored.ok()) {
+      done(stored.status());
+    } else if (*stored) {
+      done(std::move(**stored));
+    } else {
+      done(NotFound("task " + Quote(id) + " not found"));
+    }
+    return;
+  }
+  Entry& e = it->second;
+  if (IsTerminal(e.task.state) || shutting_down_ || (timeout && *timeout <= Duration::zero())) {
+    done(e.task);
+    return;
+  }
+  Waiter& w = AddWaiter(handle, e, std::move(done));
+  if (timeout) {
+    w.timer = clock_.RunAfter(*timeout, strand_, [this, handle] { AnswerWaiter(handle); });
+  }
+}
+
+TaskManager::Waiter& TaskManager::AddWaiter(uint64_t handle, Entry& e, Callback<Task> done) {
+  auto w = std::make_unique<Waiter>();
+  w->id = e.task.id;
+  w->done = std::move(done);
+  Waiter& added = *w;
+  waiters_.emplace(handle, std::move(w));
+  AuxOf(e).waiters.push_back(handle);
+  return added;
+}
+
+void TaskManager::CancelWait(uint64_t handle) {
+  asio::post(strand_, [this, handle] {
+    AnswerWaiter(handle, Status(StatusCode::kCancelled, "wait cancelled"));
+  });
+}
+
+void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
+  OnStrand("AnswerWaiter");
+  auto wit = waiters_.find(handle);
+  if (wit == waiters_.end()) return;  // answered already
+  auto waiter = std::move(wit->second);
+  waiters_.erase(wit);
+  auto tit = FindTask(waiter->id);
+  if (tit != tasks_.end()) {
+    if (Entry& e = tit->second; e.aux) {
+      auto& list = e.aux->waiters;
+      list.erase(std::remove(list.begin(), list.end(), handle), list.end());
+      TrimAux(e);
+    }
+  }
+  if (status) {
+    waiter->done(*status);
+  } else if (tit == tasks_.end()) {
+    waiter->done(NotFound("task '" + waiter->id + "' was deleted"));
+  } else {
+    waiter->done(tit->second.task);
+  }
+}
+
+void TaskManager::ReleaseWaiters(Entry& e) {
+  if (!e.aux) return;
+  auto handles = std::move(e.aux->waiters);
+  e.aux->waiters.clear();
+  for (uint64_t h : handles) AnswerWaiter(h);
+}
+
+// ---------------------------------------------------------------- progress
+
+void TaskManager::ReportProgress(std::string id, double percent, std::string message,
+                                 Callback<Task> done) {
+  if (!std::isfinite(percent) || percent < 0 || percent > 100) {
+    Refuse(std::move(done), InvalidArgument("percent", "must be between 0 and 100"));
+    return;
+  }
+  if (message.size() > 4096) {
+    Refuse(std::move(done), InvalidArgument("message", "must be at most 4096 bytes"));
+    return;
+  }
+  asio::post(strand_, [this, id = std::move(id), percent, message = std::move(message),
+                       done = std::move(done)]() mutable {
+    auto it = FindTask(id);
+    if (it == tasks_.end()) {
+      auto stored = ReadStored(id);
+      if (!stored.ok()) {
+        done(stored.status());
+      } else if (*stored) {
+        done(FailedPrecondition("task " + Quote(id) + " is " +
+                                std::string(StateName((*stored)->state)) +
+                                "; progress can only be reported while it runs"));
+      } else {
+        done(NotFound("task " + Quote(id) + " not found"));
+      }
+      return;
+    }
+    Task& t = it->second.task;
+    if (t.state != TaskState::kRunning) {
+      done(FailedPrecondition("task " + Quote(id) + " is " + std::string(StateName(t.state)) +
+                              "; progress can only be reported while it runs"));
+      return;
+    }
+    ApplyProgress(id, t.attempt, percent, std::move(message));
+    done(t);
+  });
+}
+
+// ---------------------------------------------------------------- delete, TTL
+
+void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
+  asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
+    auto it = FindTask(id);
+    if (it == tasks_.end()) {
+      auto stored = ReadStored(id);
+      if (!stored.ok()) {
+        done(stored.status());
+      } else if (*stored) {
+        EraseStored(**stored);  // finished, or it would be in RAM
+        done(OkStatus());
+      } else {
+        done(NotFound("task " + Quote(id) + " not found"));
+      }
+      return;
+    }
+    if (!IsTerminal(it->second.task.state)) {
+      done(FailedPrecondition("task " + Quote(id) + " is " +
+                              std::string(StateName(it->second.task.state)) +
+                              "; only a task that has ended can be deleted (cancel it first)"));
+      return;
+    }
+    Erase(id);
+    done(OkStatus());
+  });
+}
+
+void TaskManager::ScheduleExpiry(const std::string& id, SteadyTime at) {
+  // Most tasks share the default TTL, so deadlines mostly arrive in order:
+  // those go to a FIFO (O(1)), the others to an ordered map.
+  if (expiries_fifo_.empty() || expiries_fifo_.back().first <= at) {
+    expiries_fifo_.emplace_back(at, id);
+  } else {
+    expiries_.emplace(at, id);
+  }
+  if (at < sweep_at_) ArmSweep();
+}
+
+std::optional<SteadyTime> TaskManager::NextExpiry() {
+  std::optional<SteadyTime> next;
+  if (!expiries_fifo_.empty()) next = expiries_fifo_.front().first;
+  if (!expiries_.empty() && (!next || expiries_.begin()->first < *next)) {
+    next = expiries_.begin()->first;
+  }
+  if (const int64_t ns = ended_index_.NextDeadline(); ns != INT64_MAX) {
+    SteadyTime at{std::chrono::duration_cast<SteadyTime::duration>(std::chrono::nanoseconds(ns))};
+    if (!next || at < *next) next = at;
+  }
+  return next;
+}
+
+void TaskManager::ArmSweep() {
+  auto next = NextExpiry();
+  if (!next || shutting_down_) return;
+  sweep_at_ = *next;
+  sweep_timer_ = clock_.RunAt(sweep_at_, strand_, [this] { Sweep(); });
+}
+
+void TaskManager::Sweep() {
+  OnStrand("Sweep");
+  sweep_at_ = SteadyTime::max();
+  auto now = clock_.SteadyNow();
+  for (;;) {
+    std::string id;
+    if (!expiries_fifo_.empty() && expiries_fifo_.front().first <= now) {
+      id = std::move(expiries_fifo_.front().second);
+      expiries_fifo_.pop_front();
+    } else if (!expiries_.empty() && expiries_.begin()->first <= now) {
+      id = std::move(expiries_.begin()->second);
+      expiries_.erase(expiries_.begin());
+    } else {
+      break;
+    }
+    auto it = FindTask(id);
+    if (it != tasks_.end() && IsTerminal(it->second.task.state)) {
+      spdlog::debug("task {}: retention ended; deleting", id);
+      Erase(id);
+    }
+  }
+  if (evict_) ExpireEnded(now);
+  ArmSweep();
+}
+
+void TaskManager::ExpireEnded(SteadyTime now) {
+  OnStrand("ExpireEnded");
+  std::vector<std::string> ids;
+  EndedTask e;
+  const int64_t now_ns = SteadyNanos(now);
+  while (ids.size() < kExpireBatch && ended_index_.PopDue(now_ns, &e)) {
+    std::string id = TaskIdFromNumber(e.key);
+    deleting_.insert(e.key);
+    if (!subscribers_.empty()) {
+      // Watchers filter on more than the index holds: read the task for its event.
+      auto stored = store_.Read(e.key);
+      Task task;
+      if (stored.ok() && *stored) {
+        task = std::move(**stored);
+      } else {
+        task.id = id;
+        task.state = e.state();
+      }
+      Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
+    }
+    ids.push_back(std::move(id));
+  }
+  if (ids.empty()) return;
+  spdlog::debug("{} finished tasks reached the end of their retention; deleting", ids.size());
+  DeleteStored(std::move(ids), OnCommit::kNotify);
+}
+
+void TaskManager::DeleteStored(std::vector<std::string> ids, OnCommit on_commit) {
+  std::vector<StoreOp> ops;
+  ops.reserve(ids.size());
+  for (const auto& id : ids) {
+    std::error_code ec;
+    std::filesystem::remove(StdoutPath(id), ec);
+    std::filesystem::remove(StderrPath(id), ec);
+    StoreOp op;
+    op.kind = StoreOp::Kind::kDelete;
+    op.id = id;
+    ops.push_back(std::move(op));
+  }
+  store_.Write(std::move(ops),
+               RetryOnFailure(std::move(ids), WriteOf::kDeletes, WriteTry::kFirst, on_commit));
+}
+
+void TaskManager::Erase(const std::string& id) {
+  OnStrand("Erase");
+  auto it = FindTask(id);
+  if (it == tasks_.end()) return;
+  Task task = std::move(it->second.task);
+  if (!task.request_id.empty()) {
+    auto rid = request_ids_.find(task.request_id.view());
+    if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
+  }
+  // Until the deletion commits the store still has the row: reads must not see it.
+  if (evict_) deleting_.insert(it->first);
+  tasks_.erase(it);
+  DeleteStored({id}, NotifyIf(evict_));
+  Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
+}
+
+void TaskManager::EraseStored(const Task& task) {
+  OnStrand("EraseStored");
+  const uint64_t key = TaskKey(task.id);
+  EndedTask e;
+  e.key = key;
+  e.rid_state = EndedTask::Pack(RequestIdHash(task.request_id), task.state);
+  ended_index_.Remove(e);
+  deleting_.insert(key);
+  DeleteStored({task.id}, OnCommit::kNotify);
+  Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
+}
+
+void TaskManager::OnCommitted(const std::vector<std::string>& ids, WriteOf of) {
+  OnStrand("OnCommitted");
+  for (const auto& id : ids) {
+    auto key = TaskIdNumber(id);
+    if (!key) continue;
+    if (of == WriteOf::kDeletes) {
+      deleting_.erase(*key);  // the store no longer has it
+      continue;
+    }
+    // A put: its task may leave RAM now (if it was deleted meanwhile, its
+    // deletion is still pending and keeps it hidden).
+    if (auto it = tasks_.find(*key); it != tasks_.end()) MaybeEvict(it);
+  }
+}
+
+void TaskManager::MaybeEvict(TaskMap::iterator it) {
+  OnStrand("MaybeEvict");
+  Entry& e = it->second;
+  const Task& t = e.task;
+  // Waiters are answered at the end and dependents resolved then, so an
+  // entry with aux or a change still to be written is the rare exception.
+  if (!evict_ || !IsTerminal(t.state) || e.aux || unpersisted_.count(t.id)) return;
+  EndedTask ended;
+  ended.key = it->first;
+  ended.rid_state = EndedTask::Pack(RequestIdHash(t.request_id), t.state);
+  if (t.expire_time) {
+    auto left = std::max<Duration>(Duration::zero(), *t.expire_time - clock_.WallNow());
+    ended.expire_ns = SteadyNanos(clock_.SteadyNow() + ToSteady(left));
+  }
+  if (!t.request_id.empty()) {
+    auto rid = request_ids_.find(t.request_id.view());
+    if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
+  }
+  tasks_.erase(it);
+  ended_index_.Add(ended);
+  if (SteadyTime at{std::chrono::duration_cast<SteadyTime::duration>(
+          std::chrono::nanoseconds(ended.expire_ns))};
+      ended.expire_ns != INT64_MAX && at < sweep_at_) {
+    ArmSweep();
+  }
+}
+
+// ---------------------------------------------------------------- events
+
+uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
+                                std::function<void(const TaskEvent&)> on_event,
+                                std::function<void(Status)> on_close) {
+  uint64_t handle = next_handle_++;
+  asio::post(strand_, [this, handle, filter = std::move(filter), snapshot,
+                       on_event = std::move(on_event), on_close = std::move(on_close)]() mutable {
+    auto close = [&](Status s) {
+      if (on_close) on_close(std::move(s));
+    };
+    if (shutting_down_) {
+      close(Unavailable("taskd is shutting down"));
+      return;
+    }
+    // Every listed task must exist (those only in the store are read).
+    for (size_t i = 0; i < filter.ids.size(); ++i) {
+      if (FindTask(filter.ids[i]) != tasks_.end()) continue;
+      auto t = ReadStored(filter.ids[i]);
+      if (!t.ok()) {
+        close(t.status());
+        return;
+      }
+      if (!*t) {
+        close(NotFound("ids[" + std::to_string(i) + "]: task '" + filter.ids[i] + "' not found"));
+        return;
+      }
+    }
+    if (snapshot) {
+      const WallTime now = clock_.WallNow();
+      ListRequest page{filter, 1024, ""};
+      for (;;) {
+        auto got = SnapshotOnStrand(page);
+        if (!got.ok()) {
+          close(got.status());
+          return;
+        }
+        for (const Task& t : got->tasks) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
+        if (got->last_id.empty()) break;
+        page.start_after = std::move(got->last_id);
+      }
+    }
+    subscribers_.emplace(handle, std::make_unique<Subscriber>(Subscriber{
+                                     std::move(filter), std::move(on_event), std::move(on_close)}));
+  });
+  return handle;
+}
+
+void TaskManager::Unsubscribe(uint64_t handle) {
+  asio::post(strand_, [this, handle] { subscribers_.erase(handle); });
+}
+
+void TaskManager::Emit(TaskEvent::Type type, const Task& task, WallTime now) {
+  OnStrand("Emit");
+  if (subscribers_.empty()) return;
+  const TaskEvent event{type, task, now, ++event_sequence_};
+  // Subscribe and Unsubscribe only ever post, so no callback can change
+  // subscribers_ while this loop runs.
+  for (const auto& [h, sub] : subscribers_) {
+    if (sub->filter.Matches(task)) sub->on_event(event);
+  }
+}
+
+void TaskManager::Persist(const Task& task) {
+  OnStrand("Persist");
+  if (!store_.durable()) return;
+  std::vector<StoreOp> ops;
+  ops.push_back(StoreOp{StoreOp::Kind::kPut, task, {}});
+  // A finished task's final state: once committed, the task may leave RAM.
+  store_.Write(std::move(ops), RetryOnFailure({task.id}, WriteOf::kPuts, WriteTry::kFirst,
+                                              NotifyIf(evict_ && IsTerminal(task.state))));
+}
+
+std::function<void(Status)> TaskManager::RetryOnFailure(std::vector<std::string> ids, WriteOf of,
+                                                        WriteTry attempt, OnCommit on_commit) {
+  return [this, ids = std::move(ids), of, attempt, on_commit,
+          alive = std::weak_ptr<int>(alive_)](Status s) {
+    if (s.ok()) {
+      if (attempt == WriteTry::kRetry) {
+        spdlog::info("{} task changes that had failed are persisted now", ids.size());
+      }
+      if (on_commit == OnCommit::kNotify && !alive.expired()) {
+        asio::post(strand_, [this, ids, of, alive] {
+          if (!alive.expired()) OnCommitted(ids, of);
+        });
+      }
+      return;
+    }
+    for (const auto& id : ids) {
+      spdlog::error("task {}: change not persisted ({}); retrying", id, s.message());
+    }
+    if (alive.expired()) return;
+    asio::post(strand_, [this, ids, alive] {
+      if (alive.expired()) return;
+      unpersisted_.insert(ids.begin(), ids.end());
+      if (!persist_retry_timer_) {
+        persist_retry_timer_ = clock_.RunAfter(kPersistRetry, strand_, [this] { RetryPersist(); });
+      }
+    });
+  };
+}
+
+// Writes again what failed to be written (a full disk, say): the task as it
+// is now, or its deletion when it is gone. Keeps trying until it succeeds.
+void TaskManager::RetryPersist() {
+  OnStrand("RetryPersist");
+  persist_retry_timer_.reset();
+  auto ids = std::move(unpersisted_);
+  unpersisted_.clear();
+  // Puts and deletions go in separate writes: each commit says which it was.
+  std::vector<StoreOp> puts, dels;
+  std::vector<std::string> put_ids, del_ids;
+  for (const auto& id : ids) {
+    auto it = FindTask(id);
+    StoreOp op;
+    if (it != tasks_.end()) {
+      op.task = it->second.task;
+      puts.push_back(std::move(op));
+      put_ids.push_back(id);
+    } else if (!evict_ || deleting_.count(TaskKey(id))) {
+      op.kind = StoreOp::Kind::kDelete;
+      op.id = id;
+      dels.push_back(std::move(op));
+      del_ids.push_back(id);
+    }
+    // else: left RAM after its final state was committed: nothing to redo
+  }
+  if (!puts.empty()) {
+    store_.Write(std::move(puts), RetryOnFailure(std::move(put_ids), WriteOf::kPuts,
+                                                 WriteTry::kRetry, NotifyIf(evict_)));
+  }
+  if (!dels.empty()) {
+    store_.Write(std::move(dels), RetryOnFailure(std::move(del_ids), WriteOf::kDeletes,
+                                                 WriteTry::kRetry, NotifyIf(evict_)));
+  }
+}
+
+// ---------------------------------------------------------------- stats
+
+void TaskManager::GetStats(std::function<void(ManagerStats)> done) {
+  asio::post(strand_, [this, done = std::move(done)] {
+    ManagerStats st;
+    for (TaskState s : {TaskState::kCompleted, TaskState::kFailed, TaskState::kCancelled}) {
+      st.by_state[static_cast<size_t>(s)] = ended_index_.count(s);
+    }
+    st.finished_in_store = ended_index_.size();
+    for (const auto& [name, q] : queues_) st.queues[name].running = q.running;
+    for (const auto& [key, e] : tasks_) {
+      const Task& t = e.task;
+      ++st.by_state[static_cast<size_t>(t.state)];
+      if (t.state == TaskState::kPending) {
+        ++st.queues[std::string(QueueOf(t.spec))].pending;
+        // tasks_ is in creation order: the first pending one is the oldest.
+        if (!st.oldest_pending_create_time) st.oldest_pending_create_time = t.create_time;
+      }
+    }
+    done(std::move(st));
+  });
+}
+
+// ---------------------------------------------------------------- shutdown
+
+void TaskManager::Shutdown(std::function<void()> done) {
+  asio::post(strand_, [this, done = std::move(done)]() mutable {
+    shutting_down_ = true;
+    shutdown_done_ = std::move(done);
+    sweep_timer_.reset();
+    pump_timer_.reset();
+    // Waits end with the current state; subscriptions end with UNAVAILABLE.
+    std::vector<uint64_t> handles;
+    for (const auto& [h, w] : waiters_) handles.push_back(h);
+    for (uint64_t h : handles) AnswerWaiter(h);
+    auto subscribers = std::move(subscribers_);
+    subscribers_.clear();
+    for (auto& [h, sub] : subscribers) {
+      if (sub->on_close) sub->on_close(Unavailable("taskd is shutting down"));
+    }
+    for (auto& [id, e] : tasks_) {
+      if (e.task.state == TaskState::kPending && e.aux) e.aux->timer.reset();
+      if (e.task.state == TaskState::kRunning) {
+        StopAttempt(e, TaskReason::kInterrupted,
+                    std::min(KillGrace(e.task.spec), options_.shutdown_grace));
+      }
+    }
+    for (QueueState* q : active_queues_) {
+      q->ready.clear();
+      q->stale = 0;
+      q->active = false;
+    }
+    active_queues_.clear();
+    for (auto& [id, e] : tasks_) e.ready = false;
+    MaybeFinishShutdown();
+  });
+}
+
+void TaskManager::KillEscapedOf(const std::string& id) {
+  // Descendants that left the group are this subreaper's children once
+  // their parent has died; a parent killed just now may still be dying, so
+  // look again a little later.
+  auto kill = [instance = instance_, id] {
+    if (int n = KillEscaped(instance, &id); n > 0) {
+      spdlog::info("task {}: killed {} processes that had left its process group", id, n);
+    }
+  };
+  kill();
+  auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(250));
+  timer->async_wait([timer, kill](const boost::system::error_code& ec) {
+    if (!ec) kill();
+  });
+}
+
+void TaskManager::MaybeFinishShutdown() {
+  OnStrand("MaybeFinishShutdown");
+  if (!shutting_down_ || running_ > 0 || !shutdown_done_) return;
+  // Nothing a task started outlives the daemon, in its group or not.
+  if (int n = KillEscaped(instance_, nullptr); n > 0) {
+    spdlog::info("killed {} processes that had left their task's process group", n);
+  }
+  auto done = std::move(shutdown_done_);
+  shutdown_done_ = nullptr;
+  done();
+}
+
+}  // namespace taskd

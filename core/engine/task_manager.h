@@ -1,0 +1,374 @@
+// TaskManager: the task engine. Accepts tasks, schedules them under the
+// global, per-queue and priority rules, runs them (ExecAttempt for exec
+// tasks, coroutines for handlers), enforces timeouts, cancel and retry
+// policy, keeps terminal tasks until their TTL, and persists every change
+// through a Store.
+//
+// Finished tasks: with a store that serves reads (SqliteStore), a finished
+// task leaves RAM once the write holding its final state has committed and
+// nothing still needs its entry (waiters, dependents); from then on reads
+// go to the store, and RAM keeps only an EndedIndex entry (TTL deadline,
+// request_id hash, state: 24 bytes). With a store that keeps nothing
+// (MemoryStore) finished tasks stay in RAM until their TTL.
+//
+// Threading: all task state is owned by one strand (the manager strand) and
+// changes there, one unit of work at a time. Public methods may be called
+// from any thread; they post to the strand and return at once. Every
+// callback runs on the strand, also one refusing a request that failed
+// validation: they must not block (post elsewhere for real work).
+// Strand-only functions (the *OnStrand ones, and everything private) check
+// that they run there in debug and sanitizer builds, once Start() returned.
+//
+// Lifetime: construct, Start(), use, Shutdown(); destroy only after the
+// Shutdown callback ran and the io_context has no more manager work.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/engine/lifecycle.h"
+#include "core/exec/exec_runner.h"
+#include "core/exec/handlers.h"
+#include "core/model/asio.h"
+#include "core/model/clock.h"
+#include "core/model/status.h"
+#include "core/model/task.h"
+#include "core/model/validate.h"
+#include "core/store/ended_index.h"
+#include "core/store/store.h"
+
+namespace taskd {
+
+struct QueueOptions {
+  int max_running = 0;  // 0: only the global limit applies
+  double rate = 0;      // starts per second (token bucket); 0: unlimited
+  int burst = 1;        // bucket size: starts allowed at once after a quiet spell
+};
+
+struct ManagerOptions {
+  int max_running = 0;  // 0: the number of cores
+  size_t max_pending = 100000;
+  Duration default_ttl = std::chrono::hours(1);
+  Duration default_kill_grace = std::chrono::seconds(10);
+  // At daemon shutdown a running task gets min(its kill_grace, this).
+  Duration shutdown_grace = std::chrono::seconds(5);
+  Duration default_initial_backoff = std::chrono::seconds(1);
+  Duration default_max_backoff = std::chrono::minutes(5);
+  double default_backoff_multiplier = 2.0;
+  std::filesystem::path log_dir;     // where <id>.out and <id>.err live; required
+  int64_t log_cap_bytes = 64 << 20;  // per stream and attempt
+  std::map<std::string, QueueOptions> queues;
+  // Set in every exec task's environment, under the task's own env (the
+  // server puts its socket in TASKD_ADDR, so `taskctl progress` works inside).
+  std::map<std::string, std::string> task_env;
+  SpecLimits limits;
+  Clock* clock = nullptr;      // nullptr: SystemClock::Get()
+  Spawner* spawner = nullptr;  // nullptr: PosixSpawner()
+};
+
+struct SubmitRequest {
+  TaskSpec spec;
+  std::string request_id;
+};
+
+// Which tasks a List or Subscribe matches; empty fields match everything.
+struct TaskFilter {
+  std::vector<std::string> ids;
+  std::vector<TaskState> states;
+  std::map<std::string, std::string> labels;  // every pair must match
+  std::string queue;
+  std::string name_prefix;
+  bool Matches(const Task& task) const;
+};
+
+// A List page over finished tasks in the store scans at most
+// kListScanRows store rows (it runs on the manager strand): with a filter
+// that matches few of them, a page may hold fewer than page_size tasks (even
+// none) and still carry a last_id to continue from.
+inline constexpr size_t kListScanRows = 2048;
+
+struct ListRequest {
+  TaskFilter filter;
+  size_t page_size = 50;
+  std::string start_after;  // exclusive lower bound on the id (paging cursor)
+};
+
+struct ListResult {
+  std::vector<Task> tasks;
+  std::string last_id;  // set when more tasks may follow
+};
+
+// Passed to subscribers by reference, valid only during the callback: copy
+// what you keep.
+struct TaskEvent {
+  enum class Type { kSnapshot, kCreated, kStateChanged, kProgress, kDeleted };
+  Type type;
+  const Task& task;
+  WallTime time;
+  // Numbers live events (1, 2, …) in the order they happen; every
+  // subscriber of one event sees the same number, so a consumer may convert
+  // an event once and share it. 0 for snapshot events.
+  uint64_t sequence = 0;
+};
+
+template <typename T>
+using Callback = std::function<void(StatusOr<T>)>;
+
+// Gauges for monitoring, taken in one pass on the strand.
+struct ManagerStats {
+  size_t by_state[6] = {};  // indexed by TaskState
+  struct Queue {
+    size_t pending = 0;
+    int running = 0;
+  };
+  std::map<std::string, Queue> queues;  // every queue seen since start
+  // Of the finished tasks in by_state, those held only in the store.
+  size_t finished_in_store = 0;
+  std::optional<WallTime> oldest_pending_create_time;
+};
+
+class TaskManager {
+ public:
+  TaskManager(asio::io_context& io, ManagerOptions options, Store& store,
+              const HandlerRegistry& handlers);
+  ~TaskManager();
+  TaskManager(const TaskManager&) = delete;
+  TaskManager& operator=(const TaskManager&) = delete;
+
+  // Loads the store and recovers: PENDING tasks are scheduled again; tasks
+  // that were RUNNING end FAILED/INTERRUPTED (or are requeued when their
+  // retry policy allows). Call once, before the io_context runs.
+  Status Start();
+
+  // Stops admitting work; ends waits and watches with the current state;
+  // stops running tasks (SIGTERM, then SIGKILL after their grace) and ends
+  // them INTERRUPTED or requeues them. `done` runs on the strand once
+  // nothing is running.
+  void Shutdown(std::function<void()> done);
+
+  void Submit(SubmitRequest request, Callback<Task> done);
+  // All requests are validated first; then all are accepted or none is.
+  void BatchSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done);
+  void Get(std::string id, Callback<Task> done);
+  void List(ListRequest request, Callback<ListResult> done);
+  // Answers once the task has ended (CANCELLED, or how it ended if it ended
+  // first while being stopped). `grace` overrides the spec's kill_grace.
+  void Cancel(std::string id, std::optional<Duration> grace, Callback<Task> done);
+  // Answers when the task is terminal, or at `timeout` with its latest state.
+  // Returns a handle for CancelWait.
+  uint64_t Wait(std::string id, std::optional<Duration> timeout, Callback<Task> done);
+  // Ends a wait early: its callback gets CANCELLED (unless it already ran).
+  void CancelWait(uint64_t handle);
+  void ReportProgress(std::string id, double percent, std::string message, Callback<Task> done);
+  // Deletes a terminal task and its logs.
+  void Delete(std::string id, std::function<void(Status)> done);
+  // Calls `on_event` (on the strand) for every event on a matching task.
+  // With `snapshot`, first a kSnapshot per task SnapshotPage covers, all in
+  // this one unit of work on the strand: for an embedder with few tasks. A
+  // consumer that must bound its memory (a gRPC stream) subscribes without
+  // and pages the snapshot with SnapshotPage. Returns a handle.
+  // `on_close` (optional) runs at most once, on the strand, when the
+  // subscription ends without Unsubscribe: NOT_FOUND when a listed id does
+  // not exist (nothing is registered then), UNAVAILABLE at shutdown.
+  uint64_t Subscribe(TaskFilter filter, bool snapshot,
+                     std::function<void(const TaskEvent&)> on_event,
+                     std::function<void(Status)> on_close = nullptr);
+  void Unsubscribe(uint64_t handle);
+  // One page of a subscription's snapshot, in id order, after
+  // `request.start_after`: with filter.ids each listed task (from RAM or the
+  // store); without, every matching task held in RAM — with a store that
+  // serves reads, that is every unfinished task, and finished ones are not
+  // part of it. `last_id` is set while more may follow: ask again with it as
+  // start_after. Each page holds the tasks' states when it is taken.
+  //
+  // To stream a snapshot consistent with the live events: Subscribe first
+  // (without snapshot; calls from one thread reach the strand in order), then
+  // page. While paging, an event on a task past the last page's last_id is
+  // older than that task's page will be: drop it; events on tasks up to it
+  // are newer than their page: keep them, after the page.
+  void SnapshotPage(ListRequest request, Callback<ListResult> done);
+
+  // For callers that must be able to end a wait before it is registered
+  // (gRPC reactors): take a handle, then on the strand call WaitOnStrand or
+  // CancelOnStrand with it; CancelWait(handle) ends it from any thread.
+  uint64_t NewHandle() { return next_handle_++; }
+  // Strand only: as Wait / Cancel, registering at once under `handle`.
+  void WaitOnStrand(uint64_t handle, const std::string& id, std::optional<Duration> timeout,
+                    Callback<Task> done);
+  void CancelOnStrand(uint64_t handle, const std::string& id, std::optional<Duration> grace,
+                      Callback<Task> done);
+
+  // Counts tasks by state and queue (O(tasks): for scrapes, not hot paths).
+  void GetStats(std::function<void(ManagerStats)> done);
+
+  // Validates without touching state (any thread).
+  Status Validate(const SubmitRequest& request, std::string_view prefix) const;
+
+  std::filesystem::path StdoutPath(const std::string& id) const;
+  std::filesystem::path StderrPath(const std::string& id) const;
+  const ManagerOptions& options() const { return options_; }
+  const HandlerRegistry& handlers() const { return handlers_; }
+  const char* store_name() const { return store_.Name(); }
+  Strand strand() const { return strand_; }
+
+ private:
+  struct Entry;
+  struct Aux;
+  struct ReadyItem;
+  struct QueueState;
+  struct Running;
+  struct Waiter;
+  struct Subscriber;
+
+  // Everything below runs on strand_ (after Start: see OnStrand).
+  // Aborts, in debug and sanitizer builds, when called off the strand after
+  // Start() returned; `where` names the caller.
+  void OnStrand(const char* where) const;
+  // Answers `done` with `s` on the strand (the refusal of a public call).
+  template <typename T>
+  void Refuse(Callback<T> done, Status s) {
+    asio::post(strand_, [done = std::move(done), s = std::move(s)] { done(s); });
+  }
+  void DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done);
+  void Admit(Task task, bool recovered);
+  void MakeReady(Entry& e);
+  void Pump();
+  void StartAttempt(Entry& e);
+  void StartHandler(Entry& e, const HandlerAction& action);
+  void OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
+                    std::optional<TaskResult> result, std::optional<TaskError> error);
+  void Finish(Entry& e, TaskState state, TaskReason reason, std::optional<TaskError> error);
+  void Requeue(Entry& e, Duration delay);
+  void StopAttempt(Entry& e, TaskReason why, Duration grace);
+  void ApplyProgress(const std::string& id, int32_t attempt, double percent, std::string message);
+  // Refills `queue`'s token bucket: true when it holds a start token (the
+  // caller takes it), else false and when the next one comes in *next.
+  bool HasToken(QueueState& queue, SteadyTime now, SteadyTime* next);
+  // The ready task to start next from `queue` (dropping dead items on top), or nullptr.
+  Entry* ReadyTop(QueueState& queue);
+  // Takes `e` out of its queue's ready heap (lazily: see ReadyItem).
+  void Unready(Entry& e);
+  Aux& AuxOf(Entry& e);    // allocates it when missing
+  void TrimAux(Entry& e);  // frees it when empty
+  // The task with this id, or tasks_.end() (also for a malformed id).
+  std::map<uint64_t, Entry>::iterator FindTask(std::string_view id);
+  QueueState& Queue(std::string_view name);
+  void ReleaseWaiters(Entry& e);
+  // Removes waiter `handle` (if still there) and answers it: with `status`
+  // when given, else with its task as it is now (NOT_FOUND if deleted).
+  void AnswerWaiter(uint64_t handle, std::optional<Status> status = std::nullopt);
+  void OnDependencyEnded(const std::string& id);
+  void ScheduleExpiry(const std::string& id, SteadyTime at);
+  void ArmSweep();
+  std::optional<SteadyTime> NextExpiry();
+  void Sweep();
+  void Erase(const std::string& id);
+  void Persist(const Task& task);
+  // What a store write holds, what it is, and what its commit must do.
+  enum class WriteOf { kPuts, kDeletes };
+  enum class WriteTry { kFirst, kRetry };     // kRetry: of changes that failed (success is logged)
+  enum class OnCommit { kNothing, kNotify };  // kNotify: OnCommitted(ids, ...) on the strand
+  static OnCommit NotifyIf(bool b) { return b ? OnCommit::kNotify : OnCommit::kNothing; }
+  // A store callback that, on failure, queues `ids` to be written again.
+  std::function<void(Status)> RetryOnFailure(std::vector<std::string> ids, WriteOf of,
+                                             WriteTry attempt, OnCommit on_commit);
+  // The one path by which tasks leave the store: deletes their rows (and
+  // their logs), retried until it commits.
+  void DeleteStored(std::vector<std::string> ids, OnCommit on_commit);
+
+  // Finished tasks in the store (only when evict_).
+  //
+  // A write of these ids committed: finished tasks among them may leave RAM
+  // (puts), or deleted ones are gone from the store for good (`deletes`;
+  // only a deletion's own commit ends its deleting_ entry, never an earlier
+  // put of the same task committing after the delete was queued).
+  void OnCommitted(const std::vector<std::string>& ids, WriteOf of);
+  // Moves a finished task whose final state is committed from tasks_ to
+  // ended_index_, unless something still needs its entry.
+  void MaybeEvict(std::map<uint64_t, Entry>::iterator it);
+  // The task with this id as the store has it, when it is not in tasks_:
+  // nullopt when there is none (or it is being deleted).
+  StatusOr<std::optional<Task>> ReadStored(std::string_view id);
+  // The task with this id, from RAM or the store (a copy).
+  StatusOr<std::optional<Task>> Lookup(std::string_view id);
+  // Deletes a finished task that is only in the store.
+  void EraseStored(const Task& task);
+  // Deletes finished tasks in the store whose deadline has passed (a batch
+  // at a time: the sweep comes back for the rest).
+  void ExpireEnded(SteadyTime now);
+  StatusOr<ListResult> ListMerged(const ListRequest& request);
+  // List's page (strand only).
+  StatusOr<ListResult> ListOnStrand(const ListRequest& request);
+  // SnapshotPage's page (strand only).
+  StatusOr<ListResult> SnapshotOnStrand(ListRequest request);
+  // Registers waiter `handle` for `e`; ReleaseWaiters or AnswerWaiter answers it.
+  Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
+  void RetryPersist();
+  void Emit(TaskEvent::Type type, const Task& task, WallTime now);
+  void KillEscapedOf(const std::string& id);
+  void MaybeFinishShutdown();
+  Duration KillGrace(const TaskSpec& spec) const;
+
+  Strand strand_;
+  ManagerOptions options_;
+  Clock& clock_;
+  Spawner& spawner_;
+  Store& store_;
+  const HandlerRegistry& handlers_;
+  const RetryDefaults retry_defaults_;
+  std::atomic<uint64_t> next_handle_{1};
+
+  // By the id's number (TaskIdNumber): creation order, integer compares.
+  using TaskMap = std::map<uint64_t, Entry>;
+  TaskMap tasks_;
+  // request_id -> task key; each key views the task's own request_id.
+  std::unordered_map<std::string_view, uint64_t> request_ids_;
+  std::unordered_map<std::string, std::vector<Callback<Task>>>
+      inflight_;  // uncommitted request_ids
+  // Queues with ready tasks (QueueState::ready non-empty), in no order.
+  std::vector<QueueState*> active_queues_;
+  uint64_t sequence_ = 0;
+  uint64_t event_sequence_ = 0;  // TaskEvent::sequence of the last live event
+  size_t pending_ = 0;           // PENDING tasks, committed or in flight
+  int running_ = 0;
+  std::unordered_map<std::string, QueueState> queues_;  // every queue seen so far
+  std::multimap<std::string, std::string> dependents_;  // dependency id -> dependent id
+  std::deque<std::string> ended_;  // terminal tasks whose dependents are still to resolve
+  bool resolving_dependents_ = false;
+  std::unordered_map<uint64_t, std::unique_ptr<Waiter>> waiters_;
+  std::unordered_map<uint64_t, std::unique_ptr<Subscriber>> subscribers_;
+  std::unique_ptr<Clock::Timer> pump_timer_;  // next rate-limit token
+  SteadyTime pump_at_ = SteadyTime::max();
+  std::deque<std::pair<SteadyTime, std::string>> expiries_fifo_;  // in deadline order
+  std::multimap<SteadyTime, std::string> expiries_;               // out-of-order deadlines
+  std::unique_ptr<Clock::Timer> sweep_timer_;
+  SteadyTime sweep_at_ = SteadyTime::max();
+  bool shutting_down_ = false;
+  std::atomic<bool> started_{false};  // Start() returned: strand checks apply
+  // TASKD_INSTANCE of this manager's task processes: its log directory,
+  // canonical (set by Start()).
+  std::string instance_;
+  std::set<std::string> unpersisted_;  // changes whose write failed; retried
+  std::unique_ptr<Clock::Timer> persist_retry_timer_;
+  // store_.durable() && store_.serves_reads(): finished tasks leave RAM.
+  bool evict_ = false;
+  EndedIndex ended_index_;  // finished tasks only in the store (evict_)
+  // Keys of deleted tasks whose deletion is not committed yet: the store
+  // still has them, reads must not (evict_).
+  std::unordered_set<uint64_t> deleting_;
+  // Store callbacks hold a weak_ptr to this: they may outlive the manager.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  std::function<void()> shutdown_done_;
+};
+
+}  // namespace taskd
