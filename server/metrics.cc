@@ -112,7 +112,10 @@ void Metrics::Histogram::Observe(double v) {
 }
 
 Metrics::Metrics(TaskManager& manager) : manager_(manager), task_seconds_(kTaskBounds) {
-  subscription_ = manager_.Subscribe({}, false, [this](const TaskEvent& e) { OnEvent(e); });
+  // Only what OnEvent counts: so TTL expiry need not read each expiring
+  // task from the store for a delete event nobody here uses.
+  subscription_ = manager_.Subscribe({}, false, [this](const TaskEvent& e) { OnEvent(e); }, nullptr,
+                                     {TaskEvent::Type::kCreated, TaskEvent::Type::kStateChanged});
 }
 
 Metrics::~Metrics() { manager_.Unsubscribe(subscription_); }

@@ -118,6 +118,7 @@ struct TaskManager::Subscriber {
   TaskFilter filter;
   std::function<void(const TaskEvent&)> on_event;
   std::function<void(Status)> on_close;
+  EventTypes types;
 };
 
 bool TaskFilter::Matches(const Task& task) const {
@@ -1400,10 +1401,13 @@ void TaskManager::ExpireEnded(SteadyTime now) {
   std::vector<std::string> ids;
   EndedTask e;
   const int64_t now_ns = SteadyNanos(now);
+  const bool wanted_deleted =
+      std::any_of(subscribers_.begin(), subscribers_.end(),
+                  [](const auto& s) { return s.second->types.Has(TaskEvent::Type::kDeleted); });
   while (ids.size() < kExpireBatch && ended_index_.PopDue(now_ns, &e)) {
     std::string id = TaskIdFromNumber(e.key);
     deleting_.insert(e.key);
-    if (!subscribers_.empty()) {
+    if (wanted_deleted) {
       // Watchers filter on more than the index holds: read the task for its event.
       auto stored = store_.Read(e.key);
       Task task;
@@ -1512,9 +1516,9 @@ void TaskManager::MaybeEvict(TaskMap::iterator it) {
 
 uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
                                 std::function<void(const TaskEvent&)> on_event,
-                                std::function<void(Status)> on_close) {
+                                std::function<void(Status)> on_close, EventTypes types) {
   uint64_t handle = next_handle_++;
-  asio::post(strand_, [this, handle, filter = std::move(filter), snapshot,
+  asio::post(strand_, [this, handle, filter = std::move(filter), snapshot, types,
                        on_event = std::move(on_event), on_close = std::move(on_close)]() mutable {
     auto close = [&](Status s) {
       if (on_close) on_close(std::move(s));
@@ -1550,8 +1554,9 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
         page.start_after = std::move(got->last_id);
       }
     }
-    subscribers_.emplace(handle, std::make_unique<Subscriber>(Subscriber{
-                                     std::move(filter), std::move(on_event), std::move(on_close)}));
+    subscribers_.emplace(
+        handle, std::make_unique<Subscriber>(Subscriber{std::move(filter), std::move(on_event),
+                                                        std::move(on_close), types}));
   });
   return handle;
 }
@@ -1567,7 +1572,7 @@ void TaskManager::Emit(TaskEvent::Type type, const Task& task, WallTime now) {
   // Subscribe and Unsubscribe only ever post, so no callback can change
   // subscribers_ while this loop runs.
   for (const auto& [h, sub] : subscribers_) {
-    if (sub->filter.Matches(task)) sub->on_event(event);
+    if (sub->types.Has(type) && sub->filter.Matches(task)) sub->on_event(event);
   }
 }
 

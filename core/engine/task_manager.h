@@ -27,6 +27,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -121,6 +122,26 @@ struct TaskEvent {
   uint64_t sequence = 0;
 };
 
+// Which event types a subscriber wants. The manager skips work that only
+// an unwanted event needs: a finished task reaching the end of its
+// retention is read from the store only when some subscriber wants
+// kDeleted.
+class EventTypes {
+ public:
+  constexpr EventTypes(std::initializer_list<TaskEvent::Type> types) {
+    for (auto t : types) bits_ |= Bit(t);
+  }
+  static constexpr EventTypes All() {
+    return {TaskEvent::Type::kSnapshot, TaskEvent::Type::kCreated, TaskEvent::Type::kStateChanged,
+            TaskEvent::Type::kProgress, TaskEvent::Type::kDeleted};
+  }
+  constexpr bool Has(TaskEvent::Type t) const { return (bits_ & Bit(t)) != 0; }
+
+ private:
+  static constexpr unsigned Bit(TaskEvent::Type t) { return 1u << static_cast<unsigned>(t); }
+  unsigned bits_ = 0;
+};
+
 template <typename T>
 using Callback = std::function<void(StatusOr<T>)>;
 
@@ -180,9 +201,12 @@ class TaskManager {
   // `on_close` (optional) runs at most once, on the strand, when the
   // subscription ends without Unsubscribe: NOT_FOUND when a listed id does
   // not exist (nothing is registered then), UNAVAILABLE at shutdown.
+  // `types` limits the events delivered (kSnapshot is about `snapshot`
+  // only); name only those you use, so the manager can skip the rest.
   uint64_t Subscribe(TaskFilter filter, bool snapshot,
                      std::function<void(const TaskEvent&)> on_event,
-                     std::function<void(Status)> on_close = nullptr);
+                     std::function<void(Status)> on_close = nullptr,
+                     EventTypes types = EventTypes::All());
   void Unsubscribe(uint64_t handle);
   // One page of a subscription's snapshot, in id order, after
   // `request.start_after`: with filter.ids each listed task (from RAM or the

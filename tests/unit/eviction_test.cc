@@ -3,6 +3,7 @@
 // once it has left RAM, and across a restart.
 #include <sqlite3.h>
 
+#include <atomic>
 #include <deque>
 #include <mutex>
 
@@ -40,6 +41,11 @@ class EvictionTest : public ::testing::Test {
   ManagerHarness& h() {
     if (!h_) Restart();
     return *h_;
+  }
+  // Starts the manager on `decorator`, which wraps store_.
+  void StartOn(Store& decorator) {
+    h_ = std::make_unique<ManagerHarness>(Options(), &decorator);
+    ASSERT_TRUE(h_->start_status().ok()) << h_->start_status().ToString();
   }
   void TearDown() override {
     h_.reset();
@@ -113,12 +119,49 @@ class EvictionTest : public ::testing::Test {
   }
 };
 
+// Forwards every call to another store: the base of the decorators below.
+class ForwardingStore : public Store {
+ public:
+  explicit ForwardingStore(Store& inner) : inner_(inner) {}
+  StatusOr<StoredTasks> Load() override { return inner_.Load(); }
+  void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
+    inner_.Write(std::move(ops), std::move(done));
+  }
+  void Close() override { inner_.Close(); }
+  const char* Name() const override { return "forwarding"; }
+  bool serves_reads() const override { return inner_.serves_reads(); }
+  StatusOr<std::optional<Task>> Read(uint64_t key) override { return inner_.Read(key); }
+  StatusOr<std::vector<Task>> ReadByRequestId(std::string_view rid) override {
+    return inner_.ReadByRequestId(rid);
+  }
+  StatusOr<EndedPage> ReadEnded(uint64_t after, size_t rows, unsigned mask,
+                                const std::function<bool(uint64_t)>& skip) override {
+    return inner_.ReadEnded(after, rows, mask, skip);
+  }
+
+ protected:
+  Store& inner_;
+};
+
+// Counts the reads of single tasks (Read), from any thread.
+class CountingStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  StatusOr<std::optional<Task>> Read(uint64_t key) override {
+    ++reads_;
+    return inner_.Read(key);
+  }
+  int reads() const { return reads_.load(); }
+
+ private:
+  std::atomic<int> reads_{0};
+};
+
 // Forwards to another store, but can hold writes back and release them one
 // at a time: to commit a task's final state after its deletion was queued.
-class GatedStore final : public Store {
+class GatedStore final : public ForwardingStore {
  public:
-  explicit GatedStore(Store& inner) : inner_(inner) {}
-  StatusOr<StoredTasks> Load() override { return inner_.Load(); }
+  using ForwardingStore::ForwardingStore;
   void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
     std::lock_guard lock(mu_);
     if (hold_) {
@@ -132,15 +175,6 @@ class GatedStore final : public Store {
     inner_.Close();
   }
   const char* Name() const override { return "gated"; }
-  bool serves_reads() const override { return true; }
-  StatusOr<std::optional<Task>> Read(uint64_t key) override { return inner_.Read(key); }
-  StatusOr<std::vector<Task>> ReadByRequestId(std::string_view rid) override {
-    return inner_.ReadByRequestId(rid);
-  }
-  StatusOr<EndedPage> ReadEnded(uint64_t after, size_t rows, unsigned mask,
-                                const std::function<bool(uint64_t)>& skip) override {
-    return inner_.ReadEnded(after, rows, mask, skip);
-  }
 
   void Hold() {
     std::lock_guard lock(mu_);
@@ -173,7 +207,6 @@ class GatedStore final : public Store {
   }
 
  private:
-  Store& inner_;
   std::mutex mu_;
   bool hold_ = false;
   std::deque<std::pair<std::vector<StoreOp>, std::function<void(Status)>>> held_;
@@ -468,6 +501,52 @@ TEST_F(EvictionTest, TtlDeletesFinishedTasksInTheStoreAlsoAfterARestart) {
   auto loaded = store_->Read(*TaskIdNumber(b.id));
   ASSERT_TRUE(loaded.ok());
   EXPECT_FALSE(*loaded);
+}
+
+// Metrics subscribes to creations and state changes only: a finished task in
+// the store reaching the end of its retention is then deleted without being
+// read back. A subscriber of delete events still gets it whole (its labels
+// are what its filter matches on).
+TEST_F(EvictionTest, TtlExpiryReadsTheStoreOnlyForASubscriberOfDeleteEvents) {
+  CountingStore counting(*store_);
+  StartOn(counting);
+  std::atomic<int> unwanted{0};
+  h().m().Subscribe(
+      {}, false,
+      [&](const TaskEvent& e) {
+        if (e.type != TaskEvent::Type::kCreated && e.type != TaskEvent::Type::kStateChanged) {
+          ++unwanted;
+        }
+      },
+      nullptr, {TaskEvent::Type::kCreated, TaskEvent::Type::kStateChanged});
+  TaskSpec spec = Handler("noop");
+  spec.ttl = 10min;
+  Finished(spec);
+  Finished(spec);
+  const int reads_before = counting.reads();
+  clock_.Advance(10min);
+  WaitInStore(0);
+  EXPECT_EQ(counting.reads(), reads_before) << "expiry read tasks nobody wanted an event for";
+  EXPECT_EQ(unwanted.load(), 0);
+
+  TaskFilter filter;
+  filter.labels = {{"team", "a"}};
+  std::promise<Task> deleted;
+  h().m().Subscribe(filter, false,
+                    [&](const TaskEvent& e) {
+                      if (e.type == TaskEvent::Type::kDeleted) deleted.set_value(e.task);
+                    },
+                    nullptr, {TaskEvent::Type::kDeleted});
+  spec.labels = {{"team", "a"}};
+  Task c = Finished(spec);
+  clock_.Advance(10min);
+  auto f = deleted.get_future();
+  Task gone = testing::Await(f);
+  EXPECT_EQ(gone.id, c.id);
+  EXPECT_EQ(gone.state, TaskState::kCompleted);
+  EXPECT_GT(counting.reads(), reads_before);
+  WaitInStore(0);
+  EXPECT_EQ(unwanted.load(), 0);
 }
 
 TEST_F(EvictionTest, WatchByIdsSnapshotsFinishedTasksInTheStore) {
