@@ -28,4 +28,20 @@ void TimeToProto(WallTime t, google::protobuf::Timestamp* out);
 v1::TaskState StateToProto(TaskState s);
 StatusOr<TaskState> StateFromProto(int s, const std::string& field);
 
+// The filter fields that ListTasksRequest and WatchTasksRequest share
+// (states, labels, queue, name_prefix); a watch's ids are its own.
+template <typename Req>
+StatusOr<TaskFilter> FilterFromProto(const Req& req) {
+  TaskFilter filter;
+  for (int i = 0; i < req.states_size(); ++i) {
+    auto s = StateFromProto(req.states(i), "states[" + std::to_string(i) + "]");
+    if (!s.ok()) return s.status();
+    filter.states.push_back(*s);
+  }
+  filter.labels.insert(req.labels().begin(), req.labels().end());
+  filter.queue = req.queue();
+  filter.name_prefix = req.name_prefix();
+  return filter;
+}
+
 }  // namespace taskd::server

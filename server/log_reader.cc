@@ -7,6 +7,7 @@
 
 #include "server/convert.h"
 #include "server/failed_stream.h"
+#include "server/stream_writer.h"
 #include "server/wire.h"
 
 namespace taskd::server {
@@ -34,120 +35,75 @@ int64_t SizeOf(const std::filesystem::path& path) {
   return ec ? 0 : static_cast<int64_t>(size);
 }
 
-class LogReader;
-
-// Everything the reader's strand touches. Shared with posted handlers, so a
-// handler that runs after the call finished finds `finished` set and leaves
-// the (possibly deleted) reactor alone.
-struct ReaderState {
+// Everything the reader's strand touches, shared with the handlers it posts.
+class ReaderState final : public StreamState, public std::enable_shared_from_this<ReaderState> {
+ public:
   struct Stream {
     v1::LogStream kind;
     std::filesystem::path path;
     int64_t offset = 0;
   };
-  ReaderState(TaskManager& m, Strand s) : manager(m), strand(s), timer(s) {}
+  ReaderState(TaskManager& m, Strand s) : StreamState(s), manager(m), timer(s) {}
 
   TaskManager& manager;
-  Strand strand;
   asio::steady_timer timer;
-  LogReader* reactor = nullptr;
   std::string id;
   bool follow = false;
   std::vector<Stream> streams;
   v1::LogChunk chunk;
-  grpc::ByteBuffer message;  // the write in flight: `chunk` serialized
-  bool writing = false;
-  bool cancelled = false;  // OnCancel came, perhaps while a write was in flight
-  bool ended = false;      // the task was terminal when last asked
-  bool finished = false;   // Finish was called: never touch `reactor` again
-};
-
-class LogReader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
- public:
-  explicit LogReader(std::shared_ptr<ReaderState> state) : state_(std::move(state)) {
-    state_->reactor = this;
-  }
-  void OnWriteDone(bool ok) override {
-    auto st = state_;
-    asio::post(st->strand, [st, ok] {
-      st->writing = false;
-      // A write may complete fine after the cancel came (see watcher.cc).
-      if (!ok || st->cancelled) {
-        Stop(*st, grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
-        return;
-      }
-      Pump(st);
-    });
-  }
-  void OnCancel() override {
-    auto st = state_;
-    asio::post(st->strand, [st] {
-      st->cancelled = true;
-      st->timer.cancel();
-      // A write in flight stops the call from OnWriteDone.
-      if (!st->writing) Stop(*st, grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-    });
-  }
-  void OnDone() override { delete this; }
-
-  static void Stop(ReaderState& st, const grpc::Status& status) {
-    if (st.finished) return;
-    st.finished = true;
-    st.timer.cancel();
-    st.reactor->Finish(status);
-  }
+  bool ended = false;  // the task was terminal when last asked
 
   // Sends the next chunk, or waits for more output, or ends the call.
-  static void Pump(const std::shared_ptr<ReaderState>& st) {
-    if (st->finished || st->writing) return;
-    for (auto& s : st->streams) {
+  void Pump() override {
+    if (finished() || writing()) return;
+    for (auto& s : streams) {
       std::string data = ReadAt(s.path, s.offset);
       if (data.empty()) continue;
-      st->chunk.Clear();
-      st->chunk.set_stream(s.kind);
-      st->chunk.set_offset(s.offset);
+      chunk.Clear();
+      chunk.set_stream(s.kind);
+      chunk.set_offset(s.offset);
       s.offset += static_cast<int64_t>(data.size());
-      st->chunk.set_data(std::move(data));
-      if (auto status = Serialize(st->chunk, &st->message); !status.ok()) {
-        Stop(*st, status);
+      chunk.set_data(std::move(data));
+      grpc::ByteBuffer message;
+      if (auto status = Serialize(chunk, &message); !status.ok()) {
+        Stop(status);
         return;
       }
-      st->writing = true;
-      st->reactor->StartWrite(&st->message);
+      StartWrite(&message);
       return;
     }
     // Everything written so far is sent.
-    if (!st->follow || st->ended) {
-      Stop(*st, grpc::Status::OK);
+    if (!follow || ended) {
+      Stop(grpc::Status::OK);
       return;
     }
     // Output still to come? Ask the manager; once the task is terminal, one
     // more pass sends what it wrote before it ended.
-    st->manager.Get(st->id, [st](StatusOr<Task> t) {
-      asio::post(st->strand, [st, gone = !t.ok(), terminal = t.ok() && IsTerminal(t->state)] {
-        if (st->finished) return;
+    auto self = shared_from_this();
+    manager.Get(id, [self](StatusOr<Task> t) {
+      asio::post(self->strand(), [self, gone = !t.ok(), terminal = t.ok() && IsTerminal(t->state)] {
+        if (self->finished()) return;
         if (gone || terminal) {
-          st->ended = true;
-          Pump(st);
+          self->ended = true;
+          self->Pump();
           return;
         }
-        st->timer.expires_after(kPollInterval);
-        st->timer.async_wait([st](const boost::system::error_code& ec) {
-          if (!ec) Pump(st);
+        self->timer.expires_after(kPollInterval);
+        self->timer.async_wait([self](const boost::system::error_code& ec) {
+          if (!ec) self->Pump();
         });
       });
     });
   }
 
  private:
-  std::shared_ptr<ReaderState> state_;
+  void OnStop() override { timer.cancel(); }
 };
 
 }  // namespace
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewLogReader(TaskManager& manager,
                                                          const v1::ReadTaskLogsRequest& req) {
-  if (req.id().empty()) return new FailedStream(InvalidArgument("id", "must not be empty"));
   if (req.offset() < 0) return new FailedStream(InvalidArgument("offset", "must not be negative"));
   if (req.tail_bytes() < 0) {
     return new FailedStream(InvalidArgument("tail_bytes", "must not be negative"));
@@ -169,14 +125,14 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewLogReader(TaskManager& manager,
   if (req.stream() != v1::LOG_STREAM_STDOUT) {
     st->streams.push_back({v1::LOG_STREAM_STDERR, manager.StderrPath(req.id()), req.offset()});
   }
-  auto* reader = new LogReader(st);
+  auto* reader = new StreamWriter(st);
   int64_t tail = req.tail_bytes();
   // The task must exist; its log files may not (yet).
   manager.Get(req.id(), [st, tail](StatusOr<Task> t) {
-    asio::post(st->strand,
+    asio::post(st->strand(),
                [st, tail, status = t.status(), terminal = t.ok() && IsTerminal(t->state)] {
                  if (!status.ok()) {
-                   LogReader::Stop(*st, ToGrpc(status));
+                   st->Stop(ToGrpc(status));
                    return;
                  }
                  st->ended = terminal;
@@ -184,7 +140,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewLogReader(TaskManager& manager,
                    for (auto& s : st->streams)
                      s.offset = std::max<int64_t>(0, SizeOf(s.path) - tail);
                  }
-                 LogReader::Pump(st);
+                 st->Pump();
                });
   });
   return reader;

@@ -105,7 +105,6 @@ void TaskRpcs::RunTask(const v1::RunTaskRequest& req, v1::Task* resp, CallScope&
 
 void TaskRpcs::GetTask(const v1::GetTaskRequest& req, v1::Task* resp, CallScope& /*scope*/,
                        Done done) {
-  if (req.id().empty()) return done(InvalidArgument("id", "must not be empty"));
   manager_.Get(req.id(), TaskAnswer(resp, std::move(done)));
 }
 
@@ -120,14 +119,9 @@ void TaskRpcs::ListTasks(const v1::ListTasksRequest& req, v1::ListTasksResponse*
     if (!cursor.ok()) return done(cursor.status());
     list.start_after = *cursor;
   }
-  for (int i = 0; i < req.states_size(); ++i) {
-    auto s = StateFromProto(req.states(i), "states[" + std::to_string(i) + "]");
-    if (!s.ok()) return done(s.status());
-    list.filter.states.push_back(*s);
-  }
-  list.filter.labels.insert(req.labels().begin(), req.labels().end());
-  list.filter.queue = req.queue();
-  list.filter.name_prefix = req.name_prefix();
+  auto filter = FilterFromProto(req);
+  if (!filter.ok()) return done(filter.status());
+  list.filter = std::move(*filter);
   manager_.List(std::move(list), [resp, done = std::move(done)](StatusOr<ListResult> result) {
     if (result.ok()) {
       for (const auto& t : result->tasks) TaskToProto(t, resp->add_tasks());
@@ -139,7 +133,6 @@ void TaskRpcs::ListTasks(const v1::ListTasksRequest& req, v1::ListTasksResponse*
 
 void TaskRpcs::CancelTask(const v1::CancelTaskRequest& req, v1::Task* resp, CallScope& scope,
                           Done done) {
-  if (req.id().empty()) return done(InvalidArgument("id", "must not be empty"));
   auto grace_field = OptionalDuration(req.has_grace(), req.grace(), "grace");
   if (!grace_field.ok()) return done(grace_field.status());
   std::optional<Duration> grace = *grace_field;
@@ -153,7 +146,6 @@ void TaskRpcs::CancelTask(const v1::CancelTaskRequest& req, v1::Task* resp, Call
 
 void TaskRpcs::WaitTask(const v1::WaitTaskRequest& req, v1::Task* resp, CallScope& scope,
                         Done done) {
-  if (req.id().empty()) return done(InvalidArgument("id", "must not be empty"));
   auto timeout_field = OptionalDuration(req.has_timeout(), req.timeout(), "timeout");
   if (!timeout_field.ok()) return done(timeout_field.status());
   std::optional<Duration> timeout = *timeout_field;
@@ -166,14 +158,12 @@ void TaskRpcs::WaitTask(const v1::WaitTaskRequest& req, v1::Task* resp, CallScop
 
 void TaskRpcs::ReportProgress(const v1::ReportProgressRequest& req, v1::Task* resp,
                               CallScope& /*scope*/, Done done) {
-  if (req.id().empty()) return done(InvalidArgument("id", "must not be empty"));
   manager_.ReportProgress(req.id(), req.percent(), req.message(),
                           TaskAnswer(resp, std::move(done)));
 }
 
 void TaskRpcs::DeleteTask(const v1::DeleteTaskRequest& req, google::protobuf::Empty* /*resp*/,
                           CallScope& /*scope*/, Done done) {
-  if (req.id().empty()) return done(InvalidArgument("id", "must not be empty"));
   manager_.Delete(req.id(), [done = std::move(done)](Status s) { done(s); });
 }
 

@@ -1,7 +1,8 @@
 // TaskRpcs: what each unary TaskService RPC does with its request, apart
 // from the gRPC call — validation (INVALID_ARGUMENT naming the field), the
-// manager's answer, the response. TaskServiceImpl parses requests and
-// finishes calls around it; the fuzz targets call it directly.
+// manager's answer, the response. TaskServiceImpl parses requests
+// (ParseCallRequest: also the non-empty `id`) and finishes calls around it;
+// the fuzz targets call it the same way.
 //
 // Contract of every method: `done` runs exactly once, on any thread, after
 // `resp` is filled (when the status is ok). `req`, `resp` and `scope` must

@@ -76,7 +76,7 @@ TaskServiceImpl::Unary TaskServiceImpl::Serve(Ctx* ctx, const Bytes* req, Bytes*
     call->Reply(s);
     return call;
   }
-  if (auto s = ParseRequest(*req, &call->request); !s.ok()) {
+  if (auto s = ParseCallRequest(*req, &call->request); !s.ok()) {
     call->Reply(s);
     return call;
   }
@@ -127,7 +127,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchTasks(Ctx* ctx
                                                                         const Bytes* req) {
   if (auto s = Authenticate(ctx); !s.ok()) return new FailedStream(s);
   v1::WatchTasksRequest request;
-  if (auto s = ParseRequest(*req, &request); !s.ok()) return new FailedStream(s);
+  if (auto s = ParseCallRequest(*req, &request); !s.ok()) return new FailedStream(s);
   return NewWatcher(watch_hub_, request);
 }
 
@@ -135,7 +135,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::ReadTaskLogs(Ctx* c
                                                                           const Bytes* req) {
   if (auto s = Authenticate(ctx); !s.ok()) return new FailedStream(s);
   v1::ReadTaskLogsRequest request;
-  if (auto s = ParseRequest(*req, &request); !s.ok()) return new FailedStream(s);
+  if (auto s = ParseCallRequest(*req, &request); !s.ok()) return new FailedStream(s);
   return NewLogReader(rpcs_.manager(), request);
 }
 

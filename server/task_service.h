@@ -1,7 +1,8 @@
 // TaskServiceImpl: taskd.v1.TaskService on the gRPC callback API, with raw
-// (byte buffer) methods: each call is authenticated, its request parsed by
-// ParseRequest (wire.h: a request that does not parse is INVALID_ARGUMENT
-// naming the field), handled by TaskRpcs (unary) or a watcher / log reader
+// (byte buffer) methods: each call is authenticated, its request parsed and
+// checked by ParseCallRequest (wire.h: a request that does not parse, or
+// names no task where it needs one, is INVALID_ARGUMENT naming the field),
+// handled by TaskRpcs (unary) or a watcher / log reader
 // (streams), and its reply serialized here.
 //
 // Each unary call finishes exactly once, also when the client cancels

@@ -11,6 +11,7 @@
 
 #include "server/convert.h"
 #include "server/failed_stream.h"
+#include "server/stream_writer.h"
 
 namespace taskd::server {
 
@@ -32,21 +33,18 @@ v1::TaskEvent::Type EventType(TaskEvent::Type t) {
   return v1::TaskEvent::TYPE_UNSPECIFIED;
 }
 
-class Watcher;
-
 struct Queued {
   std::shared_ptr<const WatchEvent> event;
   bool snapshot = false;  // from a snapshot page (not counted against the limits)
 };
 
 // Shared with the manager's subscription and with posted handlers; changed
-// only on `strand`. Once `finished` is set nothing touches `reactor` (which
-// may be deleted).
-struct WatchState : std::enable_shared_from_this<WatchState> {
-  WatchState(std::shared_ptr<WatchHub> h, Strand s) : hub(std::move(h)), strand(s) {}
+// only on its strand.
+class WatchState final : public StreamState, public std::enable_shared_from_this<WatchState> {
+ public:
+  WatchState(std::shared_ptr<WatchHub> h, Strand s) : StreamState(s), hub(std::move(h)) {}
+
   std::shared_ptr<WatchHub> hub;
-  Strand strand;
-  Watcher* reactor = nullptr;
   uint64_t subscription = 0;
   TaskFilter filter;
   bool forward_snapshot = false;
@@ -61,153 +59,108 @@ struct WatchState : std::enable_shared_from_this<WatchState> {
   size_t page_size = 64;
 
   std::deque<Queued> queue;
-  size_t live_events = 0;      // queued events that are not snapshot events ...
-  size_t live_bytes = 0;       // ... and their serialized size
-  grpc::ByteBuffer in_flight;  // references the slice of the event being written
-  bool writing = false;
-  bool cancelled = false;  // OnCancel came, perhaps while a write was in flight
-  bool finished = false;
-};
+  size_t live_events = 0;  // queued events that are not snapshot events ...
+  size_t live_bytes = 0;   // ... and their serialized size
 
-class Watcher final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
- public:
-  explicit Watcher(std::shared_ptr<WatchState> st) : st_(std::move(st)) { st_->reactor = this; }
-
-  void OnWriteDone(bool ok) override {
-    auto st = st_;
-    asio::post(st->strand, [st, ok] {
-      st->writing = false;
-      // A write may complete fine after the cancel came: the watcher ends
-      // here then, or nothing would end it and its place under
-      // --max-watchers would be held for good.
-      if (!ok || st->cancelled) {
-        Stop(*st, grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
-      } else {
-        Pump(*st);
-      }
-    });
-  }
-  void OnCancel() override {
-    auto st = st_;
-    asio::post(st->strand, [st] {
-      st->cancelled = true;
-      if (!st->writing) Stop(*st, grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-    });
-  }
-  void OnDone() override {
-    st_->hub->Leave();
-    delete this;
-  }
-
-  static void Stop(WatchState& st, const grpc::Status& status) {
-    if (st.finished) return;
-    st.finished = true;
-    st.paging = false;
-    st.hub->manager().Unsubscribe(st.subscription);
-    std::deque<Queued>().swap(st.queue);
-    st.live_events = st.live_bytes = 0;
-    st.reactor->Finish(status);  // the last touch: OnDone may run from here on
-  }
-
-  static void Pump(WatchState& st) {
-    if (st.finished) return;
-    if (!st.writing && !st.queue.empty()) {
-      Queued q = std::move(st.queue.front());
-      st.queue.pop_front();
+  void Pump() override {
+    if (finished()) return;
+    if (!writing() && !queue.empty()) {
+      Queued q = std::move(queue.front());
+      queue.pop_front();
       if (!q.snapshot) {
-        --st.live_events;
-        st.live_bytes -= q.event->bytes;
+        --live_events;
+        live_bytes -= q.event->bytes;
       }
-      grpc::ByteBuffer buffer(&q.event->message, 1);
-      st.in_flight.Swap(&buffer);
-      st.writing = true;
-      st.reactor->StartWrite(&st.in_flight);
+      grpc::ByteBuffer buffer(&q.event->message, 1);  // references the event's slice
+      StartWrite(&buffer);
     }
     // Not forwarded, the snapshot only tells which listed tasks ended:
     // nothing to wait for.
-    if (st.paging && !st.page_requested && (st.queue.empty() || !st.forward_snapshot)) {
-      RequestPage(st);
-    }
-    if (st.by_ids && st.remaining.empty() && !st.writing && st.queue.empty() &&
-        !(st.paging && st.forward_snapshot)) {
-      Stop(st, grpc::Status::OK);
+    if (paging && !page_requested && (queue.empty() || !forward_snapshot)) RequestPage();
+    if (by_ids && remaining.empty() && !writing() && queue.empty() &&
+        !(paging && forward_snapshot)) {
+      Stop(grpc::Status::OK);
     }
   }
 
-  static void RequestPage(WatchState& st) {
-    st.page_requested = true;
-    auto self = st.shared_from_this();
-    st.hub->manager().SnapshotPage(
-        ListRequest{st.filter, st.page_size, st.cursor_id}, [self](StatusOr<ListResult> page) {
+  void RequestPage() {
+    page_requested = true;
+    auto self = shared_from_this();
+    hub->manager().SnapshotPage(
+        ListRequest{filter, page_size, cursor_id}, [self](StatusOr<ListResult> page) {
           // On the manager strand: the tasks are copies; convert them on ours.
-          asio::post(self->strand,
-                     [self, page = std::move(page)]() mutable { OnPage(*self, std::move(page)); });
+          asio::post(self->strand(),
+                     [self, page = std::move(page)]() mutable { self->OnPage(std::move(page)); });
         });
   }
 
-  static void OnPage(WatchState& st, StatusOr<ListResult> page) {
-    st.page_requested = false;
-    if (st.finished) return;
+  void OnPage(StatusOr<ListResult> page) {
+    page_requested = false;
+    if (finished()) return;
     if (!page.ok()) {
-      Stop(st, ToGrpc(page.status()));
+      Stop(ToGrpc(page.status()));
       return;
     }
     const WallTime now = std::chrono::system_clock::now();
     size_t bytes = 0;
     v1::TaskEvent event;
     for (const Task& t : page->tasks) {
-      if (st.by_ids && IsTerminal(t.state)) st.remaining.erase(t.id);
-      if (!st.forward_snapshot) continue;
+      if (by_ids && IsTerminal(t.state)) remaining.erase(t.id);
+      if (!forward_snapshot) continue;
       event.Clear();
       event.set_type(v1::TaskEvent::TYPE_SNAPSHOT);
       TaskToProto(t, event.mutable_task());
       TimeToProto(now, event.mutable_event_time());
       auto e = Serialized(event);
       bytes += e->bytes;
-      st.queue.push_back(Queued{std::move(e), true});
+      queue.push_back(Queued{std::move(e), true});
     }
     if (page->last_id.empty()) {
-      st.paging = false;
+      paging = false;
     } else {
-      st.cursor = TaskIdNumber(page->last_id).value_or(std::numeric_limits<uint64_t>::max());
-      st.cursor_id = std::move(page->last_id);
+      cursor = TaskIdNumber(page->last_id).value_or(std::numeric_limits<uint64_t>::max());
+      cursor_id = std::move(page->last_id);
       if (bytes > 0) {
         const size_t per_task = std::max<size_t>(1, bytes / page->tasks.size());
-        st.page_size = std::clamp<size_t>(kSnapshotPageBytes / per_task, 1, kMaxSnapshotPage);
+        page_size = std::clamp<size_t>(kSnapshotPageBytes / per_task, 1, kMaxSnapshotPage);
       }
     }
-    Pump(st);
+    Pump();
   }
 
   // On the watcher's strand, for each live event the manager delivered.
-  static void Deliver(WatchState& st, std::shared_ptr<const WatchEvent> event, uint64_t key,
-                      bool terminal_or_gone) {
-    if (st.finished) return;
+  void Deliver(std::shared_ptr<const WatchEvent> event, uint64_t key, bool terminal_or_gone) {
+    if (finished()) return;
     // Final either way: a terminal task never runs again.
-    if (st.by_ids && terminal_or_gone) st.remaining.erase(event->task_id);
-    if (st.paging && st.forward_snapshot && key > st.cursor) {
+    if (by_ids && terminal_or_gone) remaining.erase(event->task_id);
+    if (paging && forward_snapshot && key > cursor) {
       // This task's page is still to come, with a newer state than this.
-      Pump(st);
+      Pump();
       return;
     }
     // One live event is always taken, however large: it is only too many.
-    if (st.live_events > 0 &&
-        (st.live_events >= kMaxQueuedEvents || st.live_bytes + event->bytes > kMaxQueuedBytes)) {
-      Stop(st,
-           grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+    if (live_events > 0 &&
+        (live_events >= kMaxQueuedEvents || live_bytes + event->bytes > kMaxQueuedBytes)) {
+      Stop(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         "the watcher fell behind by more than " + std::to_string(kMaxQueuedBytes) +
                             " bytes or " + std::to_string(kMaxQueuedEvents) +
                             " events; read faster or watch again"));
       return;
     }
-    ++st.live_events;
-    st.live_bytes += event->bytes;
-    st.queue.push_back(Queued{std::move(event), false});
-    Pump(st);
+    ++live_events;
+    live_bytes += event->bytes;
+    queue.push_back(Queued{std::move(event), false});
+    Pump();
   }
 
  private:
-  std::shared_ptr<WatchState> st_;
+  void OnStop() override {
+    paging = false;
+    hub->manager().Unsubscribe(subscription);
+    std::deque<Queued>().swap(queue);
+    live_events = live_bytes = 0;
+  }
+  void OnDone() override { hub->Leave(); }
 };
 
 }  // namespace
@@ -274,22 +227,16 @@ std::shared_ptr<const WatchEvent> WatchHub::Convert(const TaskEvent& e) {
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub> hub,
                                                        const v1::WatchTasksRequest& req) {
-  TaskFilter filter;
   for (int i = 0; i < req.ids_size(); ++i) {
     if (req.ids(i).empty()) {
       return new FailedStream(
           InvalidArgument("ids[" + std::to_string(i) + "]", "must not be empty"));
     }
-    filter.ids.push_back(req.ids(i));
   }
-  for (int i = 0; i < req.states_size(); ++i) {
-    auto s = StateFromProto(req.states(i), "states[" + std::to_string(i) + "]");
-    if (!s.ok()) return new FailedStream(s.status());
-    filter.states.push_back(*s);
-  }
-  filter.labels.insert(req.labels().begin(), req.labels().end());
-  filter.queue = req.queue();
-  filter.name_prefix = req.name_prefix();
+  auto parsed = FilterFromProto(req);
+  if (!parsed.ok()) return new FailedStream(parsed.status());
+  TaskFilter filter = std::move(*parsed);
+  filter.ids.assign(req.ids().begin(), req.ids().end());
 
   if (!hub->Admit()) {
     return new FailedStream(ResourceExhausted(
@@ -308,7 +255,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub>
   // Held until the first request below: no event may ask for a page first.
   st->page_requested = st->paging;
   st->filter = filter;
-  auto* watcher = new Watcher(st);
+  auto* watcher = new StreamWriter(st);
   // Subscribe before the first page (both post to the manager strand, in
   // this order), so no event falls between the snapshot and the stream.
   st->subscription = manager.Subscribe(
@@ -318,14 +265,14 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub>
         auto event = st->hub->Convert(e);
         const uint64_t key = TaskIdNumber(e.task.id).value_or(0);
         const bool ended = IsTerminal(e.task.state) || e.type == TaskEvent::Type::kDeleted;
-        asio::post(st->strand, [st, event = std::move(event), key, ended]() mutable {
-          Watcher::Deliver(*st, std::move(event), key, ended);
+        asio::post(st->strand(), [st, event = std::move(event), key, ended]() mutable {
+          st->Deliver(std::move(event), key, ended);
         });
       },
-      [st](Status s) { asio::post(st->strand, [st, s] { Watcher::Stop(*st, ToGrpc(s)); }); });
+      [st](Status s) { asio::post(st->strand(), [st, s] { st->Stop(ToGrpc(s)); }); });
   if (st->paging) {
-    asio::post(st->strand, [st] {
-      if (!st->finished) Watcher::RequestPage(*st);
+    asio::post(st->strand(), [st] {
+      if (!st->finished()) st->RequestPage();
     });
   }
   return watcher;

@@ -23,6 +23,17 @@ namespace taskd::server {
 Status ParseRequest(std::string_view bytes, google::protobuf::Message* out);
 Status ParseRequest(const grpc::ByteBuffer& in, google::protobuf::Message* out);
 
+// The prologue every RPC shares after authentication: the request parsed
+// (ParseRequest), and one that names a task by `id` must name one.
+template <typename Req, typename Bytes>
+Status ParseCallRequest(const Bytes& in, Req* out) {
+  if (Status s = ParseRequest(in, out); !s.ok()) return s;
+  if constexpr (requires { out->id(); }) {
+    if (out->id().empty()) return InvalidArgument("id", "must not be empty");
+  }
+  return OkStatus();
+}
+
 // `m` serialized into `out` (replacing what it held); INTERNAL if it cannot be.
 grpc::Status Serialize(const google::protobuf::MessageLite& m, grpc::ByteBuffer* out);
 

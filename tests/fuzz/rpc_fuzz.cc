@@ -1,6 +1,6 @@
 // The request handling of every unary TaskService RPC, in-process: the
 // first byte picks the RPC, the rest is its request on the wire, parsed as
-// the server parses it (ParseRequest) and handed to the real TaskRpcs on a
+// the server parses it (ParseCallRequest) and handed to the real TaskRpcs on a
 // real TaskManager with a MemoryStore. Exec tasks get a spawner that refuses
 // (nothing is run); handler tasks run the built-in handlers.
 //
@@ -79,7 +79,7 @@ constexpr int kInputsPerManager = 5000;
 template <typename Req, typename Resp, typename Method>
 void Call(Daemon& d, Method method, std::string_view bytes, bool waits) {
   Req req;
-  Status parsed = server::ParseRequest(bytes, &req);
+  Status parsed = server::ParseCallRequest(bytes, &req);
   if (!parsed.ok()) {
     FUZZ_CHECK(parsed.code() == StatusCode::kInvalidArgument);
     FUZZ_CHECK(parsed.message().find(": ") != std::string::npos);
