@@ -51,23 +51,44 @@ constexpr std::array<int8_t, 256> kIdValue = [] {
     t[static_cast<unsigned char>(kIdAlphabet[i])] = static_cast<int8_t>(i);
   return t;
 }();
-// The last id issued, as a number: (unix milliseconds << 16) | sequence.
-std::atomic<uint64_t> last_id{0};
+// An id's number is (unix milliseconds << 16) | (node << 12) | sequence.
+// Ids are made from a count, (unix milliseconds << 12) | sequence, which
+// only grows; the node goes in between.
+constexpr uint64_t kSequenceMask = (uint64_t{1} << kTaskIdSequenceBits) - 1;
+constexpr int kMillisShift = kTaskIdSequenceBits + kTaskIdNodeBits;  // 16
+
+uint64_t Compose(uint64_t count, uint64_t node) {
+  return (count >> kTaskIdSequenceBits) << kMillisShift | node << kTaskIdSequenceBits |
+         (count & kSequenceMask);
+}
+
+// The count of the last id issued.
+std::atomic<uint64_t> last_count{0};
+std::atomic<uint32_t> id_node{0};
 }  // namespace
+
+void SetTaskIdNode(uint32_t node) {
+  TASKD_CHECK(node < kTaskIdNodes, "task id node " + std::to_string(node) + " is out of range");
+  id_node.store(node, std::memory_order_relaxed);
+}
+
+uint32_t TaskIdNode(uint64_t number) {
+  return static_cast<uint32_t>((number >> kTaskIdSequenceBits) & (kTaskIdNodes - 1));
+}
 
 std::string NewTaskId() {
   auto ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count());
-  uint64_t floor = ms << 16;
-  uint64_t prev = last_id.load(std::memory_order_relaxed);
+  uint64_t floor = ms << kTaskIdSequenceBits;
+  uint64_t prev = last_count.load(std::memory_order_relaxed);
   uint64_t next;
   do {
-    // Strictly increasing even within a millisecond (65,536 ids) or after
+    // Strictly increasing even within a millisecond (4,096 ids) or after
     // the wall clock steps back: then ids run ahead of the clock for a while.
     next = std::max(prev + 1, floor);
-  } while (!last_id.compare_exchange_weak(prev, next, std::memory_order_relaxed));
-  return TaskIdFromNumber(next);
+  } while (!last_count.compare_exchange_weak(prev, next, std::memory_order_relaxed));
+  return TaskIdFromNumber(Compose(next, id_node.load(std::memory_order_relaxed)));
 }
 
 std::string TaskIdFromNumber(uint64_t n) {
@@ -101,8 +122,24 @@ uint64_t TaskKey(std::string_view id) {
 void ObserveTaskId(std::string_view id) {
   auto v = TaskIdNumber(id);
   if (!v) return;
-  uint64_t prev = last_id.load(std::memory_order_relaxed);
-  while (prev < *v && !last_id.compare_exchange_weak(prev, *v, std::memory_order_relaxed)) {
+  // The count after which every id this node makes sorts after `id`: its
+  // own count on this node, the end of its millisecond for a higher node,
+  // the millisecond before it for a lower one. (Ids from before node
+  // numbers had a 16-bit sequence; read this way they still sort right.)
+  const uint64_t ms = *v >> kMillisShift;
+  const uint32_t node = id_node.load(std::memory_order_relaxed);
+  const uint32_t theirs = TaskIdNode(*v);
+  uint64_t after = ms << kTaskIdSequenceBits;
+  if (theirs == node) {
+    after |= *v & kSequenceMask;
+  } else if (theirs > node) {
+    after |= kSequenceMask;
+  } else if (after > 0) {
+    --after;
+  }
+  uint64_t prev = last_count.load(std::memory_order_relaxed);
+  while (prev < after &&
+         !last_count.compare_exchange_weak(prev, after, std::memory_order_relaxed)) {
   }
 }
 

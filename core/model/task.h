@@ -169,10 +169,20 @@ struct Task {
 };
 
 // A new task id: 13 Crockford base32 characters encoding
-// (unix milliseconds << 16 | sequence), so ids sort by creation time and are
-// strictly increasing in this process. Short enough to need no heap
+// (unix milliseconds << 16 | node << 12 | sequence), so ids sort by creation
+// time, are strictly increasing in this process, and ids made by different
+// nodes sharing one store never collide. Short enough to need no heap
 // allocation. Thread-safe.
 std::string NewTaskId();
+inline constexpr int kTaskIdNodeBits = 4;
+inline constexpr int kTaskIdSequenceBits =
+    12;  // 4,096 ids per millisecond, then ahead of the clock
+inline constexpr uint32_t kTaskIdNodes = 1u << kTaskIdNodeBits;
+// The node number that NewTaskId puts in ids from now on (0 to
+// kTaskIdNodes - 1; 0 until set): a shared store leases it to each node.
+void SetTaskIdNode(uint32_t node);
+// The node number inside an id's number (TaskIdNumber).
+uint32_t TaskIdNode(uint64_t number);
 // Makes later NewTaskId() results sort after `id` (called for every task
 // loaded from the store, so ids keep increasing across restarts even if the
 // wall clock stepped back).
