@@ -20,19 +20,13 @@
 
 #include "server/task_rpcs.h"
 #include "server/wire.h"
+#include "tests/fakes/spawners.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace taskd;
 using namespace std::chrono_literals;
-
-class NoSpawner final : public Spawner {
- public:
-  StatusOr<std::shared_ptr<Process>> Spawn(Strand, ExecLaunch) override {
-    return Status(StatusCode::kFailedPrecondition, "the fuzzer runs no process");
-  }
-};
 
 // A manager on its own io threads; replaced every kInputsPerManager inputs
 // so that retained tasks do not pile up.
@@ -66,7 +60,8 @@ class Daemon {
  private:
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  NoSpawner spawner_;
+  testing::FailingSpawner spawner_{
+      Status(StatusCode::kFailedPrecondition, "the fuzzer runs no process")};
   MemoryStore store_;
   HandlerRegistry handlers_;
   std::unique_ptr<TaskManager> manager_;

@@ -3,7 +3,8 @@
 #include <fstream>
 #include <mutex>
 
-#include "test_util.h"
+#include "tests/fakes/manager_harness.h"
+#include "tests/fakes/stores.h"
 
 namespace taskd {
 namespace {
@@ -13,39 +14,7 @@ using testing::Exec;
 using testing::Handler;
 using testing::ManagerHarness;
 using testing::ReadFile;
-
-// A durable store that keeps nothing but counts what it is asked to write.
-class RecordingStore final : public Store {
- public:
-  StatusOr<StoredTasks> Load() override { return StoredTasks{}; }
-  void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
-    {
-      std::lock_guard l(mu_);
-      for (const auto& op : ops) {
-        if (op.kind == StoreOp::Kind::kPut) {
-          ++puts_;
-          last_percent_ = op.task.progress.percent;
-        }
-      }
-    }
-    done(OkStatus());
-  }
-  void Close() override {}
-  const char* Name() const override { return "recording"; }
-  size_t puts() {
-    std::lock_guard l(mu_);
-    return puts_;
-  }
-  double last_percent() {
-    std::lock_guard l(mu_);
-    return last_percent_;
-  }
-
- private:
-  std::mutex mu_;
-  size_t puts_ = 0;
-  double last_percent_ = 0;
-};
+using testing::RecordingStore;
 
 class ClockTest : public ::testing::Test {
  protected:

@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "test_util.h"
+#include "tests/fakes/manager_harness.h"
 
 namespace taskd {
 namespace {

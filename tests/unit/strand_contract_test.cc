@@ -3,7 +3,7 @@
 // anywhere else (in debug and sanitizer builds).
 #include <cmath>
 
-#include "test_util.h"
+#include "tests/fakes/manager_harness.h"
 
 namespace taskd {
 namespace {

@@ -9,7 +9,8 @@
 
 #include "core/exec/proc.h"
 #include "core/exec/reaper.h"
-#include "test_util.h"
+#include "tests/fakes/manager_harness.h"
+#include "tests/fakes/spawners.h"
 
 namespace taskd {
 namespace {
@@ -101,18 +102,9 @@ TEST_F(SupervisionTest, LeftoverGroupMembersDieWithTheTask) {
   EXPECT_FALSE(Alive(bg));
 }
 
-// A spawner that fails like a machine out of processes.
-class FailingSpawner final : public Spawner {
- public:
-  StatusOr<std::shared_ptr<Process>> Spawn(Strand, ExecLaunch) override {
-    ++calls;
-    return Status(StatusCode::kResourceExhausted, "posix_spawn: Resource temporarily unavailable");
-  }
-  std::atomic<int> calls{0};
-};
-
 TEST(SpawnFaults, SpawnFailureEndsTheTaskAndTheManagerGoesOn) {
-  FailingSpawner spawner;
+  testing::FailingSpawner spawner(
+      Status(StatusCode::kResourceExhausted, "posix_spawn: Resource temporarily unavailable"));
   ManagerOptions o;
   o.spawner = &spawner;
   ManagerHarness h(o);

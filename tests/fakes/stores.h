@@ -1,0 +1,145 @@
+// Fake stores for engine tests: a recording store, and decorators over a
+// real store that count reads or hold writes back.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "core/store/store.h"
+#include "tests/fakes/manager_harness.h"
+
+namespace taskd::testing {
+
+// A durable store that keeps nothing but counts what it is asked to write.
+class RecordingStore final : public Store {
+ public:
+  StatusOr<StoredTasks> Load() override { return StoredTasks{}; }
+  void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
+    {
+      std::lock_guard l(mu_);
+      for (const auto& op : ops) {
+        if (op.kind == StoreOp::Kind::kPut) {
+          ++puts_;
+          last_percent_ = op.task.progress.percent;
+        }
+      }
+    }
+    done(OkStatus());
+  }
+  void Close() override {}
+  const char* Name() const override { return "recording"; }
+  size_t puts() {
+    std::lock_guard l(mu_);
+    return puts_;
+  }
+  double last_percent() {
+    std::lock_guard l(mu_);
+    return last_percent_;
+  }
+
+ private:
+  std::mutex mu_;
+  size_t puts_ = 0;
+  double last_percent_ = 0;
+};
+
+// Forwards every call to another store: the base of the decorators below.
+class ForwardingStore : public Store {
+ public:
+  explicit ForwardingStore(Store& inner) : inner_(inner) {}
+  StatusOr<StoredTasks> Load() override { return inner_.Load(); }
+  void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
+    inner_.Write(std::move(ops), std::move(done));
+  }
+  void Close() override { inner_.Close(); }
+  const char* Name() const override { return "forwarding"; }
+  bool serves_reads() const override { return inner_.serves_reads(); }
+  StatusOr<std::optional<Task>> Read(uint64_t key) override { return inner_.Read(key); }
+  StatusOr<std::vector<Task>> ReadByRequestId(std::string_view rid) override {
+    return inner_.ReadByRequestId(rid);
+  }
+  StatusOr<EndedPage> ReadEnded(uint64_t after, size_t rows, unsigned mask,
+                                const std::function<bool(uint64_t)>& skip) override {
+    return inner_.ReadEnded(after, rows, mask, skip);
+  }
+
+ protected:
+  Store& inner_;
+};
+
+// Counts the reads of single tasks (Read), from any thread.
+class CountingStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  StatusOr<std::optional<Task>> Read(uint64_t key) override {
+    ++reads_;
+    return inner_.Read(key);
+  }
+  int reads() const { return reads_.load(); }
+
+ private:
+  std::atomic<int> reads_{0};
+};
+
+// Forwards to another store, but can hold writes back and release them one
+// at a time: to commit a task's final state after its deletion was queued.
+class GatedStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
+    std::lock_guard lock(mu_);
+    if (hold_) {
+      held_.push_back({std::move(ops), std::move(done)});
+      return;
+    }
+    inner_.Write(std::move(ops), std::move(done));
+  }
+  void Close() override {
+    while (held() > 0) Release(false);
+    inner_.Close();
+  }
+  const char* Name() const override { return "gated"; }
+
+  void Hold() {
+    std::lock_guard lock(mu_);
+    hold_ = true;
+  }
+  size_t held() {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
+  bool HeldIsDelete(size_t i) {
+    std::lock_guard lock(mu_);
+    return held_[i].first.front().kind == StoreOp::Kind::kDelete;
+  }
+  // Writes the oldest held batch; returns once its `done` ran (when `wait`).
+  void Release(bool wait = true) {
+    std::pair<std::vector<StoreOp>, std::function<void(Status)>> w;
+    {
+      std::lock_guard lock(mu_);
+      w = std::move(held_.front());
+      held_.pop_front();
+      if (held_.empty()) hold_ = false;
+    }
+    auto committed = std::make_shared<std::promise<void>>();
+    auto f = committed->get_future();
+    inner_.Write(std::move(w.first), [done = std::move(w.second), committed](Status s) {
+      done(s);
+      committed->set_value();
+    });
+    if (wait) Await(f);
+  }
+
+ private:
+  std::mutex mu_;
+  bool hold_ = false;
+  std::deque<std::pair<std::vector<StoreOp>, std::function<void(Status)>>> held_;
+};
+
+}  // namespace taskd::testing
