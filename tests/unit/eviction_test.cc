@@ -46,6 +46,7 @@ class EvictionTest : public ::testing::Test {
     return *h_;
   }
   // Starts the manager on `decorator`, which wraps store_.
+  // `decorator` must outlive the manager: reset h_ before it goes.
   void StartOn(Store& decorator) {
     h_ = std::make_unique<ManagerHarness>(Options(), &decorator);
     ASSERT_TRUE(h_->start_status().ok()) << h_->start_status().ToString();
@@ -457,6 +458,9 @@ TEST_F(EvictionTest, TtlExpiryReadsTheStoreOnlyForASubscriberOfDeleteEvents) {
   EXPECT_GT(counting.reads(), reads_before);
   WaitInStore(0);
   EXPECT_EQ(unwanted.load(), 0);
+  // Stopped here, not in TearDown: the manager uses `counting` and the
+  // subscribers' locals until it has shut down.
+  h_.reset();
 }
 
 TEST_F(EvictionTest, WatchByIdsSnapshotsFinishedTasksInTheStore) {
