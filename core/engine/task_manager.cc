@@ -979,14 +979,7 @@ void TaskManager::Get(std::string id, Callback<Task> done) {
       done(it->second.task);
       return;
     }
-    auto stored = ReadStored(id);
-    if (!stored.ok()) {
-      done(stored.status());
-    } else if (!*stored) {
-      done(NotFound("task " + Quote(id) + " not found"));
-    } else {
-      done(std::move(**stored));
-    }
+    done(StoredOrNotFound(id));
   });
 }
 
@@ -996,6 +989,13 @@ StatusOr<std::optional<Task>> TaskManager::ReadStored(std::string_view id) {
   auto key = TaskIdNumber(id);
   if (!key || deleting_.count(*key)) return std::optional<Task>();
   return store_.Read(*key);
+}
+
+StatusOr<Task> TaskManager::StoredOrNotFound(std::string_view id) {
+  auto stored = ReadStored(id);
+  if (!stored.ok()) return stored.status();
+  if (!*stored) return NotFound("task " + Quote(id) + " not found");
+  return std::move(**stored);
 }
 
 StatusOr<std::optional<Task>> TaskManager::Lookup(std::string_view id) {
@@ -1159,14 +1159,12 @@ void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
   OnStrand("CancelOnStrand");
   auto it = FindTask(id);
   if (it == tasks_.end()) {
-    auto stored = ReadStored(id);
+    auto stored = StoredOrNotFound(id);
     if (!stored.ok()) {
       done(stored.status());
-    } else if (*stored) {
-      done(FailedPrecondition("task " + Quote(id) + " already ended (" +
-                              std::string(StateName((*stored)->state)) + "); nothing to cancel"));
     } else {
-      done(NotFound("task " + Quote(id) + " not found"));
+      done(FailedPrecondition("task " + Quote(id) + " already ended (" +
+                              std::string(StateName(stored->state)) + "); nothing to cancel"));
     }
     return;
   }
@@ -1206,14 +1204,7 @@ void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
   auto it = FindTask(id);
   if (it == tasks_.end()) {
     // Only finished tasks leave RAM: one in the store is answered at once.
-    auto stored = ReadStored(id);
-    if (!stored.ok()) {
-      done(stored.status());
-    } else if (*stored) {
-      done(std::move(**stored));
-    } else {
-      done(NotFound("task " + Quote(id) + " not found"));
-    }
+    done(StoredOrNotFound(id));
     return;
   }
   Entry& e = it->second;
@@ -1289,15 +1280,13 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
                        done = std::move(done)]() mutable {
     auto it = FindTask(id);
     if (it == tasks_.end()) {
-      auto stored = ReadStored(id);
+      auto stored = StoredOrNotFound(id);
       if (!stored.ok()) {
         done(stored.status());
-      } else if (*stored) {
-        done(FailedPrecondition("task " + Quote(id) + " is " +
-                                std::string(StateName((*stored)->state)) +
-                                "; progress can only be reported while it runs"));
       } else {
-        done(NotFound("task " + Quote(id) + " not found"));
+        done(FailedPrecondition("task " + Quote(id) + " is " +
+                                std::string(StateName(stored->state)) +
+                                "; progress can only be reported while it runs"));
       }
       return;
     }
@@ -1318,15 +1307,9 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
   asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
     auto it = FindTask(id);
     if (it == tasks_.end()) {
-      auto stored = ReadStored(id);
-      if (!stored.ok()) {
-        done(stored.status());
-      } else if (*stored) {
-        EraseStored(**stored);  // finished, or it would be in RAM
-        done(OkStatus());
-      } else {
-        done(NotFound("task " + Quote(id) + " not found"));
-      }
+      auto stored = StoredOrNotFound(id);
+      if (stored.ok()) EraseStored(*stored);  // finished, or it would be in RAM
+      done(stored.status());
       return;
     }
     if (!IsTerminal(it->second.task.state)) {

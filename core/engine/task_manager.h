@@ -323,6 +323,8 @@ class TaskManager {
   // The task with this id as the store has it, when it is not in tasks_:
   // nullopt when there is none (or it is being deleted).
   StatusOr<std::optional<Task>> ReadStored(std::string_view id);
+  // ReadStored, with none being NOT_FOUND naming the id.
+  StatusOr<Task> StoredOrNotFound(std::string_view id);
   // The task with this id, from RAM or the store (a copy).
   StatusOr<std::optional<Task>> Lookup(std::string_view id);
   // Deletes a finished task that is only in the store.
