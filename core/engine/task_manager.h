@@ -131,9 +131,11 @@ class EventTypes {
   constexpr EventTypes(std::initializer_list<TaskEvent::Type> types) {
     for (auto t : types) bits_ |= Bit(t);
   }
+  // Every type, also one added later.
   static constexpr EventTypes All() {
-    return {TaskEvent::Type::kSnapshot, TaskEvent::Type::kCreated, TaskEvent::Type::kStateChanged,
-            TaskEvent::Type::kProgress, TaskEvent::Type::kDeleted};
+    EventTypes all{};
+    all.bits_ = ~0u;
+    return all;
   }
   constexpr bool Has(TaskEvent::Type t) const { return (bits_ & Bit(t)) != 0; }
 

@@ -175,8 +175,8 @@ struct Task {
 // allocation. Thread-safe.
 std::string NewTaskId();
 inline constexpr int kTaskIdNodeBits = 4;
-inline constexpr int kTaskIdSequenceBits =
-    12;  // 4,096 ids per millisecond, then ahead of the clock
+// 4,096 ids per millisecond and node; beyond that ids run ahead of the clock.
+inline constexpr int kTaskIdSequenceBits = 12;
 inline constexpr uint32_t kTaskIdNodes = 1u << kTaskIdNodeBits;
 // The node number that NewTaskId puts in ids from now on (0 to
 // kTaskIdNodes - 1; 0 until set): a shared store leases it to each node.
