@@ -106,7 +106,15 @@ def main():
             ch.close()
 
         def watcher(slow):
-            ch = grpc.insecure_channel("unix:" + sock)
+            # gRPC Python shares one HTTP/2 connection among channels with the
+            # same target and options. On that shared, busy connection BDP
+            # probing grows the flow-control window until the slow watcher's
+            # client buffers tens of thousands of events (several MB) before
+            # taskd's per-watcher bound is ever reached; the slow watcher
+            # would then be ended only after hours. Its own connection, with a
+            # small fixed window, makes it a reader that is really behind.
+            opts = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 4096)] if slow else []
+            ch = grpc.insecure_channel("unix:" + sock, options=opts)
             s = rpc.TaskServiceStub(ch)
             while not stop.is_set():
                 call = s.WatchTasks(pb.WatchTasksRequest())
@@ -165,8 +173,8 @@ def main():
         print("after the clients left: rss %d KiB, %d fds (idle %d), %d threads (idle %d)"
               % (after[0], after[1], idle[1], after[2], idle[2]))
         print("submitted %d; errors %d %s" % (counts["submitted"], len(errors), sorted(set(errors))[:5]))
-        # The slow watcher's bounded queue has filled (and its memory is in
-        # the figures above) once it has been ended for falling behind.
+        # taskd ends a watcher whose bounded queue has filled; the memory that
+        # queue held is in the figures above from the first such end on.
         print("watchers ended for falling behind: %d%s"
               % (len(behind), " (first at %.0f s)" % behind[0] if behind else ""))
         proc.terminate()
