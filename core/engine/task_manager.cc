@@ -18,13 +18,7 @@ namespace taskd {
 
 namespace {
 
-const std::string kDefaultQueue = "default";
 constexpr Duration kProgressFlush = std::chrono::milliseconds(250);
-constexpr Duration kPersistRetry = std::chrono::seconds(1);
-
-std::string_view QueueOf(const TaskSpec& spec) {
-  return spec.queue.empty() ? std::string_view(kDefaultQueue) : spec.queue.view();
-}
 
 SteadyTime::duration ToSteady(Duration d) {
   return std::chrono::duration_cast<SteadyTime::duration>(d);
@@ -47,45 +41,14 @@ constexpr unsigned kEndedStates = (1u << 3) | (1u << 4) | (1u << 5);
 
 }  // namespace
 
-// A task waiting in its queue's ready heap. Ordered by priority, then
-// sequence (FIFO among equals). An item whose task was cancelled stays in
-// the heap (a heap cannot remove from the middle) until it reaches the top
-// and is dropped, and its task may be gone by then: while a queue has such
-// dead items, an item is checked by its key, never through `entry`.
-struct TaskManager::ReadyItem {
-  int64_t neg_priority;
-  uint64_t sequence;
-  uint64_t key;
-  Entry* entry;  // valid while its queue has no dead items
-  // For std::push_heap (a max-heap): "a starts after b".
-  friend bool operator<(const ReadyItem& a, const ReadyItem& b) {
-    return std::tie(a.neg_priority, a.sequence) > std::tie(b.neg_priority, b.sequence);
-  }
-};
-
-// Limits, counters and ready tasks of one queue, looked up once per task at
-// admission.
-struct TaskManager::QueueState {
-  int limit = 0;     // max running; 0: only the global limit
-  double rate = 0;   // starts per second; 0: unlimited
-  double burst = 1;  // token bucket size
-  int running = 0;
-  double tokens = 0;
-  SteadyTime refilled{};
-  bool bucket_started = false;
-  std::vector<ReadyItem> ready;  // a heap; see ReadyItem
-  size_t stale = 0;              // items in `ready` whose task is no longer ready
-  bool active = false;           // in active_queues_
-};
-
 // What the manager keeps for a task besides the Task itself. Kept small:
 // every pending and retained task has one (see bench/core_bench.cc).
 struct TaskManager::Entry {
   Task task;
-  QueueState* queue = nullptr;  // points into queues_ (a node map: stable)
-  uint64_t sequence = 0;        // FIFO order among equal priorities
+  Scheduler::QueueRef queue = nullptr;
+  uint64_t sequence = 0;  // FIFO order among equal priorities
   int32_t unmet_deps = 0;
-  bool ready = false;        // has a live item in queue->ready
+  bool ready = false;        // has a live item in the scheduler
   std::unique_ptr<Aux> aux;  // only while there is something in it
 };
 
@@ -105,51 +68,47 @@ struct TaskManager::Aux {
   SteadyTime start_at{};                // PENDING: not before this (delay, backoff)
   std::unique_ptr<Clock::Timer> timer;  // start delay, or the attempt's timeout
   std::optional<Running> run;           // set while RUNNING
-  std::vector<uint64_t> waiters;
 };
 
-struct TaskManager::Waiter {
-  std::string id;
-  Callback<Task> done;
-  std::unique_ptr<Clock::Timer> timer;
-};
-
-struct TaskManager::Subscriber {
-  TaskFilter filter;
-  std::function<void(const TaskEvent&)> on_event;
-  std::function<void(Status)> on_close;
-  EventTypes types;
-};
-
-bool TaskFilter::Matches(const Task& task) const {
-  if (!ids.empty() && std::find(ids.begin(), ids.end(), task.id) == ids.end()) return false;
-  if (!states.empty() && std::find(states.begin(), states.end(), task.state) == states.end()) {
-    return false;
+namespace {
+ManagerOptions WithDefaults(ManagerOptions o) {
+  if (o.max_running <= 0) {
+    o.max_running = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  if (!queue.empty() && QueueOf(task.spec) != queue) return false;
-  if (!name_prefix.empty() && !task.spec.name.view().starts_with(name_prefix)) return false;
-  for (const auto& [k, v] : labels) {
-    auto it = task.spec.labels.find(k);
-    if (it == task.spec.labels.end() || it->second != v) return false;
-  }
-  return true;
+  return o;
 }
+}  // namespace
 
 TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& store,
                          const HandlerRegistry& handlers)
     : strand_(asio::make_strand(io)),
-      options_(std::move(options)),
+      options_(WithDefaults(std::move(options))),
       clock_(options_.clock ? *options_.clock : SystemClock::Get()),
       spawner_(options_.spawner ? *options_.spawner : PosixSpawner()),
       store_(store),
       handlers_(handlers),
       retry_defaults_{options_.default_initial_backoff, options_.default_max_backoff,
                       options_.default_backoff_multiplier},
-      evict_(store.durable() && store.serves_reads()) {
-  if (options_.max_running <= 0) {
-    options_.max_running = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }
-}
+      scheduler_(options_.max_running, options_.queues,
+                 [this](uint64_t key, uint64_t sequence) {
+                   auto it = tasks_.find(key);
+                   return it != tasks_.end() && it->second.ready && it->second.sequence == sequence;
+                 }),
+      evict_(store.durable() && store.serves_reads()),
+      persister_(store, strand_, clock_,
+                 Persister::Hooks{
+                     .current = [this](const std::string& id) -> const Task* {
+                       auto it = FindTask(id);
+                       return it == tasks_.end() ? nullptr : &it->second.task;
+                     },
+                     .deletion_pending =
+                         [this](const std::string& id) {
+                           return !evict_ || deleting_.count(TaskKey(id)) > 0;
+                         },
+                     .committed = [this](const std::vector<std::string>& ids,
+                                         Persister::WriteOf of) { OnCommitted(ids, of); },
+                     .retries = Persister::NotifyIf(store.durable() && store.serves_reads()),
+                 }) {}
 
 TaskManager::~TaskManager() = default;
 
@@ -169,19 +128,6 @@ Status TaskManager::Validate(const SubmitRequest& request, std::string_view pref
   return ValidateSpec(
       request.spec, spec_field, options_.limits,
       [this](std::string_view p, const HandlerAction& a) { return handlers_.Check(p, a); });
-}
-
-TaskManager::QueueState& TaskManager::Queue(std::string_view name_view) {
-  std::string name(name_view);
-  auto [it, fresh] = queues_.try_emplace(name);
-  if (fresh) {
-    if (auto o = options_.queues.find(name); o != options_.queues.end()) {
-      it->second.limit = o->second.max_running;
-      it->second.rate = o->second.rate;
-      it->second.burst = std::max(1, o->second.burst);
-    }
-  }
-  return it->second;
 }
 
 Duration TaskManager::KillGrace(const TaskSpec& spec) const {
@@ -478,7 +424,7 @@ void TaskManager::Admit(Task task, bool recovered) {
   if (!inserted) return;
   Entry& e = it->second;
   e.task = std::move(task);
-  e.queue = &Queue(QueueOf(e.task.spec));
+  e.queue = scheduler_.Queue(QueueName(e.task.spec));
   e.sequence = ++sequence_;
   if (e.task.next_attempt_time) {
     // A wall-clock start time (not_before, or a backoff stored before a
@@ -527,7 +473,7 @@ void TaskManager::Admit(Task task, bool recovered) {
     }
     if (dep_state != TaskState::kCompleted) {
       ++e.unmet_deps;
-      dependents_.emplace(dep, id);
+      deps_.Add(dep, id);
     }
   }
   MakeReady(e);
@@ -557,45 +503,13 @@ void TaskManager::MakeReady(Entry& e) {
   }
   e.task.next_attempt_time.reset();
   e.ready = true;
-  QueueState& q = *e.queue;
-  q.ready.push_back(
-      {-static_cast<int64_t>(e.task.spec.priority), e.sequence, TaskKey(e.task.id), &e});
-  std::push_heap(q.ready.begin(), q.ready.end());
-  if (!q.active) {
-    q.active = true;
-    active_queues_.push_back(&q);
-  }
-}
-
-TaskManager::Entry* TaskManager::ReadyTop(QueueState& q) {
-  while (!q.ready.empty()) {
-    const ReadyItem& top = q.ready.front();
-    if (q.stale == 0) return top.entry;  // every item is live
-    auto it = tasks_.find(top.key);
-    if (it != tasks_.end() && it->second.ready && it->second.sequence == top.sequence) {
-      return &it->second;
-    }
-    std::pop_heap(q.ready.begin(), q.ready.end());
-    q.ready.pop_back();
-    if (q.stale > 0) --q.stale;
-  }
-  return nullptr;
+  scheduler_.Ready(e.queue, TaskKey(e.task.id), e.task.spec.priority, e.sequence, &e);
 }
 
 void TaskManager::Unready(Entry& e) {
   if (!e.ready) return;
   e.ready = false;
-  QueueState& q = *e.queue;
-  // Rebuild the heap once it is mostly dead items, so that cancelling many
-  // pending tasks does not keep their items around.
-  if (++q.stale > 64 && q.stale > q.ready.size() / 2) {
-    std::erase_if(q.ready, [&](const ReadyItem& item) {
-      auto it = tasks_.find(item.key);
-      return it == tasks_.end() || !it->second.ready || it->second.sequence != item.sequence;
-    });
-    std::make_heap(q.ready.begin(), q.ready.end());
-    q.stale = 0;
-  }
+  scheduler_.Unready(e.queue);
 }
 
 TaskManager::Aux& TaskManager::AuxOf(Entry& e) {
@@ -604,8 +518,7 @@ TaskManager::Aux& TaskManager::AuxOf(Entry& e) {
 }
 
 void TaskManager::TrimAux(Entry& e) {
-  if (e.aux && !e.aux->timer && !e.aux->run && e.aux->waiters.empty() &&
-      e.aux->start_at == SteadyTime{}) {
+  if (e.aux && !e.aux->timer && !e.aux->run && e.aux->start_at == SteadyTime{}) {
     e.aux.reset();
   }
 }
@@ -614,40 +527,12 @@ void TaskManager::TrimAux(Entry& e) {
 void TaskManager::Pump() {
   OnStrand("Pump");
   if (shutting_down_) return;
-  SteadyTime now = clock_.SteadyNow();
+  const SteadyTime now = clock_.SteadyNow();
   SteadyTime wake = SteadyTime::max();  // when a rate-limited queue gets its next token
-  while (running_ < options_.max_running) {
-    // The best head among the queues that may start a task now. Queues
-    // with ready tasks are few; each keeps its own heap.
-    QueueState* best = nullptr;
-    Entry* best_entry = nullptr;
-    for (size_t i = 0; i < active_queues_.size();) {
-      QueueState& q = *active_queues_[i];
-      Entry* head = ReadyTop(q);
-      if (head == nullptr) {
-        q.active = false;
-        active_queues_[i] = active_queues_.back();
-        active_queues_.pop_back();
-        continue;
-      }
-      ++i;
-      if (q.limit > 0 && q.running >= q.limit) continue;
-      SteadyTime next;
-      if (!HasToken(q, now, &next)) {
-        wake = std::min(wake, next);
-        continue;
-      }
-      if (best == nullptr || best->ready.front() < q.ready.front()) {
-        best = &q;
-        best_entry = head;
-      }
-    }
-    if (best == nullptr) break;
-    std::pop_heap(best->ready.begin(), best->ready.end());
-    best->ready.pop_back();
-    if (best->rate > 0) best->tokens -= 1;
-    best_entry->ready = false;
-    StartAttempt(*best_entry);
+  while (auto pick = scheduler_.Next(now, &wake)) {
+    Entry& e = *static_cast<Entry*>(pick->ref);
+    e.ready = false;
+    StartAttempt(e);
   }
   if (wake != SteadyTime::max() && wake < pump_at_) {
     pump_at_ = wake;
@@ -656,22 +541,6 @@ void TaskManager::Pump() {
       Pump();
     });
   }
-}
-
-bool TaskManager::HasToken(QueueState& q, SteadyTime now, SteadyTime* next) {
-  if (q.rate <= 0) return true;
-  if (!q.bucket_started) {
-    q.tokens = q.burst;
-    q.bucket_started = true;
-  } else {
-    double elapsed = std::chrono::duration<double>(now - q.refilled).count();
-    q.tokens = std::min(q.burst, q.tokens + elapsed * q.rate);
-  }
-  q.refilled = now;
-  if (q.tokens >= 1) return true;
-  *next = now + ToSteady(std::chrono::duration_cast<Duration>(
-                    std::chrono::duration<double>((1 - q.tokens) / q.rate)));
-  return false;
 }
 
 // ---------------------------------------------------------------- running
@@ -689,9 +558,7 @@ void TaskManager::StartAttempt(Entry& e) {
   t.error.reset();
   t.progress = Progress{};
   AuxOf(e).run.emplace();
-  --pending_;
-  ++running_;
-  ++e.queue->running;
+  --pending_;  // and running: counted by the scheduler, which picked it
   // Persisted below, once: with the process for an exec task.
   Emit(TaskEvent::Type::kStateChanged, t, now);
   spdlog::debug("task {}: attempt {} started", t.id, t.attempt);
@@ -834,8 +701,7 @@ void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReaso
   Entry& e = it->second;
   Task& t = e.task;
   if (t.state != TaskState::kRunning || t.attempt != attempt) return;
-  --running_;
-  --e.queue->running;
+  scheduler_.Stopped(e.queue);
   // Whatever is left of the group (grandchildren) goes with the attempt,
   // and (unless the task said otherwise) what left the group.
   if (e.aux->run->exec) {
@@ -908,28 +774,16 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
   // When evicting, the deadline goes into ended_index_ with the task, once
   // its final state is committed (see MaybeEvict).
   if (!evict_) ScheduleExpiry(t.id, clock_.SteadyNow() + ToSteady(ttl));
-  // Dependents are resolved from a work list, not by recursion: a chain of
-  // thousands of dependent tasks must not exhaust the stack.
-  ended_.push_back(t.id);
-  if (!resolving_dependents_) {
-    resolving_dependents_ = true;
-    while (!ended_.empty()) {
-      std::string id = std::move(ended_.front());
-      ended_.pop_front();
-      OnDependencyEnded(id);
-    }
-    resolving_dependents_ = false;
-  }
+  deps_.Ended(t.id, [this](const std::string& id, const std::vector<std::string>& dependents) {
+    ResolveDependents(id, dependents);
+  });
 }
 
-void TaskManager::OnDependencyEnded(const std::string& id) {
-  if (dependents_.empty()) return;
-  auto range = dependents_.equal_range(id);
-  std::vector<std::string> ids;
-  for (auto it = range.first; it != range.second; ++it) ids.push_back(it->second);
-  dependents_.erase(range.first, range.second);
+void TaskManager::ResolveDependents(const std::string& id,
+                                    const std::vector<std::string>& dependents) {
+  OnStrand("ResolveDependents");
   const Task& dep = FindTask(id)->second.task;
-  for (const auto& did : ids) {
+  for (const auto& did : dependents) {
     auto it = FindTask(did);
     if (it == tasks_.end() || it->second.task.state != TaskState::kPending) continue;
     Entry& d = it->second;
@@ -1212,20 +1066,14 @@ void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
     done(e.task);
     return;
   }
-  Waiter& w = AddWaiter(handle, e, std::move(done));
+  WaiterSet::Waiter& w = AddWaiter(handle, e, std::move(done));
   if (timeout) {
     w.timer = clock_.RunAfter(*timeout, strand_, [this, handle] { AnswerWaiter(handle); });
   }
 }
 
-TaskManager::Waiter& TaskManager::AddWaiter(uint64_t handle, Entry& e, Callback<Task> done) {
-  auto w = std::make_unique<Waiter>();
-  w->id = e.task.id;
-  w->done = std::move(done);
-  Waiter& added = *w;
-  waiters_.emplace(handle, std::move(w));
-  AuxOf(e).waiters.push_back(handle);
-  return added;
+WaiterSet::Waiter& TaskManager::AddWaiter(uint64_t handle, Entry& e, Callback<Task> done) {
+  return waiters_.Add(handle, TaskKey(e.task.id), e.task.id, std::move(done));
 }
 
 void TaskManager::CancelWait(uint64_t handle) {
@@ -1236,18 +1084,9 @@ void TaskManager::CancelWait(uint64_t handle) {
 
 void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
   OnStrand("AnswerWaiter");
-  auto wit = waiters_.find(handle);
-  if (wit == waiters_.end()) return;  // answered already
-  auto waiter = std::move(wit->second);
-  waiters_.erase(wit);
+  auto waiter = waiters_.Take(handle);
+  if (!waiter) return;  // answered already
   auto tit = FindTask(waiter->id);
-  if (tit != tasks_.end()) {
-    if (Entry& e = tit->second; e.aux) {
-      auto& list = e.aux->waiters;
-      list.erase(std::remove(list.begin(), list.end(), handle), list.end());
-      TrimAux(e);
-    }
-  }
   if (status) {
     waiter->done(*status);
   } else if (tit == tasks_.end()) {
@@ -1258,10 +1097,7 @@ void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
 }
 
 void TaskManager::ReleaseWaiters(Entry& e) {
-  if (!e.aux) return;
-  auto handles = std::move(e.aux->waiters);
-  e.aux->waiters.clear();
-  for (uint64_t h : handles) AnswerWaiter(h);
+  for (uint64_t h : waiters_.HandlesOf(TaskKey(e.task.id))) AnswerWaiter(h);
 }
 
 // ---------------------------------------------------------------- progress
@@ -1324,22 +1160,12 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
 }
 
 void TaskManager::ScheduleExpiry(const std::string& id, SteadyTime at) {
-  // Most tasks share the default TTL, so deadlines mostly arrive in order:
-  // those go to a FIFO (O(1)), the others to an ordered map.
-  if (expiries_fifo_.empty() || expiries_fifo_.back().first <= at) {
-    expiries_fifo_.emplace_back(at, id);
-  } else {
-    expiries_.emplace(at, id);
-  }
+  expiries_.Schedule(id, at);
   if (at < sweep_at_) ArmSweep();
 }
 
 std::optional<SteadyTime> TaskManager::NextExpiry() {
-  std::optional<SteadyTime> next;
-  if (!expiries_fifo_.empty()) next = expiries_fifo_.front().first;
-  if (!expiries_.empty() && (!next || expiries_.begin()->first < *next)) {
-    next = expiries_.begin()->first;
-  }
+  std::optional<SteadyTime> next = expiries_.Next();
   if (const int64_t ns = ended_index_.NextDeadline(); ns != INT64_MAX) {
     SteadyTime at{std::chrono::duration_cast<SteadyTime::duration>(std::chrono::nanoseconds(ns))};
     if (!next || at < *next) next = at;
@@ -1358,17 +1184,8 @@ void TaskManager::Sweep() {
   OnStrand("Sweep");
   sweep_at_ = SteadyTime::max();
   auto now = clock_.SteadyNow();
-  for (;;) {
-    std::string id;
-    if (!expiries_fifo_.empty() && expiries_fifo_.front().first <= now) {
-      id = std::move(expiries_fifo_.front().second);
-      expiries_fifo_.pop_front();
-    } else if (!expiries_.empty() && expiries_.begin()->first <= now) {
-      id = std::move(expiries_.begin()->second);
-      expiries_.erase(expiries_.begin());
-    } else {
-      break;
-    }
+  std::string id;
+  while (expiries_.PopDue(now, &id)) {
     auto it = FindTask(id);
     if (it != tasks_.end() && IsTerminal(it->second.task.state)) {
       spdlog::debug("task {}: retention ended; deleting", id);
@@ -1384,9 +1201,7 @@ void TaskManager::ExpireEnded(SteadyTime now) {
   std::vector<std::string> ids;
   EndedTask e;
   const int64_t now_ns = SteadyNanos(now);
-  const bool wanted_deleted =
-      std::any_of(subscribers_.begin(), subscribers_.end(),
-                  [](const auto& s) { return s.second->types.Has(TaskEvent::Type::kDeleted); });
+  const bool wanted_deleted = events_.Wants(TaskEvent::Type::kDeleted);
   while (ids.size() < kExpireBatch && ended_index_.PopDue(now_ns, &e)) {
     std::string id = TaskIdFromNumber(e.key);
     deleting_.insert(e.key);
@@ -1406,23 +1221,16 @@ void TaskManager::ExpireEnded(SteadyTime now) {
   }
   if (ids.empty()) return;
   spdlog::debug("{} finished tasks reached the end of their retention; deleting", ids.size());
-  DeleteStored(std::move(ids), OnCommit::kNotify);
+  DeleteStored(std::move(ids), Persister::OnCommit::kNotify);
 }
 
-void TaskManager::DeleteStored(std::vector<std::string> ids, OnCommit on_commit) {
-  std::vector<StoreOp> ops;
-  ops.reserve(ids.size());
+void TaskManager::DeleteStored(std::vector<std::string> ids, Persister::OnCommit on_commit) {
   for (const auto& id : ids) {
     std::error_code ec;
     std::filesystem::remove(StdoutPath(id), ec);
     std::filesystem::remove(StderrPath(id), ec);
-    StoreOp op;
-    op.kind = StoreOp::Kind::kDelete;
-    op.id = id;
-    ops.push_back(std::move(op));
   }
-  store_.Write(std::move(ops),
-               RetryOnFailure(std::move(ids), WriteOf::kDeletes, WriteTry::kFirst, on_commit));
+  persister_.Delete(std::move(ids), on_commit);
 }
 
 void TaskManager::Erase(const std::string& id) {
@@ -1437,7 +1245,7 @@ void TaskManager::Erase(const std::string& id) {
   // Until the deletion commits the store still has the row: reads must not see it.
   if (evict_) deleting_.insert(it->first);
   tasks_.erase(it);
-  DeleteStored({id}, NotifyIf(evict_));
+  DeleteStored({id}, Persister::NotifyIf(evict_));
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
@@ -1449,16 +1257,16 @@ void TaskManager::EraseStored(const Task& task) {
   e.rid_state = EndedTask::Pack(RequestIdHash(task.request_id), task.state);
   ended_index_.Remove(e);
   deleting_.insert(key);
-  DeleteStored({task.id}, OnCommit::kNotify);
+  DeleteStored({task.id}, Persister::OnCommit::kNotify);
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
-void TaskManager::OnCommitted(const std::vector<std::string>& ids, WriteOf of) {
+void TaskManager::OnCommitted(const std::vector<std::string>& ids, Persister::WriteOf of) {
   OnStrand("OnCommitted");
   for (const auto& id : ids) {
     auto key = TaskIdNumber(id);
     if (!key) continue;
-    if (of == WriteOf::kDeletes) {
+    if (of == Persister::WriteOf::kDeletes) {
       deleting_.erase(*key);  // the store no longer has it
       continue;
     }
@@ -1474,7 +1282,10 @@ void TaskManager::MaybeEvict(TaskMap::iterator it) {
   const Task& t = e.task;
   // Waiters are answered at the end and dependents resolved then, so an
   // entry with aux or a change still to be written is the rare exception.
-  if (!evict_ || !IsTerminal(t.state) || e.aux || unpersisted_.count(t.id)) return;
+  if (!evict_ || !IsTerminal(t.state) || e.aux || persister_.Unpersisted(t.id) ||
+      waiters_.Has(it->first)) {
+    return;
+  }
   EndedTask ended;
   ended.key = it->first;
   ended.rid_state = EndedTask::Pack(RequestIdHash(t.request_id), t.state);
@@ -1537,100 +1348,25 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
         page.start_after = std::move(got->last_id);
       }
     }
-    subscribers_.emplace(
-        handle, std::make_unique<Subscriber>(Subscriber{std::move(filter), std::move(on_event),
-                                                        std::move(on_close), types}));
+    events_.Add(handle, std::move(filter), std::move(on_event), std::move(on_close), types);
   });
   return handle;
 }
 
 void TaskManager::Unsubscribe(uint64_t handle) {
-  asio::post(strand_, [this, handle] { subscribers_.erase(handle); });
+  asio::post(strand_, [this, handle] { events_.Remove(handle); });
 }
 
 void TaskManager::Emit(TaskEvent::Type type, const Task& task, WallTime now) {
   OnStrand("Emit");
-  if (subscribers_.empty()) return;
-  const TaskEvent event{type, task, now, ++event_sequence_};
-  // Subscribe and Unsubscribe only ever post, so no callback can change
-  // subscribers_ while this loop runs.
-  for (const auto& [h, sub] : subscribers_) {
-    if (sub->types.Has(type) && sub->filter.Matches(task)) sub->on_event(event);
-  }
+  // Subscribe and Unsubscribe only ever post, so no callback can change the
+  // subscriptions while they are called.
+  events_.Emit(type, task, now);
 }
 
 void TaskManager::Persist(const Task& task) {
   OnStrand("Persist");
-  if (!store_.durable()) return;
-  std::vector<StoreOp> ops;
-  ops.push_back(StoreOp{StoreOp::Kind::kPut, task, {}});
-  // A finished task's final state: once committed, the task may leave RAM.
-  store_.Write(std::move(ops), RetryOnFailure({task.id}, WriteOf::kPuts, WriteTry::kFirst,
-                                              NotifyIf(evict_ && IsTerminal(task.state))));
-}
-
-std::function<void(Status)> TaskManager::RetryOnFailure(std::vector<std::string> ids, WriteOf of,
-                                                        WriteTry attempt, OnCommit on_commit) {
-  return [this, ids = std::move(ids), of, attempt, on_commit,
-          alive = std::weak_ptr<int>(alive_)](Status s) {
-    if (s.ok()) {
-      if (attempt == WriteTry::kRetry) {
-        spdlog::info("{} task changes that had failed are persisted now", ids.size());
-      }
-      if (on_commit == OnCommit::kNotify && !alive.expired()) {
-        asio::post(strand_, [this, ids, of, alive] {
-          if (!alive.expired()) OnCommitted(ids, of);
-        });
-      }
-      return;
-    }
-    for (const auto& id : ids) {
-      spdlog::error("task {}: change not persisted ({}); retrying", id, s.message());
-    }
-    if (alive.expired()) return;
-    asio::post(strand_, [this, ids, alive] {
-      if (alive.expired()) return;
-      unpersisted_.insert(ids.begin(), ids.end());
-      if (!persist_retry_timer_) {
-        persist_retry_timer_ = clock_.RunAfter(kPersistRetry, strand_, [this] { RetryPersist(); });
-      }
-    });
-  };
-}
-
-// Writes again what failed to be written (a full disk, say): the task as it
-// is now, or its deletion when it is gone. Keeps trying until it succeeds.
-void TaskManager::RetryPersist() {
-  OnStrand("RetryPersist");
-  persist_retry_timer_.reset();
-  auto ids = std::move(unpersisted_);
-  unpersisted_.clear();
-  // Puts and deletions go in separate writes: each commit says which it was.
-  std::vector<StoreOp> puts, dels;
-  std::vector<std::string> put_ids, del_ids;
-  for (const auto& id : ids) {
-    auto it = FindTask(id);
-    StoreOp op;
-    if (it != tasks_.end()) {
-      op.task = it->second.task;
-      puts.push_back(std::move(op));
-      put_ids.push_back(id);
-    } else if (!evict_ || deleting_.count(TaskKey(id))) {
-      op.kind = StoreOp::Kind::kDelete;
-      op.id = id;
-      dels.push_back(std::move(op));
-      del_ids.push_back(id);
-    }
-    // else: left RAM after its final state was committed: nothing to redo
-  }
-  if (!puts.empty()) {
-    store_.Write(std::move(puts), RetryOnFailure(std::move(put_ids), WriteOf::kPuts,
-                                                 WriteTry::kRetry, NotifyIf(evict_)));
-  }
-  if (!dels.empty()) {
-    store_.Write(std::move(dels), RetryOnFailure(std::move(del_ids), WriteOf::kDeletes,
-                                                 WriteTry::kRetry, NotifyIf(evict_)));
-  }
+  persister_.Put(task, Persister::NotifyIf(evict_ && IsTerminal(task.state)));
 }
 
 // ---------------------------------------------------------------- stats
@@ -1642,12 +1378,13 @@ void TaskManager::GetStats(std::function<void(ManagerStats)> done) {
       st.by_state[static_cast<size_t>(s)] = ended_index_.count(s);
     }
     st.finished_in_store = ended_index_.size();
-    for (const auto& [name, q] : queues_) st.queues[name].running = q.running;
+    scheduler_.ForEachQueue(
+        [&](const std::string& name, int running) { st.queues[name].running = running; });
     for (const auto& [key, e] : tasks_) {
       const Task& t = e.task;
       ++st.by_state[static_cast<size_t>(t.state)];
       if (t.state == TaskState::kPending) {
-        ++st.queues[std::string(QueueOf(t.spec))].pending;
+        ++st.queues[std::string(QueueName(t.spec))].pending;
         // tasks_ is in creation order: the first pending one is the oldest.
         if (!st.oldest_pending_create_time) st.oldest_pending_create_time = t.create_time;
       }
@@ -1665,14 +1402,8 @@ void TaskManager::Shutdown(std::function<void()> done) {
     sweep_timer_.reset();
     pump_timer_.reset();
     // Waits end with the current state; subscriptions end with UNAVAILABLE.
-    std::vector<uint64_t> handles;
-    for (const auto& [h, w] : waiters_) handles.push_back(h);
-    for (uint64_t h : handles) AnswerWaiter(h);
-    auto subscribers = std::move(subscribers_);
-    subscribers_.clear();
-    for (auto& [h, sub] : subscribers) {
-      if (sub->on_close) sub->on_close(Unavailable("taskd is shutting down"));
-    }
+    for (uint64_t h : waiters_.Handles()) AnswerWaiter(h);
+    events_.CloseAll(Unavailable("taskd is shutting down"));
     for (auto& [id, e] : tasks_) {
       if (e.task.state == TaskState::kPending && e.aux) e.aux->timer.reset();
       if (e.task.state == TaskState::kRunning) {
@@ -1680,12 +1411,7 @@ void TaskManager::Shutdown(std::function<void()> done) {
                     std::min(KillGrace(e.task.spec), options_.shutdown_grace));
       }
     }
-    for (QueueState* q : active_queues_) {
-      q->ready.clear();
-      q->stale = 0;
-      q->active = false;
-    }
-    active_queues_.clear();
+    scheduler_.ClearReady();
     for (auto& [id, e] : tasks_) e.ready = false;
     MaybeFinishShutdown();
   });
@@ -1709,7 +1435,7 @@ void TaskManager::KillEscapedOf(const std::string& id) {
 
 void TaskManager::MaybeFinishShutdown() {
   OnStrand("MaybeFinishShutdown");
-  if (!shutting_down_ || running_ > 0 || !shutdown_done_) return;
+  if (!shutting_down_ || scheduler_.running() > 0 || !shutdown_done_) return;
   // Nothing a task started outlives the daemon, in its group or not.
   if (int n = KillEscaped(instance_, nullptr); n > 0) {
     spdlog::info("killed {} processes that had left their task's process group", n);

@@ -37,7 +37,14 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/engine/dependency_graph.h"
+#include "core/engine/event_bus.h"
+#include "core/engine/expiry_queue.h"
 #include "core/engine/lifecycle.h"
+#include "core/engine/persister.h"
+#include "core/engine/scheduler.h"
+#include "core/engine/task_filter.h"
+#include "core/engine/waiter_set.h"
 #include "core/exec/exec_runner.h"
 #include "core/exec/handlers.h"
 #include "core/model/asio.h"
@@ -49,12 +56,6 @@
 #include "core/store/store.h"
 
 namespace taskd {
-
-struct QueueOptions {
-  int max_running = 0;  // 0: only the global limit applies
-  double rate = 0;      // starts per second (token bucket); 0: unlimited
-  int burst = 1;        // bucket size: starts allowed at once after a quiet spell
-};
 
 struct ManagerOptions {
   int max_running = 0;  // 0: the number of cores
@@ -82,16 +83,6 @@ struct SubmitRequest {
   std::string request_id;
 };
 
-// Which tasks a List or Subscribe matches; empty fields match everything.
-struct TaskFilter {
-  std::vector<std::string> ids;
-  std::vector<TaskState> states;
-  std::map<std::string, std::string> labels;  // every pair must match
-  std::string queue;
-  std::string name_prefix;
-  bool Matches(const Task& task) const;
-};
-
 // A List page over finished tasks in the store scans at most
 // kListScanRows store rows (it runs on the manager strand): with a filter
 // that matches few of them, a page may hold fewer than page_size tasks (even
@@ -108,44 +99,6 @@ struct ListResult {
   std::vector<Task> tasks;
   std::string last_id;  // set when more tasks may follow
 };
-
-// Passed to subscribers by reference, valid only during the callback: copy
-// what you keep.
-struct TaskEvent {
-  enum class Type { kSnapshot, kCreated, kStateChanged, kProgress, kDeleted };
-  Type type;
-  const Task& task;
-  WallTime time;
-  // Numbers live events (1, 2, …) in the order they happen; every
-  // subscriber of one event sees the same number, so a consumer may convert
-  // an event once and share it. 0 for snapshot events.
-  uint64_t sequence = 0;
-};
-
-// Which event types a subscriber wants. The manager skips work that only
-// an unwanted event needs: a finished task reaching the end of its
-// retention is read from the store only when some subscriber wants
-// kDeleted.
-class EventTypes {
- public:
-  constexpr EventTypes(std::initializer_list<TaskEvent::Type> types) {
-    for (auto t : types) bits_ |= Bit(t);
-  }
-  // Every type, also one added later.
-  static constexpr EventTypes All() {
-    EventTypes all{};
-    all.bits_ = ~0u;
-    return all;
-  }
-  constexpr bool Has(TaskEvent::Type t) const { return (bits_ & Bit(t)) != 0; }
-
- private:
-  static constexpr unsigned Bit(TaskEvent::Type t) { return 1u << static_cast<unsigned>(t); }
-  unsigned bits_ = 0;
-};
-
-template <typename T>
-using Callback = std::function<void(StatusOr<T>)>;
 
 // Gauges for monitoring, taken in one pass on the strand.
 struct ManagerStats {
@@ -250,11 +203,7 @@ class TaskManager {
  private:
   struct Entry;
   struct Aux;
-  struct ReadyItem;
-  struct QueueState;
   struct Running;
-  struct Waiter;
-  struct Subscriber;
 
   // Everything below runs on strand_ (after Start: see OnStrand).
   // Aborts, in debug and sanitizer builds, when called off the strand after
@@ -277,40 +226,29 @@ class TaskManager {
   void Requeue(Entry& e, Duration delay);
   void StopAttempt(Entry& e, TaskReason why, Duration grace);
   void ApplyProgress(const std::string& id, int32_t attempt, double percent, std::string message);
-  // Refills `queue`'s token bucket: true when it holds a start token (the
-  // caller takes it), else false and when the next one comes in *next.
-  bool HasToken(QueueState& queue, SteadyTime now, SteadyTime* next);
-  // The ready task to start next from `queue` (dropping dead items on top), or nullptr.
-  Entry* ReadyTop(QueueState& queue);
-  // Takes `e` out of its queue's ready heap (lazily: see ReadyItem).
+  // Takes `e` out of the scheduler's ready tasks (see Scheduler::Unready).
   void Unready(Entry& e);
   Aux& AuxOf(Entry& e);    // allocates it when missing
   void TrimAux(Entry& e);  // frees it when empty
   // The task with this id, or tasks_.end() (also for a malformed id).
   std::map<uint64_t, Entry>::iterator FindTask(std::string_view id);
-  QueueState& Queue(std::string_view name);
   void ReleaseWaiters(Entry& e);
   // Removes waiter `handle` (if still there) and answers it: with `status`
   // when given, else with its task as it is now (NOT_FOUND if deleted).
   void AnswerWaiter(uint64_t handle, std::optional<Status> status = std::nullopt);
-  void OnDependencyEnded(const std::string& id);
+  // The dependents of a task that ended: started, or failed with it.
+  void ResolveDependents(const std::string& id, const std::vector<std::string>& dependents);
   void ScheduleExpiry(const std::string& id, SteadyTime at);
   void ArmSweep();
   std::optional<SteadyTime> NextExpiry();
   void Sweep();
   void Erase(const std::string& id);
+  // Writes the task as it is now; a finished task's final state, once
+  // committed, lets it leave RAM.
   void Persist(const Task& task);
-  // What a store write holds, what it is, and what its commit must do.
-  enum class WriteOf { kPuts, kDeletes };
-  enum class WriteTry { kFirst, kRetry };     // kRetry: of changes that failed (success is logged)
-  enum class OnCommit { kNothing, kNotify };  // kNotify: OnCommitted(ids, ...) on the strand
-  static OnCommit NotifyIf(bool b) { return b ? OnCommit::kNotify : OnCommit::kNothing; }
-  // A store callback that, on failure, queues `ids` to be written again.
-  std::function<void(Status)> RetryOnFailure(std::vector<std::string> ids, WriteOf of,
-                                             WriteTry attempt, OnCommit on_commit);
   // The one path by which tasks leave the store: deletes their rows (and
   // their logs), retried until it commits.
-  void DeleteStored(std::vector<std::string> ids, OnCommit on_commit);
+  void DeleteStored(std::vector<std::string> ids, Persister::OnCommit on_commit);
 
   // Finished tasks in the store (only when evict_).
   //
@@ -318,7 +256,7 @@ class TaskManager {
   // (puts), or deleted ones are gone from the store for good (`deletes`;
   // only a deletion's own commit ends its deleting_ entry, never an earlier
   // put of the same task committing after the delete was queued).
-  void OnCommitted(const std::vector<std::string>& ids, WriteOf of);
+  void OnCommitted(const std::vector<std::string>& ids, Persister::WriteOf of);
   // Moves a finished task whose final state is committed from tasks_ to
   // ended_index_, unless something still needs its entry.
   void MaybeEvict(std::map<uint64_t, Entry>::iterator it);
@@ -340,8 +278,7 @@ class TaskManager {
   // SnapshotPage's page (strand only).
   StatusOr<ListResult> SnapshotOnStrand(ListRequest request);
   // Registers waiter `handle` for `e`; ReleaseWaiters or AnswerWaiter answers it.
-  Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
-  void RetryPersist();
+  WaiterSet::Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
   void Emit(TaskEvent::Type type, const Task& task, WallTime now);
   void KillEscapedOf(const std::string& id);
   void MaybeFinishShutdown();
@@ -363,22 +300,15 @@ class TaskManager {
   std::unordered_map<std::string_view, uint64_t> request_ids_;
   std::unordered_map<std::string, std::vector<Callback<Task>>>
       inflight_;  // uncommitted request_ids
-  // Queues with ready tasks (QueueState::ready non-empty), in no order.
-  std::vector<QueueState*> active_queues_;
   uint64_t sequence_ = 0;
-  uint64_t event_sequence_ = 0;  // TaskEvent::sequence of the last live event
-  size_t pending_ = 0;           // PENDING tasks, committed or in flight
-  int running_ = 0;
-  std::unordered_map<std::string, QueueState> queues_;  // every queue seen so far
-  std::multimap<std::string, std::string> dependents_;  // dependency id -> dependent id
-  std::deque<std::string> ended_;  // terminal tasks whose dependents are still to resolve
-  bool resolving_dependents_ = false;
-  std::unordered_map<uint64_t, std::unique_ptr<Waiter>> waiters_;
-  std::unordered_map<uint64_t, std::unique_ptr<Subscriber>> subscribers_;
+  size_t pending_ = 0;  // PENDING tasks, committed or in flight
+  Scheduler scheduler_;
+  DependencyGraph deps_;
+  WaiterSet waiters_;
+  EventBus events_;
   std::unique_ptr<Clock::Timer> pump_timer_;  // next rate-limit token
   SteadyTime pump_at_ = SteadyTime::max();
-  std::deque<std::pair<SteadyTime, std::string>> expiries_fifo_;  // in deadline order
-  std::multimap<SteadyTime, std::string> expiries_;               // out-of-order deadlines
+  ExpiryQueue expiries_;  // finished tasks in RAM (not evict_)
   std::unique_ptr<Clock::Timer> sweep_timer_;
   SteadyTime sweep_at_ = SteadyTime::max();
   bool shutting_down_ = false;
@@ -386,16 +316,13 @@ class TaskManager {
   // TASKD_INSTANCE of this manager's task processes: its log directory,
   // canonical (set by Start()).
   std::string instance_;
-  std::set<std::string> unpersisted_;  // changes whose write failed; retried
-  std::unique_ptr<Clock::Timer> persist_retry_timer_;
   // store_.durable() && store_.serves_reads(): finished tasks leave RAM.
   bool evict_ = false;
   EndedIndex ended_index_;  // finished tasks only in the store (evict_)
   // Keys of deleted tasks whose deletion is not committed yet: the store
   // still has them, reads must not (evict_).
   std::unordered_set<uint64_t> deleting_;
-  // Store callbacks hold a weak_ptr to this: they may outlive the manager.
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  Persister persister_;
   std::function<void()> shutdown_done_;
 };
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -96,5 +97,9 @@ class [[nodiscard]] StatusOr {
  private:
   std::variant<Status, T> v_;
 };
+
+// How an asynchronous call answers: a value, or why there is none.
+template <typename T>
+using Callback = std::function<void(StatusOr<T>)>;
 
 }  // namespace taskd

@@ -8,6 +8,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -140,6 +141,49 @@ class GatedStore final : public ForwardingStore {
   std::mutex mu_;
   bool hold_ = false;
   std::deque<std::pair<std::vector<StoreOp>, std::function<void(Status)>>> held_;
+};
+
+// A durable store that keeps nothing but records each write (its ops'
+// kinds and ids); it fails writes while failing(true), and holds their
+// callbacks while holding(true), for the test to run later. One thread only.
+class FlakyStore final : public Store {
+ public:
+  struct Op {
+    StoreOp::Kind kind;
+    std::string id;
+    double percent = 0;  // a put's task progress
+    bool operator==(const Op&) const = default;
+  };
+  StatusOr<StoredTasks> Load() override { return StoredTasks{}; }
+  void Write(std::vector<StoreOp> ops, std::function<void(Status)> done) override {
+    std::vector<Op> batch;
+    for (const auto& op : ops) {
+      if (op.kind == StoreOp::Kind::kPut) {
+        batch.push_back({op.kind, op.task.id, op.task.progress.percent});
+      } else {
+        batch.push_back({op.kind, op.id});
+      }
+    }
+    Status s = failing_ ? Status(StatusCode::kUnavailable, "disk full") : OkStatus();
+    if (!failing_) written_.push_back(std::move(batch));
+    if (holding_) {
+      held_.push_back([done = std::move(done), s] { done(s); });
+    } else {
+      done(s);
+    }
+  }
+  void Close() override {}
+  const char* Name() const override { return "flaky"; }
+  void failing(bool f) { failing_ = f; }
+  void holding(bool h) { holding_ = h; }
+  // The batches written successfully, in order.
+  const std::vector<std::vector<Op>>& written() const { return written_; }
+  std::vector<std::function<void()>> TakeHeld() { return std::exchange(held_, {}); }
+
+ private:
+  bool failing_ = false, holding_ = false;
+  std::vector<std::vector<Op>> written_;
+  std::vector<std::function<void()>> held_;
 };
 
 }  // namespace taskd::testing
