@@ -1,6 +1,5 @@
 #include "core/engine/task_manager.h"
 
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -36,39 +35,7 @@ int64_t WallNanos(WallTime t) {
 // strand.
 constexpr size_t kExpireBatch = 1000;
 
-unsigned StateBit(TaskState s) { return 1u << static_cast<unsigned>(s); }
-constexpr unsigned kEndedStates = (1u << 3) | (1u << 4) | (1u << 5);
-
 }  // namespace
-
-// What the manager keeps for a task besides the Task itself. Kept small:
-// every pending and retained task has one (see bench/core_bench.cc).
-struct TaskManager::Entry {
-  Task task;
-  Scheduler::QueueRef queue = nullptr;
-  uint64_t sequence = 0;  // FIFO order among equal priorities
-  int32_t unmet_deps = 0;
-  bool ready = false;        // has a live item in the scheduler
-  std::unique_ptr<Aux> aux;  // only while there is something in it
-};
-
-// What a RUNNING task needs.
-struct TaskManager::Running {
-  std::shared_ptr<Process> exec;
-  std::shared_ptr<HandlerContext> handler;
-  std::unique_ptr<Clock::Timer> kill_timer;  // SIGKILL after the grace
-  SteadyTime kill_at = SteadyTime::max();
-  std::optional<TaskReason> stopping;            // why the attempt is being stopped
-  std::unique_ptr<Clock::Timer> progress_flush;  // persists the latest progress
-};
-
-// The parts of an Entry that most tasks never need, or need only for a
-// while; one allocation holds them all.
-struct TaskManager::Aux {
-  SteadyTime start_at{};                // PENDING: not before this (delay, backoff)
-  std::unique_ptr<Clock::Timer> timer;  // start delay, or the attempt's timeout
-  std::optional<Running> run;           // set while RUNNING
-};
 
 namespace {
 ManagerOptions WithDefaults(ManagerOptions o) {
@@ -89,21 +56,32 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
       handlers_(handlers),
       retry_defaults_{options_.default_initial_backoff, options_.default_max_backoff,
                       options_.default_backoff_multiplier},
+      table_(store),
       scheduler_(options_.max_running, options_.queues,
                  [this](uint64_t key, uint64_t sequence) {
-                   auto it = tasks_.find(key);
-                   return it != tasks_.end() && it->second.ready && it->second.sequence == sequence;
+                   auto it = table_.entries().find(key);
+                   return it != table_.end() && it->second.ready && it->second.sequence == sequence;
                  }),
-      evict_(store.durable() && store.serves_reads()),
+      evict_(table_.evicts()),
+      runner_(
+          strand_, clock_, spawner_, handlers_,
+          AttemptRunner::Options{options_.log_dir, options_.log_cap_bytes, &options_.task_env},
+          [this](const std::string& id, int32_t attempt, double percent, std::string message) {
+            ApplyProgress(id, attempt, percent, std::move(message));
+          },
+          [this](const std::string& id, int32_t attempt, TaskReason reason,
+                 std::optional<TaskResult> result, std::optional<TaskError> error) {
+            OnAttemptEnd(id, attempt, reason, std::move(result), std::move(error));
+          }),
       persister_(store, strand_, clock_,
                  Persister::Hooks{
                      .current = [this](const std::string& id) -> const Task* {
                        auto it = FindTask(id);
-                       return it == tasks_.end() ? nullptr : &it->second.task;
+                       return it == table_.end() ? nullptr : &it->second.task;
                      },
                      .deletion_pending =
                          [this](const std::string& id) {
-                           return !evict_ || deleting_.count(TaskKey(id)) > 0;
+                           return !evict_ || table_.IsDeleting(TaskKey(id));
                          },
                      .committed = [this](const std::vector<std::string>& ids,
                                          Persister::WriteOf of) { OnCommitted(ids, of); },
@@ -113,10 +91,10 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
 TaskManager::~TaskManager() = default;
 
 std::filesystem::path TaskManager::StdoutPath(const std::string& id) const {
-  return options_.log_dir / (id + ".out");
+  return runner_.StdoutPath(id);
 }
 std::filesystem::path TaskManager::StderrPath(const std::string& id) const {
-  return options_.log_dir / (id + ".err");
+  return runner_.StderrPath(id);
 }
 
 Status TaskManager::Validate(const SubmitRequest& request, std::string_view prefix) const {
@@ -134,11 +112,6 @@ Duration TaskManager::KillGrace(const TaskSpec& spec) const {
   return spec.kill_grace > Duration::zero() ? spec.kill_grace : options_.default_kill_grace;
 }
 
-TaskManager::TaskMap::iterator TaskManager::FindTask(std::string_view id) {
-  auto key = TaskIdNumber(id);
-  return key ? tasks_.find(*key) : tasks_.end();
-}
-
 void TaskManager::OnStrand(const char* where) const {
   TASKD_DCHECK(!started_.load(std::memory_order_relaxed) || strand_.running_in_this_thread(),
                std::string(where) + " ran off the manager strand");
@@ -152,6 +125,7 @@ Status TaskManager::Start() {
   {
     auto canonical = std::filesystem::weakly_canonical(options_.log_dir, ec);
     instance_ = (ec ? options_.log_dir : canonical).lexically_normal().string();
+    runner_.SetInstance(instance_);
   }
   auto loaded = store_.Load();
   if (!loaded.ok()) return loaded.status();
@@ -189,7 +163,7 @@ Status TaskManager::Start() {
           e.expire_ns = steady + std::max<int64_t>(0, e.expire_ns - wall);
       }
       ObserveTaskId(TaskIdFromNumber(max_key));
-      ended_index_.Reset(std::move(loaded->ended));
+      table_.ended().Reset(std::move(loaded->ended));
       ArmSweep();
     }
   }
@@ -215,7 +189,7 @@ Status TaskManager::Start() {
     const std::string id = task.id;
     Admit(std::move(task), /*recovered=*/true);
     if (stored_finished && evict_) {
-      if (auto it = FindTask(id); it != tasks_.end()) MaybeEvict(it);
+      if (auto it = FindTask(id); it != table_.end()) MaybeEvict(it);
     }
   }
   if (!loaded->tasks.empty() || ended > 0) {
@@ -305,8 +279,8 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& rid = requests[i].request_id;
     if (!rid.empty()) {
-      if (auto it = request_ids_.find(rid); it != request_ids_.end()) {
-        out[i] = tasks_.at(it->second).task;
+      if (const Task* known = table_.ByRequestId(rid)) {
+        out[i] = *known;
         continue;
       }
       if (inflight_.count(rid)) {
@@ -314,28 +288,21 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
                     "request_id '" + rid + "' is being submitted by another call; retry"));
         return;
       }
-      if (evict_ && ended_index_.MayHaveRequestId(RequestIdHash(rid))) {
-        // A finished task in the store may hold it (or only its hash).
-        auto stored = store_.ReadByRequestId(rid);
-        if (!stored.ok()) {
-          done(stored.status());
-          return;
-        }
-        auto first = std::find_if(stored->begin(), stored->end(), [&](const Task& t) {
-          auto key = TaskIdNumber(t.id);
-          return key && !deleting_.count(*key) && !tasks_.count(*key);
-        });
-        if (first != stored->end()) {
-          out[i] = std::move(*first);
-          continue;
-        }
+      auto stored = table_.StoredByRequestId(rid);
+      if (!stored.ok()) {
+        done(stored.status());
+        return;
+      }
+      if (*stored) {
+        out[i] = std::move(**stored);
+        continue;
       }
     }
     for (size_t j = 0; j < requests[i].spec.after.size(); ++j) {
       const auto& dep = requests[i].spec.after[j];
-      if (FindTask(dep) == tasks_.end()) {
+      if (FindTask(dep) == table_.end()) {
         if (evict_) {
-          auto stored = ReadStored(dep);
+          auto stored = table_.ReadStored(dep);
           if (!stored.ok()) {
             done(stored.status());
             return;
@@ -415,15 +382,9 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
 void TaskManager::Admit(Task task, bool recovered) {
   OnStrand("Admit");
   std::string id = task.id;
-  auto key = TaskIdNumber(id);
-  if (!key) {
-    spdlog::error("task {}: not a task id; ignored", id);
-    return;
-  }
-  auto [it, inserted] = tasks_.try_emplace(*key);
+  Entry* inserted = table_.Insert(std::move(task));
   if (!inserted) return;
-  Entry& e = it->second;
-  e.task = std::move(task);
+  Entry& e = *inserted;
   e.queue = scheduler_.Queue(QueueName(e.task.spec));
   e.sequence = ++sequence_;
   if (e.task.next_attempt_time) {
@@ -432,13 +393,10 @@ void TaskManager::Admit(Task task, bool recovered) {
     auto wait = std::max<Duration>(Duration::zero(), *e.task.next_attempt_time - clock_.WallNow());
     AuxOf(e).start_at = clock_.SteadyNow() + ToSteady(wait);
   }
-  // The key views the entry's own request_id, which lives as long as the entry.
-  // The first task keeps a request_id (two stored tasks could share one).
-  if (!e.task.request_id.empty()) request_ids_.emplace(e.task.request_id.view(), *key);
   if (recovered && e.task.state == TaskState::kPending) ++pending_;
   if (!recovered) Emit(TaskEvent::Type::kCreated, e.task, e.task.create_time);
   if (IsTerminal(e.task.state)) {
-    // When evicting, the deadline goes with the task into ended_index_ (see
+    // When evicting, the deadline goes with the task into the ended index (see
     // MaybeEvict; Start() evicts the tasks it loaded finished).
     if (!evict_ && e.task.expire_time) {
       auto left = std::max<Duration>(Duration::zero(), *e.task.expire_time - clock_.WallNow());
@@ -450,11 +408,11 @@ void TaskManager::Admit(Task task, bool recovered) {
   for (const auto& dep : e.task.spec.after) {
     auto d = FindTask(dep);
     TaskState dep_state = TaskState::kCompleted;
-    if (d != tasks_.end()) {
+    if (d != table_.end()) {
       dep_state = d->second.task.state;
     } else if (evict_) {
       // Ended, and in the store only (or deleted since: see below).
-      auto stored = ReadStored(dep);
+      auto stored = table_.ReadStored(dep);
       if (!stored.ok()) {
         spdlog::error("task {}: cannot read dependency {}: {}", id, dep, stored.status().message());
       } else if (*stored) {
@@ -487,7 +445,7 @@ void TaskManager::MakeReady(Entry& e) {
     std::string id = e.task.id;
     e.aux->timer = clock_.RunAt(e.aux->start_at, strand_, [this, id] {
       auto it = FindTask(id);
-      if (it == tasks_.end() || it->second.task.state != TaskState::kPending) return;
+      if (it == table_.end() || it->second.task.state != TaskState::kPending) return;
       Entry& e = it->second;
       e.aux->timer.reset();
       e.aux->start_at = {};
@@ -568,7 +526,7 @@ void TaskManager::StartAttempt(Entry& e) {
     int32_t attempt = t.attempt;
     e.aux->timer = clock_.RunAfter(t.spec.timeout, strand_, [this, id, attempt] {
       auto it = FindTask(id);
-      if (it == tasks_.end() || it->second.task.state != TaskState::kRunning ||
+      if (it == table_.end() || it->second.task.state != TaskState::kRunning ||
           it->second.task.attempt != attempt || it->second.aux->run->stopping) {
         return;
       }
@@ -577,98 +535,14 @@ void TaskManager::StartAttempt(Entry& e) {
     });
   }
 
-  if (const auto* exec = t.spec.exec()) {
-    ExecLaunch launch;
-    launch.action = exec;
-    launch.task_id = t.id;
-    launch.attempt = t.attempt;
-    launch.stdout_path = StdoutPath(t.id);
-    launch.stderr_path = StderrPath(t.id);
-    launch.log_cap_bytes = options_.log_cap_bytes;
-    launch.instance = instance_;
-    launch.daemon_env = &options_.task_env;
-    std::string id = t.id;
-    int32_t attempt = t.attempt;
-    launch.on_progress = [this, id, attempt](double percent, std::string message) {
-      ApplyProgress(id, attempt, percent, std::move(message));
-    };
-    launch.on_exit = [this, id, attempt](ExecOutcome o) {
-      AttemptEnd end = EndOfExit(o);
-      OnAttemptEnd(id, attempt, end.reason, ResultOfExit(o), std::move(end.error));
-    };
-    auto started = spawner_.Spawn(strand_, std::move(launch));
-    if (!started.ok()) {
-      spdlog::warn("task {}: spawn failed: {}", t.id, started.status().message());
-      std::string id = t.id;
-      int32_t attempt = t.attempt;
-      // Report through the strand like any other end, never re-entrantly.
-      asio::post(strand_, [this, id, attempt, msg = started.status().message()] {
-        OnAttemptEnd(id, attempt, TaskReason::kSpawnFailed, std::nullopt,
-                     TaskError{StatusCode::kFailedPrecondition, msg});
-      });
-      return;
-    }
-    e.aux->run->exec = std::move(started).value();
-    // The start is written with the process, so a restart after a crash can
-    // kill what is left of it. (A crash before this commits is covered by
-    // the TASKD_TASK_ID scan in Start(); a failed spawn is written as it ends.)
-    if (store_.durable()) {
-      if (auto ref = RefOf(e.aux->run->exec->pid())) t.process = std::move(*ref);
-    }
-    Persist(t);
-  } else {
-    Persist(t);
-    StartHandler(e, *t.spec.handler());
-  }
-}
-
-void TaskManager::StartHandler(Entry& e, const HandlerAction& action) {
-  const Task& t = e.task;
-  std::string id = t.id;
-  int32_t attempt = t.attempt;
-  const HandlerFn* fn = handlers_.Find(action.name);
-  auto payload = ParsePayload(action.payload, "spec.handler.payload");
-  if (!fn || !payload.ok()) {
-    // Validated at submit; a recovered task may name a handler this build lacks.
-    asio::post(strand_, [this, id, attempt, name = action.name] {
-      OnAttemptEnd(id, attempt, TaskReason::kSpawnFailed, std::nullopt,
-                   TaskError{StatusCode::kFailedPrecondition, "unknown handler '" + name + "'"});
-    });
-    return;
-  }
-  // Handlers run on the manager strand (see handlers.h): no hand-off between
-  // strands per task, and Cancel() cannot race the coroutine.
-  e.aux->run->handler =
-      std::make_shared<HandlerContext>(strand_, id, attempt, std::move(payload).value(),
-                                       [this, id, attempt](double percent, std::string message) {
-                                         ApplyProgress(id, attempt, percent, std::move(message));
-                                       });
-  asio::co_spawn(
-      strand_,
-      [fn = *fn, ctx = e.aux->run->handler]() -> asio::awaitable<StatusOr<std::string>> {
-        co_return co_await fn(*ctx);
-      },
-      [this, id, attempt](std::exception_ptr ex, StatusOr<std::string> r) {
-        // A handler that throws fails its task; it never takes the daemon down.
-        if (ex) {
-          try {
-            std::rethrow_exception(ex);
-          } catch (const std::exception& err) {
-            r = Status(StatusCode::kInternal, std::string("handler threw: ") + err.what());
-          } catch (...) {
-            r = Status(StatusCode::kInternal, "handler threw a non-standard exception");
-          }
-        }
-        // co_spawn completes on the coroutine's executor: the manager strand.
-        if (r.ok()) {
-          TaskResult res;
-          res.output = std::move(r).value();
-          OnAttemptEnd(id, attempt, TaskReason::kSucceeded, std::move(res), std::nullopt);
-        } else {
-          OnAttemptEnd(id, attempt, TaskReason::kHandlerError, std::nullopt,
-                       TaskError{r.status().code(), r.status().message()});
-        }
-      });
+  // Persisted once it runs: with its process for an exec task, so a
+  // restart after a crash can kill what is left of it. (A crash before this
+  // commits is covered by the TASKD_TASK_ID scan in Start(); a failed spawn
+  // is written as it ends.)
+  auto started = runner_.Start(t, *e.aux->run, store_.durable());
+  if (!started.running) return;
+  t.process = std::move(started.process);
+  Persist(t);
 }
 
 void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
@@ -680,36 +554,19 @@ void TaskManager::StopAttempt(Entry& e, TaskReason why, Duration grace) {
   } else {
     e.aux->run->stopping = why;
   }
-  if (e.aux->run->exec) {
-    e.aux->run->exec->SignalGroup(SIGTERM);
-    std::shared_ptr<Process> exec = e.aux->run->exec;
-    SteadyTime deadline = clock_.SteadyNow() + ToSteady(grace);
-    if (e.aux->run->kill_timer && e.aux->run->kill_at <= deadline) return;
-    e.aux->run->kill_at = deadline;
-    e.aux->run->kill_timer =
-        clock_.RunAt(deadline, strand_, [exec] { exec->SignalGroup(SIGKILL); });
-  } else if (e.aux->run->handler) {
-    e.aux->run->handler->Cancel();  // on the strand the handler runs on
-  }
+  runner_.Stop(*e.aux->run, grace);
 }
 
 void TaskManager::OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
                                std::optional<TaskResult> result, std::optional<TaskError> error) {
   OnStrand("OnAttemptEnd");
   auto it = FindTask(id);
-  if (it == tasks_.end()) return;
+  if (it == table_.end()) return;
   Entry& e = it->second;
   Task& t = e.task;
   if (t.state != TaskState::kRunning || t.attempt != attempt) return;
   scheduler_.Stopped(e.queue);
-  // Whatever is left of the group (grandchildren) goes with the attempt,
-  // and (unless the task said otherwise) what left the group.
-  if (e.aux->run->exec) {
-    e.aux->run->exec->SignalGroup(SIGKILL);
-    if (const ExecAction* exec = t.spec.exec(); exec && exec->kill_mode == KillMode::kAll) {
-      KillEscapedOf(id);
-    }
-  }
+  runner_.Reap(t, *e.aux->run);
   t.process.reset();
   const std::optional<TaskReason> stopping = e.aux->run->stopping;
   e.aux->run.reset();
@@ -771,7 +628,7 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
                t.error ? ": " + t.error->message : "");
   ReleaseWaiters(e);
   e.aux.reset();  // nothing in it outlives the task's end
-  // When evicting, the deadline goes into ended_index_ with the task, once
+  // When evicting, the deadline goes into the ended index with the task, once
   // its final state is committed (see MaybeEvict).
   if (!evict_) ScheduleExpiry(t.id, clock_.SteadyNow() + ToSteady(ttl));
   deps_.Ended(t.id, [this](const std::string& id, const std::vector<std::string>& dependents) {
@@ -785,7 +642,7 @@ void TaskManager::ResolveDependents(const std::string& id,
   const Task& dep = FindTask(id)->second.task;
   for (const auto& did : dependents) {
     auto it = FindTask(did);
-    if (it == tasks_.end() || it->second.task.state != TaskState::kPending) continue;
+    if (it == table_.end() || it->second.task.state != TaskState::kPending) continue;
     Entry& d = it->second;
     if (dep.state == TaskState::kCompleted) {
       if (--d.unmet_deps == 0) MakeReady(d);
@@ -801,7 +658,7 @@ void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double p
                                 std::string message) {
   OnStrand("ApplyProgress");
   auto it = FindTask(id);
-  if (it == tasks_.end()) return;
+  if (it == table_.end()) return;
   Task& t = it->second.task;
   if (t.state != TaskState::kRunning || t.attempt != attempt) return;
   t.progress.percent = std::clamp(percent, 0.0, 100.0);
@@ -815,7 +672,7 @@ void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double p
   if (store_.durable() && !run.progress_flush) {
     run.progress_flush = clock_.RunAfter(kProgressFlush, strand_, [this, id, attempt] {
       auto it = FindTask(id);
-      if (it == tasks_.end()) return;
+      if (it == table_.end()) return;
       Entry& e = it->second;
       if (e.task.state != TaskState::kRunning || e.task.attempt != attempt) return;
       e.aux->run->progress_flush.reset();
@@ -829,174 +686,24 @@ void TaskManager::ApplyProgress(const std::string& id, int32_t attempt, double p
 void TaskManager::Get(std::string id, Callback<Task> done) {
   asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
     auto it = FindTask(id);
-    if (it != tasks_.end()) {
+    if (it != table_.end()) {
       done(it->second.task);
       return;
     }
-    done(StoredOrNotFound(id));
+    done(table_.StoredOrNotFound(id));
   });
-}
-
-StatusOr<std::optional<Task>> TaskManager::ReadStored(std::string_view id) {
-  OnStrand("ReadStored");
-  if (!evict_) return std::optional<Task>();
-  auto key = TaskIdNumber(id);
-  if (!key || deleting_.count(*key)) return std::optional<Task>();
-  return store_.Read(*key);
-}
-
-StatusOr<Task> TaskManager::StoredOrNotFound(std::string_view id) {
-  auto stored = ReadStored(id);
-  if (!stored.ok()) return stored.status();
-  if (!*stored) return NotFound("task " + Quote(id) + " not found");
-  return std::move(**stored);
-}
-
-StatusOr<std::optional<Task>> TaskManager::Lookup(std::string_view id) {
-  auto it = FindTask(id);
-  if (it != tasks_.end()) return std::optional<Task>(it->second.task);
-  return ReadStored(id);
 }
 
 void TaskManager::List(ListRequest request, Callback<ListResult> done) {
   asio::post(strand_, [this, request = std::move(request), done = std::move(done)] {
-    done(ListOnStrand(request));
+    done(table_.List(request));
   });
-}
-
-StatusOr<ListResult> TaskManager::ListOnStrand(const ListRequest& request) {
-  OnStrand("ListOnStrand");
-  // With ids, ListMerged looks each one up instead of scanning every task.
-  if (evict_ || !request.filter.ids.empty()) return ListMerged(request);
-  ListResult result;
-  size_t page = std::max<size_t>(1, request.page_size);
-  auto it = request.start_after.empty()
-                ? tasks_.begin()
-                : tasks_.upper_bound(TaskIdNumber(request.start_after).value_or(0));
-  for (; it != tasks_.end(); ++it) {
-    if (!request.filter.Matches(it->second.task)) continue;
-    if (result.tasks.size() == page) {
-      result.last_id = result.tasks.back().id;
-      break;
-    }
-    result.tasks.push_back(it->second.task);
-  }
-  return result;
 }
 
 void TaskManager::SnapshotPage(ListRequest request, Callback<ListResult> done) {
   asio::post(strand_, [this, request = std::move(request), done = std::move(done)]() mutable {
-    done(SnapshotOnStrand(std::move(request)));
+    done(table_.Snapshot(std::move(request)));
   });
-}
-
-StatusOr<ListResult> TaskManager::SnapshotOnStrand(ListRequest request) {
-  OnStrand("SnapshotOnStrand");
-  TaskFilter& filter = request.filter;
-  if (evict_ && filter.ids.empty()) {
-    // Finished tasks are not part of it (see SnapshotPage): asking only for
-    // unfinished states keeps ListMerged in RAM, away from the store.
-    std::vector<TaskState> unfinished;
-    for (TaskState st : {TaskState::kPending, TaskState::kRunning}) {
-      if (filter.states.empty() ||
-          std::find(filter.states.begin(), filter.states.end(), st) != filter.states.end()) {
-        unfinished.push_back(st);
-      }
-    }
-    if (unfinished.empty()) return ListResult{};
-    filter.states = std::move(unfinished);
-  }
-  return ListOnStrand(request);
-}
-
-// Tasks in RAM (unfinished, or finished and not evicted yet) merged in id
-// order with finished tasks only in the store.
-StatusOr<ListResult> TaskManager::ListMerged(const ListRequest& request) {
-  ListResult result;
-  const size_t page = std::max<size_t>(1, request.page_size);
-  const TaskFilter& filter = request.filter;
-  const uint64_t after =
-      request.start_after.empty() ? 0 : TaskIdNumber(request.start_after).value_or(0);
-  // Adds `t` when it matches; false once the page is full and `t` is a
-  // further match (so more may follow).
-  auto take = [&](const Task& t) {
-    if (!filter.Matches(t)) return true;
-    if (result.tasks.size() == page) {
-      result.last_id = result.tasks.back().id;
-      return false;
-    }
-    result.tasks.push_back(t);
-    return true;
-  };
-  if (!filter.ids.empty()) {
-    // A few ids: look each up.
-    std::vector<uint64_t> keys;
-    for (const auto& id : filter.ids) {
-      if (auto key = TaskIdNumber(id); key && *key > after) keys.push_back(*key);
-    }
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    for (uint64_t key : keys) {
-      auto t = Lookup(TaskIdFromNumber(key));
-      if (!t.ok()) {
-        // An error, not a page missing the task: the caller would take it as complete.
-        spdlog::error("list: cannot read task {}: {}", TaskIdFromNumber(key), t.status().message());
-        return t.status();
-      }
-      if (*t && !take(**t)) break;
-    }
-    return result;
-  }
-  unsigned mask = kEndedStates;
-  if (!filter.states.empty()) {
-    mask = 0;
-    for (TaskState st : filter.states) mask |= StateBit(st);
-    mask &= kEndedStates;
-  }
-  auto ram = tasks_.upper_bound(after);
-  // Store rows with keys up to `scanned` have been read; all of them when
-  // store_done.
-  uint64_t scanned = after;
-  bool store_done = mask == 0;
-  size_t budget = kListScanRows;
-  std::vector<Task> buf;
-  size_t next = 0;  // into buf
-  auto in_ram_or_deleted = [this](uint64_t key) {
-    return tasks_.count(key) > 0 || deleting_.count(key) > 0;
-  };
-  for (;;) {
-    if (next == buf.size() && !store_done && (ram == tasks_.end() || ram->first > scanned)) {
-      if (budget == 0) {
-        // Scanned enough for one call: the client continues from here.
-        if (result.last_id.empty() || TaskKey(result.last_id) < scanned) {
-          result.last_id = TaskIdFromNumber(scanned);
-        }
-        return result;
-      }
-      buf.clear();
-      next = 0;
-      auto got = store_.ReadEnded(scanned, std::min<size_t>(budget, 256), mask, in_ram_or_deleted);
-      if (!got.ok()) {
-        spdlog::error("list: cannot read finished tasks: {}", got.status().message());
-        return got.status();
-      }
-      budget -= std::min(budget, got->rows);
-      if (got->rows > 0) scanned = got->last_key;
-      if (!got->more) store_done = true;
-      buf = std::move(got->tasks);
-      continue;
-    }
-    const bool have_ram = ram != tasks_.end() && (store_done || ram->first <= scanned);
-    const bool have_buf = next < buf.size();
-    if (!have_ram && !have_buf) return result;  // nothing left anywhere
-    if (have_ram && (!have_buf || ram->first < TaskKey(buf[next].id))) {
-      if (!take(ram->second.task)) return result;
-      ++ram;
-    } else {
-      if (!take(buf[next])) return result;
-      ++next;
-    }
-  }
 }
 
 // ---------------------------------------------------------------- cancel
@@ -1012,8 +719,8 @@ void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
                                  std::optional<Duration> grace, Callback<Task> done) {
   OnStrand("CancelOnStrand");
   auto it = FindTask(id);
-  if (it == tasks_.end()) {
-    auto stored = StoredOrNotFound(id);
+  if (it == table_.end()) {
+    auto stored = table_.StoredOrNotFound(id);
     if (!stored.ok()) {
       done(stored.status());
     } else {
@@ -1056,9 +763,9 @@ void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
                                std::optional<Duration> timeout, Callback<Task> done) {
   OnStrand("WaitOnStrand");
   auto it = FindTask(id);
-  if (it == tasks_.end()) {
+  if (it == table_.end()) {
     // Only finished tasks leave RAM: one in the store is answered at once.
-    done(StoredOrNotFound(id));
+    done(table_.StoredOrNotFound(id));
     return;
   }
   Entry& e = it->second;
@@ -1089,7 +796,7 @@ void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
   auto tit = FindTask(waiter->id);
   if (status) {
     waiter->done(*status);
-  } else if (tit == tasks_.end()) {
+  } else if (tit == table_.end()) {
     waiter->done(NotFound("task '" + waiter->id + "' was deleted"));
   } else {
     waiter->done(tit->second.task);
@@ -1115,8 +822,8 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
   asio::post(strand_, [this, id = std::move(id), percent, message = std::move(message),
                        done = std::move(done)]() mutable {
     auto it = FindTask(id);
-    if (it == tasks_.end()) {
-      auto stored = StoredOrNotFound(id);
+    if (it == table_.end()) {
+      auto stored = table_.StoredOrNotFound(id);
       if (!stored.ok()) {
         done(stored.status());
       } else {
@@ -1142,8 +849,8 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
 void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
   asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
     auto it = FindTask(id);
-    if (it == tasks_.end()) {
-      auto stored = StoredOrNotFound(id);
+    if (it == table_.end()) {
+      auto stored = table_.StoredOrNotFound(id);
       if (stored.ok()) EraseStored(*stored);  // finished, or it would be in RAM
       done(stored.status());
       return;
@@ -1166,7 +873,7 @@ void TaskManager::ScheduleExpiry(const std::string& id, SteadyTime at) {
 
 std::optional<SteadyTime> TaskManager::NextExpiry() {
   std::optional<SteadyTime> next = expiries_.Next();
-  if (const int64_t ns = ended_index_.NextDeadline(); ns != INT64_MAX) {
+  if (const int64_t ns = table_.ended().NextDeadline(); ns != INT64_MAX) {
     SteadyTime at{std::chrono::duration_cast<SteadyTime::duration>(std::chrono::nanoseconds(ns))};
     if (!next || at < *next) next = at;
   }
@@ -1187,7 +894,7 @@ void TaskManager::Sweep() {
   std::string id;
   while (expiries_.PopDue(now, &id)) {
     auto it = FindTask(id);
-    if (it != tasks_.end() && IsTerminal(it->second.task.state)) {
+    if (it != table_.end() && IsTerminal(it->second.task.state)) {
       spdlog::debug("task {}: retention ended; deleting", id);
       Erase(id);
     }
@@ -1202,9 +909,9 @@ void TaskManager::ExpireEnded(SteadyTime now) {
   EndedTask e;
   const int64_t now_ns = SteadyNanos(now);
   const bool wanted_deleted = events_.Wants(TaskEvent::Type::kDeleted);
-  while (ids.size() < kExpireBatch && ended_index_.PopDue(now_ns, &e)) {
+  while (ids.size() < kExpireBatch && table_.ended().PopDue(now_ns, &e)) {
     std::string id = TaskIdFromNumber(e.key);
-    deleting_.insert(e.key);
+    table_.Deleting(e.key);
     if (wanted_deleted) {
       // Watchers filter on more than the index holds: read the task for its event.
       auto stored = store_.Read(e.key);
@@ -1236,27 +943,15 @@ void TaskManager::DeleteStored(std::vector<std::string> ids, Persister::OnCommit
 void TaskManager::Erase(const std::string& id) {
   OnStrand("Erase");
   auto it = FindTask(id);
-  if (it == tasks_.end()) return;
-  Task task = std::move(it->second.task);
-  if (!task.request_id.empty()) {
-    auto rid = request_ids_.find(task.request_id.view());
-    if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
-  }
-  // Until the deletion commits the store still has the row: reads must not see it.
-  if (evict_) deleting_.insert(it->first);
-  tasks_.erase(it);
+  if (it == table_.end()) return;
+  Task task = table_.Remove(it);
   DeleteStored({id}, Persister::NotifyIf(evict_));
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
 void TaskManager::EraseStored(const Task& task) {
   OnStrand("EraseStored");
-  const uint64_t key = TaskKey(task.id);
-  EndedTask e;
-  e.key = key;
-  e.rid_state = EndedTask::Pack(RequestIdHash(task.request_id), task.state);
-  ended_index_.Remove(e);
-  deleting_.insert(key);
+  table_.RemoveStored(task);
   DeleteStored({task.id}, Persister::OnCommit::kNotify);
   Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
@@ -1267,16 +962,16 @@ void TaskManager::OnCommitted(const std::vector<std::string>& ids, Persister::Wr
     auto key = TaskIdNumber(id);
     if (!key) continue;
     if (of == Persister::WriteOf::kDeletes) {
-      deleting_.erase(*key);  // the store no longer has it
+      table_.Deleted(*key);  // the store no longer has it
       continue;
     }
     // A put: its task may leave RAM now (if it was deleted meanwhile, its
     // deletion is still pending and keeps it hidden).
-    if (auto it = tasks_.find(*key); it != tasks_.end()) MaybeEvict(it);
+    if (auto it = table_.entries().find(*key); it != table_.end()) MaybeEvict(it);
   }
 }
 
-void TaskManager::MaybeEvict(TaskMap::iterator it) {
+void TaskManager::MaybeEvict(TaskTable::Map::iterator it) {
   OnStrand("MaybeEvict");
   Entry& e = it->second;
   const Task& t = e.task;
@@ -1286,22 +981,15 @@ void TaskManager::MaybeEvict(TaskMap::iterator it) {
       waiters_.Has(it->first)) {
     return;
   }
-  EndedTask ended;
-  ended.key = it->first;
-  ended.rid_state = EndedTask::Pack(RequestIdHash(t.request_id), t.state);
+  int64_t expire_ns = INT64_MAX;
   if (t.expire_time) {
     auto left = std::max<Duration>(Duration::zero(), *t.expire_time - clock_.WallNow());
-    ended.expire_ns = SteadyNanos(clock_.SteadyNow() + ToSteady(left));
+    expire_ns = SteadyNanos(clock_.SteadyNow() + ToSteady(left));
   }
-  if (!t.request_id.empty()) {
-    auto rid = request_ids_.find(t.request_id.view());
-    if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
-  }
-  tasks_.erase(it);
-  ended_index_.Add(ended);
-  if (SteadyTime at{std::chrono::duration_cast<SteadyTime::duration>(
-          std::chrono::nanoseconds(ended.expire_ns))};
-      ended.expire_ns != INT64_MAX && at < sweep_at_) {
+  table_.Evict(it, expire_ns);
+  if (SteadyTime at{
+          std::chrono::duration_cast<SteadyTime::duration>(std::chrono::nanoseconds(expire_ns))};
+      expire_ns != INT64_MAX && at < sweep_at_) {
     ArmSweep();
   }
 }
@@ -1323,8 +1011,8 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
     }
     // Every listed task must exist (those only in the store are read).
     for (size_t i = 0; i < filter.ids.size(); ++i) {
-      if (FindTask(filter.ids[i]) != tasks_.end()) continue;
-      auto t = ReadStored(filter.ids[i]);
+      if (FindTask(filter.ids[i]) != table_.end()) continue;
+      auto t = table_.ReadStored(filter.ids[i]);
       if (!t.ok()) {
         close(t.status());
         return;
@@ -1338,7 +1026,7 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
       const WallTime now = clock_.WallNow();
       ListRequest page{filter, 1024, ""};
       for (;;) {
-        auto got = SnapshotOnStrand(page);
+        auto got = table_.Snapshot(page);
         if (!got.ok()) {
           close(got.status());
           return;
@@ -1375,17 +1063,17 @@ void TaskManager::GetStats(std::function<void(ManagerStats)> done) {
   asio::post(strand_, [this, done = std::move(done)] {
     ManagerStats st;
     for (TaskState s : {TaskState::kCompleted, TaskState::kFailed, TaskState::kCancelled}) {
-      st.by_state[static_cast<size_t>(s)] = ended_index_.count(s);
+      st.by_state[static_cast<size_t>(s)] = table_.ended().count(s);
     }
-    st.finished_in_store = ended_index_.size();
+    st.finished_in_store = table_.ended().size();
     scheduler_.ForEachQueue(
         [&](const std::string& name, int running) { st.queues[name].running = running; });
-    for (const auto& [key, e] : tasks_) {
+    for (const auto& [key, e] : table_.entries()) {
       const Task& t = e.task;
       ++st.by_state[static_cast<size_t>(t.state)];
       if (t.state == TaskState::kPending) {
         ++st.queues[std::string(QueueName(t.spec))].pending;
-        // tasks_ is in creation order: the first pending one is the oldest.
+        // The table is in creation order: the first pending one is the oldest.
         if (!st.oldest_pending_create_time) st.oldest_pending_create_time = t.create_time;
       }
     }
@@ -1404,7 +1092,7 @@ void TaskManager::Shutdown(std::function<void()> done) {
     // Waits end with the current state; subscriptions end with UNAVAILABLE.
     for (uint64_t h : waiters_.Handles()) AnswerWaiter(h);
     events_.CloseAll(Unavailable("taskd is shutting down"));
-    for (auto& [id, e] : tasks_) {
+    for (auto& [id, e] : table_.entries()) {
       if (e.task.state == TaskState::kPending && e.aux) e.aux->timer.reset();
       if (e.task.state == TaskState::kRunning) {
         StopAttempt(e, TaskReason::kInterrupted,
@@ -1412,24 +1100,8 @@ void TaskManager::Shutdown(std::function<void()> done) {
       }
     }
     scheduler_.ClearReady();
-    for (auto& [id, e] : tasks_) e.ready = false;
+    for (auto& [id, e] : table_.entries()) e.ready = false;
     MaybeFinishShutdown();
-  });
-}
-
-void TaskManager::KillEscapedOf(const std::string& id) {
-  // Descendants that left the group are this subreaper's children once
-  // their parent has died; a parent killed just now may still be dying, so
-  // look again a little later.
-  auto kill = [instance = instance_, id] {
-    if (int n = KillEscaped(instance, &id); n > 0) {
-      spdlog::info("task {}: killed {} processes that had left its process group", id, n);
-    }
-  };
-  kill();
-  auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(250));
-  timer->async_wait([timer, kill](const boost::system::error_code& ec) {
-    if (!ec) kill();
   });
 }
 
@@ -1437,9 +1109,7 @@ void TaskManager::MaybeFinishShutdown() {
   OnStrand("MaybeFinishShutdown");
   if (!shutting_down_ || scheduler_.running() > 0 || !shutdown_done_) return;
   // Nothing a task started outlives the daemon, in its group or not.
-  if (int n = KillEscaped(instance_, nullptr); n > 0) {
-    spdlog::info("killed {} processes that had left their task's process group", n);
-  }
+  runner_.KillAllEscaped();
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   done();

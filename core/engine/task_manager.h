@@ -37,6 +37,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/engine/attempt_runner.h"
 #include "core/engine/dependency_graph.h"
 #include "core/engine/event_bus.h"
 #include "core/engine/expiry_queue.h"
@@ -44,6 +45,7 @@
 #include "core/engine/persister.h"
 #include "core/engine/scheduler.h"
 #include "core/engine/task_filter.h"
+#include "core/engine/task_table.h"
 #include "core/engine/waiter_set.h"
 #include "core/exec/exec_runner.h"
 #include "core/exec/handlers.h"
@@ -81,23 +83,6 @@ struct ManagerOptions {
 struct SubmitRequest {
   TaskSpec spec;
   std::string request_id;
-};
-
-// A List page over finished tasks in the store scans at most
-// kListScanRows store rows (it runs on the manager strand): with a filter
-// that matches few of them, a page may hold fewer than page_size tasks (even
-// none) and still carry a last_id to continue from.
-inline constexpr size_t kListScanRows = 2048;
-
-struct ListRequest {
-  TaskFilter filter;
-  size_t page_size = 50;
-  std::string start_after;  // exclusive lower bound on the id (paging cursor)
-};
-
-struct ListResult {
-  std::vector<Task> tasks;
-  std::string last_id;  // set when more tasks may follow
 };
 
 // Gauges for monitoring, taken in one pass on the strand.
@@ -201,9 +186,9 @@ class TaskManager {
   Strand strand() const { return strand_; }
 
  private:
-  struct Entry;
-  struct Aux;
-  struct Running;
+  using Entry = TaskEntry;
+  using Aux = TaskAux;
+  using Running = RunningAttempt;
 
   // Everything below runs on strand_ (after Start: see OnStrand).
   // Aborts, in debug and sanitizer builds, when called off the strand after
@@ -219,7 +204,6 @@ class TaskManager {
   void MakeReady(Entry& e);
   void Pump();
   void StartAttempt(Entry& e);
-  void StartHandler(Entry& e, const HandlerAction& action);
   void OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
                     std::optional<TaskResult> result, std::optional<TaskError> error);
   void Finish(Entry& e, TaskState state, TaskReason reason, std::optional<TaskError> error);
@@ -230,8 +214,8 @@ class TaskManager {
   void Unready(Entry& e);
   Aux& AuxOf(Entry& e);    // allocates it when missing
   void TrimAux(Entry& e);  // frees it when empty
-  // The task with this id, or tasks_.end() (also for a malformed id).
-  std::map<uint64_t, Entry>::iterator FindTask(std::string_view id);
+  // The task with this id, or table_.end() (also for a malformed id).
+  TaskTable::Map::iterator FindTask(std::string_view id) { return table_.Find(id); }
   void ReleaseWaiters(Entry& e);
   // Removes waiter `handle` (if still there) and answers it: with `status`
   // when given, else with its task as it is now (NOT_FOUND if deleted).
@@ -257,30 +241,17 @@ class TaskManager {
   // only a deletion's own commit ends its deleting_ entry, never an earlier
   // put of the same task committing after the delete was queued).
   void OnCommitted(const std::vector<std::string>& ids, Persister::WriteOf of);
-  // Moves a finished task whose final state is committed from tasks_ to
-  // ended_index_, unless something still needs its entry.
-  void MaybeEvict(std::map<uint64_t, Entry>::iterator it);
-  // The task with this id as the store has it, when it is not in tasks_:
-  // nullopt when there is none (or it is being deleted).
-  StatusOr<std::optional<Task>> ReadStored(std::string_view id);
-  // ReadStored, with none being NOT_FOUND naming the id.
-  StatusOr<Task> StoredOrNotFound(std::string_view id);
-  // The task with this id, from RAM or the store (a copy).
-  StatusOr<std::optional<Task>> Lookup(std::string_view id);
+  // Moves a finished task whose final state is committed out of RAM (see
+  // TaskTable::Evict), unless something still needs its entry.
+  void MaybeEvict(TaskTable::Map::iterator it);
   // Deletes a finished task that is only in the store.
   void EraseStored(const Task& task);
   // Deletes finished tasks in the store whose deadline has passed (a batch
   // at a time: the sweep comes back for the rest).
   void ExpireEnded(SteadyTime now);
-  StatusOr<ListResult> ListMerged(const ListRequest& request);
-  // List's page (strand only).
-  StatusOr<ListResult> ListOnStrand(const ListRequest& request);
-  // SnapshotPage's page (strand only).
-  StatusOr<ListResult> SnapshotOnStrand(ListRequest request);
   // Registers waiter `handle` for `e`; ReleaseWaiters or AnswerWaiter answers it.
   WaiterSet::Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
   void Emit(TaskEvent::Type type, const Task& task, WallTime now);
-  void KillEscapedOf(const std::string& id);
   void MaybeFinishShutdown();
   Duration KillGrace(const TaskSpec& spec) const;
 
@@ -293,11 +264,7 @@ class TaskManager {
   const RetryDefaults retry_defaults_;
   std::atomic<uint64_t> next_handle_{1};
 
-  // By the id's number (TaskIdNumber): creation order, integer compares.
-  using TaskMap = std::map<uint64_t, Entry>;
-  TaskMap tasks_;
-  // request_id -> task key; each key views the task's own request_id.
-  std::unordered_map<std::string_view, uint64_t> request_ids_;
+  TaskTable table_;
   std::unordered_map<std::string, std::vector<Callback<Task>>>
       inflight_;  // uncommitted request_ids
   uint64_t sequence_ = 0;
@@ -316,12 +283,9 @@ class TaskManager {
   // TASKD_INSTANCE of this manager's task processes: its log directory,
   // canonical (set by Start()).
   std::string instance_;
-  // store_.durable() && store_.serves_reads(): finished tasks leave RAM.
-  bool evict_ = false;
-  EndedIndex ended_index_;  // finished tasks only in the store (evict_)
-  // Keys of deleted tasks whose deletion is not committed yet: the store
-  // still has them, reads must not (evict_).
-  std::unordered_set<uint64_t> deleting_;
+  // table_.evicts(): finished tasks leave RAM once committed.
+  const bool evict_;
+  AttemptRunner runner_;
   Persister persister_;
   std::function<void()> shutdown_done_;
 };

@@ -1,0 +1,239 @@
+#include "core/engine/task_table.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace taskd {
+
+namespace {
+
+unsigned StateBit(TaskState s) { return 1u << static_cast<unsigned>(s); }
+constexpr unsigned kEndedStates = (1u << 3) | (1u << 4) | (1u << 5);
+
+}  // namespace
+
+TaskTable::TaskTable(Store& store)
+    : store_(store), evict_(store.durable() && store.serves_reads()) {}
+
+TaskTable::Map::iterator TaskTable::Find(std::string_view id) {
+  auto key = TaskIdNumber(id);
+  return key ? tasks_.find(*key) : tasks_.end();
+}
+
+TaskEntry* TaskTable::Insert(Task task) {
+  auto key = TaskIdNumber(task.id);
+  if (!key) {
+    spdlog::error("task {}: not a task id; ignored", task.id);
+    return nullptr;
+  }
+  auto [it, inserted] = tasks_.try_emplace(*key);
+  if (!inserted) return nullptr;
+  TaskEntry& e = it->second;
+  e.task = std::move(task);
+  // The key views the entry's own request_id, which lives as long as the
+  // entry. The first task keeps a request_id (two stored tasks could share one).
+  if (!e.task.request_id.empty()) request_ids_.emplace(e.task.request_id.view(), *key);
+  return &e;
+}
+
+const Task* TaskTable::ByRequestId(std::string_view request_id) const {
+  auto it = request_ids_.find(request_id);
+  return it == request_ids_.end() ? nullptr : &tasks_.at(it->second).task;
+}
+
+Task TaskTable::Remove(Map::iterator it) {
+  if (const Task& task = it->second.task; !task.request_id.empty()) {
+    auto rid = request_ids_.find(task.request_id.view());
+    if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
+  }
+  // Until the deletion commits the store still has the row: reads must not see it.
+  if (evict_) deleting_.insert(it->first);
+  Task task = std::move(it->second.task);
+  tasks_.erase(it);
+  return task;
+}
+
+void TaskTable::Evict(Map::iterator it, int64_t expire_ns) {
+  const Task& t = it->second.task;
+  EndedTask ended;
+  ended.key = it->first;
+  ended.rid_state = EndedTask::Pack(RequestIdHash(t.request_id), t.state);
+  ended.expire_ns = expire_ns;
+  if (!t.request_id.empty()) {
+    auto rid = request_ids_.find(t.request_id.view());
+    if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
+  }
+  tasks_.erase(it);
+  ended_.Add(ended);
+}
+
+void TaskTable::RemoveStored(const Task& task) {
+  EndedTask e;
+  e.key = TaskKey(task.id);
+  e.rid_state = EndedTask::Pack(RequestIdHash(task.request_id), task.state);
+  ended_.Remove(e);
+  deleting_.insert(e.key);
+}
+
+StatusOr<std::optional<Task>> TaskTable::ReadStored(std::string_view id) {
+  if (!evict_) return std::optional<Task>();
+  auto key = TaskIdNumber(id);
+  if (!key || deleting_.count(*key)) return std::optional<Task>();
+  return store_.Read(*key);
+}
+
+StatusOr<Task> TaskTable::StoredOrNotFound(std::string_view id) {
+  auto stored = ReadStored(id);
+  if (!stored.ok()) return stored.status();
+  if (!*stored) return NotFound("task " + Quote(id) + " not found");
+  return std::move(**stored);
+}
+
+StatusOr<std::optional<Task>> TaskTable::Lookup(std::string_view id) {
+  auto it = Find(id);
+  if (it != tasks_.end()) return std::optional<Task>(it->second.task);
+  return ReadStored(id);
+}
+
+StatusOr<std::optional<Task>> TaskTable::StoredByRequestId(const std::string& request_id) {
+  // Only a finished task in the store may hold it (or only its hash).
+  if (!evict_ || !ended_.MayHaveRequestId(RequestIdHash(request_id))) return std::optional<Task>();
+  auto stored = store_.ReadByRequestId(request_id);
+  if (!stored.ok()) return stored.status();
+  auto first = std::find_if(stored->begin(), stored->end(), [&](const Task& t) {
+    auto key = TaskIdNumber(t.id);
+    return key && !deleting_.count(*key) && !tasks_.count(*key);
+  });
+  if (first == stored->end()) return std::optional<Task>();
+  return std::optional<Task>(std::move(*first));
+}
+
+StatusOr<ListResult> TaskTable::List(const ListRequest& request) {
+  // With ids, ListMerged looks each one up instead of scanning every task.
+  if (evict_ || !request.filter.ids.empty()) return ListMerged(request);
+  ListResult result;
+  size_t page = std::max<size_t>(1, request.page_size);
+  auto it = request.start_after.empty()
+                ? tasks_.begin()
+                : tasks_.upper_bound(TaskIdNumber(request.start_after).value_or(0));
+  for (; it != tasks_.end(); ++it) {
+    if (!request.filter.Matches(it->second.task)) continue;
+    if (result.tasks.size() == page) {
+      result.last_id = result.tasks.back().id;
+      break;
+    }
+    result.tasks.push_back(it->second.task);
+  }
+  return result;
+}
+
+StatusOr<ListResult> TaskTable::Snapshot(ListRequest request) {
+  TaskFilter& filter = request.filter;
+  if (evict_ && filter.ids.empty()) {
+    // Finished tasks are not part of it (see SnapshotPage): asking only for
+    // unfinished states keeps ListMerged in RAM, away from the store.
+    std::vector<TaskState> unfinished;
+    for (TaskState st : {TaskState::kPending, TaskState::kRunning}) {
+      if (filter.states.empty() ||
+          std::find(filter.states.begin(), filter.states.end(), st) != filter.states.end()) {
+        unfinished.push_back(st);
+      }
+    }
+    if (unfinished.empty()) return ListResult{};
+    filter.states = std::move(unfinished);
+  }
+  return List(request);
+}
+
+// Tasks in RAM (unfinished, or finished and not evicted yet) merged in id
+// order with finished tasks only in the store.
+StatusOr<ListResult> TaskTable::ListMerged(const ListRequest& request) {
+  ListResult result;
+  const size_t page = std::max<size_t>(1, request.page_size);
+  const TaskFilter& filter = request.filter;
+  const uint64_t after =
+      request.start_after.empty() ? 0 : TaskIdNumber(request.start_after).value_or(0);
+  // Adds `t` when it matches; false once the page is full and `t` is a
+  // further match (so more may follow).
+  auto take = [&](const Task& t) {
+    if (!filter.Matches(t)) return true;
+    if (result.tasks.size() == page) {
+      result.last_id = result.tasks.back().id;
+      return false;
+    }
+    result.tasks.push_back(t);
+    return true;
+  };
+  if (!filter.ids.empty()) {
+    // A few ids: look each up.
+    std::vector<uint64_t> keys;
+    for (const auto& id : filter.ids) {
+      if (auto key = TaskIdNumber(id); key && *key > after) keys.push_back(*key);
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (uint64_t key : keys) {
+      auto t = Lookup(TaskIdFromNumber(key));
+      if (!t.ok()) {
+        // An error, not a page missing the task: the caller would take it as complete.
+        spdlog::error("list: cannot read task {}: {}", TaskIdFromNumber(key), t.status().message());
+        return t.status();
+      }
+      if (*t && !take(**t)) break;
+    }
+    return result;
+  }
+  unsigned mask = kEndedStates;
+  if (!filter.states.empty()) {
+    mask = 0;
+    for (TaskState st : filter.states) mask |= StateBit(st);
+    mask &= kEndedStates;
+  }
+  auto ram = tasks_.upper_bound(after);
+  // Store rows with keys up to `scanned` have been read; all of them when
+  // store_done.
+  uint64_t scanned = after;
+  bool store_done = mask == 0;
+  size_t budget = kListScanRows;
+  std::vector<Task> buf;
+  size_t next = 0;  // into buf
+  auto in_ram_or_deleted = [this](uint64_t key) {
+    return tasks_.count(key) > 0 || deleting_.count(key) > 0;
+  };
+  for (;;) {
+    if (next == buf.size() && !store_done && (ram == tasks_.end() || ram->first > scanned)) {
+      if (budget == 0) {
+        // Scanned enough for one call: the client continues from here.
+        if (result.last_id.empty() || TaskKey(result.last_id) < scanned) {
+          result.last_id = TaskIdFromNumber(scanned);
+        }
+        return result;
+      }
+      buf.clear();
+      next = 0;
+      auto got = store_.ReadEnded(scanned, std::min<size_t>(budget, 256), mask, in_ram_or_deleted);
+      if (!got.ok()) {
+        spdlog::error("list: cannot read finished tasks: {}", got.status().message());
+        return got.status();
+      }
+      budget -= std::min(budget, got->rows);
+      if (got->rows > 0) scanned = got->last_key;
+      if (!got->more) store_done = true;
+      buf = std::move(got->tasks);
+      continue;
+    }
+    const bool have_ram = ram != tasks_.end() && (store_done || ram->first <= scanned);
+    const bool have_buf = next < buf.size();
+    if (!have_ram && !have_buf) return result;  // nothing left anywhere
+    if (have_ram && (!have_buf || ram->first < TaskKey(buf[next].id))) {
+      if (!take(ram->second.task)) return result;
+      ++ram;
+    } else {
+      if (!take(buf[next])) return result;
+      ++next;
+    }
+  }
+}
+
+}  // namespace taskd

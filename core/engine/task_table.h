@@ -1,0 +1,126 @@
+// TaskTable: where every task is, and the reads over them.
+//
+// Unfinished tasks, and finished ones until they may leave RAM, are
+// TaskEntries in RAM in id order, with an index by request_id. With a store
+// that serves reads (evicts()), a finished task whose final state has
+// committed leaves RAM (Evict) for the EndedIndex (24 bytes: TTL deadline,
+// request_id hash, state) and is read from the store when asked for. A
+// deletion that has not committed yet hides its task from every read.
+//
+// Promises: Find/Lookup/List/Snapshot see a task once, from RAM or from the
+// store, never one being deleted; List merges RAM and store in id order.
+// Blocking: the reads of finished tasks (ReadStored, Lookup,
+// StoredByRequestId, List over finished states) are store reads on the
+// caller's thread — for SQLite short indexed lookups, and at most
+// kListScanRows rows per List call.
+//
+// Threading: not thread-safe; the manager calls it on its strand only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/engine/task_entry.h"
+#include "core/engine/task_filter.h"
+#include "core/model/status.h"
+#include "core/store/ended_index.h"
+#include "core/store/store.h"
+
+namespace taskd {
+
+// A List page over finished tasks in the store scans at most
+// kListScanRows store rows: with a filter that matches few of them, a page
+// may hold fewer than page_size tasks (even none) and still carry a last_id
+// to continue from.
+inline constexpr size_t kListScanRows = 2048;
+
+struct ListRequest {
+  TaskFilter filter;
+  size_t page_size = 50;
+  std::string start_after;  // exclusive lower bound on the id (paging cursor)
+};
+
+struct ListResult {
+  std::vector<Task> tasks;
+  std::string last_id;  // set when more tasks may follow
+};
+
+class TaskTable {
+ public:
+  // By the id's number (TaskIdNumber): creation order, integer compares.
+  using Map = std::map<uint64_t, TaskEntry>;
+
+  explicit TaskTable(Store& store);
+  TaskTable(const TaskTable&) = delete;
+  TaskTable& operator=(const TaskTable&) = delete;
+
+  // Finished tasks leave RAM once committed (the store is durable and
+  // serves reads).
+  bool evicts() const { return evict_; }
+
+  // ---- in RAM
+  // The entry with this id, or end() (also for a malformed id).
+  Map::iterator Find(std::string_view id);
+  Map::iterator end() { return tasks_.end(); }
+  Map& entries() { return tasks_; }
+  // Puts a task in RAM; nullptr when its id is malformed or already there.
+  // The first task with a request_id keeps it in the index.
+  TaskEntry* Insert(Task task);
+  // The task in RAM with this request_id, if any.
+  const Task* ByRequestId(std::string_view request_id) const;
+  // Deletes a task from RAM and gives it back; with evicts(), hidden from
+  // reads until Deleted(key) (the store still has its row).
+  Task Remove(Map::iterator it);
+  // Moves a finished task from RAM to the ended index, with its TTL deadline
+  // (ns on the steady clock; INT64_MAX: none).
+  void Evict(Map::iterator it, int64_t expire_ns);
+
+  // ---- finished tasks only in the store (evicts())
+  EndedIndex& ended() { return ended_; }
+  // Deletes a task that is only in the store from the index, hidden from
+  // reads until Deleted(key).
+  void RemoveStored(const Task& task);
+  // Hides the task with this key from reads until Deleted(key).
+  void Deleting(uint64_t key) { deleting_.insert(key); }
+  // Its deletion committed: the store no longer has it.
+  void Deleted(uint64_t key) { deleting_.erase(key); }
+  bool IsDeleting(uint64_t key) const { return deleting_.count(key) > 0; }
+
+  // ---- reads (RAM, else the store)
+  // The task with this id as the store has it, when it is not in RAM:
+  // nullopt when there is none (or it is being deleted).
+  StatusOr<std::optional<Task>> ReadStored(std::string_view id);
+  // ReadStored, with none being NOT_FOUND naming the id.
+  StatusOr<Task> StoredOrNotFound(std::string_view id);
+  // The task with this id, from RAM or the store (a copy).
+  StatusOr<std::optional<Task>> Lookup(std::string_view id);
+  // A finished task only in the store that holds this request_id.
+  StatusOr<std::optional<Task>> StoredByRequestId(const std::string& request_id);
+  // A page of every matching task, RAM and store merged in id order.
+  StatusOr<ListResult> List(const ListRequest& request);
+  // A page of a subscription's snapshot (TaskManager::SnapshotPage): with
+  // ids, each listed task; without, the matching tasks in RAM, and with
+  // evicts() only unfinished ones.
+  StatusOr<ListResult> Snapshot(ListRequest request);
+
+ private:
+  StatusOr<ListResult> ListMerged(const ListRequest& request);
+
+  Store& store_;
+  const bool evict_;
+  Map tasks_;
+  // request_id -> task key; each key views the task's own request_id.
+  std::unordered_map<std::string_view, uint64_t> request_ids_;
+  EndedIndex ended_;
+  // Keys of deleted tasks whose deletion is not committed yet: the store
+  // still has them, reads must not (evicts()).
+  std::unordered_set<uint64_t> deleting_;
+};
+
+}  // namespace taskd

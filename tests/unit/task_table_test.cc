@@ -1,0 +1,148 @@
+// TaskTable alone, on a real SQLite store in a temp dir (the table's reads
+// are store reads) and on a MemoryStore (nothing leaves RAM): where a task
+// is found, what a deletion hides, and the merged listing.
+#include "core/engine/task_table.h"
+
+#include <gtest/gtest.h>
+
+#include "core/store/sqlite_store.h"
+#include "tests/fakes/manager_harness.h"
+
+namespace taskd {
+namespace {
+
+using testing::TempDir;
+
+Task Finished(std::string rid = "") {
+  Task t;
+  t.id = NewTaskId();
+  t.request_id = rid;
+  t.spec = testing::Exec({"true"});
+  t.state = TaskState::kCompleted;
+  return t;
+}
+
+void WriteSync(Store& store, const Task& t) {
+  std::promise<Status> p;
+  store.Write({StoreOp{StoreOp::Kind::kPut, t, {}}}, [&](Status s) { p.set_value(s); });
+  auto f = p.get_future();
+  ASSERT_TRUE(testing::Await(f).ok());
+}
+
+class TaskTableOnSqlite : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = SqliteStore::Open(dir_.path() / "taskd.db");
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(opened).value();
+    ASSERT_TRUE(store_->Load().ok());
+    table_ = std::make_unique<TaskTable>(*store_);
+  }
+  void TearDown() override { store_->Close(); }
+  // A finished task written to the store, then moved out of RAM.
+  Task Evicted(std::string rid = "") {
+    Task t = Finished(rid);
+    WriteSync(*store_, t);
+    EXPECT_TRUE(table_->Insert(t));
+    table_->Evict(table_->Find(t.id), INT64_MAX);
+    return t;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<TaskTable> table_;
+};
+
+TEST_F(TaskTableOnSqlite, AnEvictedTaskIsReadFromTheStore) {
+  ASSERT_TRUE(table_->evicts());
+  Task t = Evicted("rid-1");
+  EXPECT_EQ(table_->Find(t.id), table_->end());
+  auto got = table_->Lookup(t.id);
+  ASSERT_TRUE(got.ok() && *got);
+  EXPECT_EQ((*got)->id, t.id);
+  EXPECT_EQ(table_->ended().size(), 1u);
+  EXPECT_EQ(table_->ByRequestId("rid-1"), nullptr);  // not in RAM any more
+  auto by_rid = table_->StoredByRequestId("rid-1");
+  ASSERT_TRUE(by_rid.ok() && *by_rid);
+  EXPECT_EQ((*by_rid)->id, t.id);
+}
+
+TEST_F(TaskTableOnSqlite, ADeletionHidesTheTaskUntilItCommits) {
+  Task t = Evicted("rid-2");
+  table_->RemoveStored(t);
+  EXPECT_FALSE(*table_->ReadStored(t.id));
+  EXPECT_FALSE(*table_->StoredByRequestId("rid-2"));
+  EXPECT_EQ(table_->StoredOrNotFound(t.id).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(table_->IsDeleting(TaskKey(t.id)));
+  table_->Deleted(TaskKey(t.id));
+  EXPECT_FALSE(table_->IsDeleting(TaskKey(t.id)));
+}
+
+TEST_F(TaskTableOnSqlite, RemovingFromRamHidesTheStoredRowToo) {
+  Task t = Finished("rid-3");
+  WriteSync(*store_, t);
+  table_->Insert(t);
+  Task removed = table_->Remove(table_->Find(t.id));
+  EXPECT_EQ(removed.id, t.id);
+  EXPECT_EQ(table_->ByRequestId("rid-3"), nullptr);
+  EXPECT_FALSE(*table_->Lookup(t.id));  // the row is still there, being deleted
+}
+
+TEST_F(TaskTableOnSqlite, ListMergesRamAndStoreInIdOrder) {
+  Task a = Evicted();
+  Task b = Finished();
+  b.state = TaskState::kPending;
+  table_->Insert(b);
+  Task c = Evicted();
+  ListRequest all;
+  all.page_size = 2;
+  auto first = table_->List(all);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->tasks.size(), 2u);
+  EXPECT_EQ(first->tasks[0].id, a.id);
+  EXPECT_EQ(first->tasks[1].id, b.id);
+  ASSERT_FALSE(first->last_id.empty());
+  all.start_after = first->last_id;
+  auto second = table_->List(all);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->tasks.size(), 1u);
+  EXPECT_EQ(second->tasks[0].id, c.id);
+  EXPECT_TRUE(second->last_id.empty());
+}
+
+TEST_F(TaskTableOnSqlite, ASnapshotWithoutIdsLeavesFinishedTasksOut) {
+  Evicted();
+  Task pending = Finished();
+  pending.state = TaskState::kPending;
+  table_->Insert(pending);
+  auto page = table_->Snapshot(ListRequest{});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->tasks.size(), 1u);
+  EXPECT_EQ(page->tasks[0].id, pending.id);
+}
+
+TEST(TaskTableInRam, InsertRefusesAMalformedOrRepeatedId) {
+  MemoryStore store;
+  TaskTable table(store);
+  EXPECT_FALSE(table.evicts());
+  Task t = Finished("r");
+  EXPECT_TRUE(table.Insert(t));
+  EXPECT_FALSE(table.Insert(t));
+  Task bad = t;
+  bad.id = "not-an-id";
+  EXPECT_FALSE(table.Insert(bad));
+  ASSERT_NE(table.ByRequestId("r"), nullptr);
+  EXPECT_EQ(table.ByRequestId("r")->id, t.id);
+}
+
+TEST(TaskTableInRam, AStoreThatServesNoReadsIsNeverAsked) {
+  MemoryStore store;
+  TaskTable table(store);
+  auto got = table.ReadStored(NewTaskId());
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(*got);
+  EXPECT_FALSE(*table.StoredByRequestId("anything"));
+}
+
+}  // namespace
+}  // namespace taskd
