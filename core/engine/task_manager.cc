@@ -30,14 +30,6 @@ int64_t WallNanos(WallTime t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
-// Finished tasks deleted from the store per sweep turn; the sweep comes back
-// at once for more, so a backlog (after a long downtime) does not hold the
-// strand.
-constexpr size_t kExpireBatch = 1000;
-
-}  // namespace
-
-namespace {
 ManagerOptions WithDefaults(ManagerOptions o) {
   if (o.max_running <= 0) {
     o.max_running = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -86,6 +78,10 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
                      .committed = [this](const std::vector<std::string>& ids,
                                          Persister::WriteOf of) { OnCommitted(ids, of); },
                      .retries = Persister::NotifyIf(store.durable() && store.serves_reads()),
+                 }),
+      retention_(strand_, clock_, store, table_, persister_, events_,
+                 [this](const std::string& id) {
+                   return std::vector<std::filesystem::path>{StdoutPath(id), StderrPath(id)};
                  }) {}
 
 TaskManager::~TaskManager() = default;
@@ -164,7 +160,7 @@ Status TaskManager::Start() {
       }
       ObserveTaskId(TaskIdFromNumber(max_key));
       table_.ended().Reset(std::move(loaded->ended));
-      ArmSweep();
+      retention_.Indexed(table_.ended().NextDeadline());
     }
   }
   for (Task& task : loaded->tasks) {
@@ -400,7 +396,7 @@ void TaskManager::Admit(Task task, bool recovered) {
     // MaybeEvict; Start() evicts the tasks it loaded finished).
     if (!evict_ && e.task.expire_time) {
       auto left = std::max<Duration>(Duration::zero(), *e.task.expire_time - clock_.WallNow());
-      ScheduleExpiry(id, clock_.SteadyNow() + ToSteady(left));
+      retention_.Schedule(id, clock_.SteadyNow() + ToSteady(left));
     }
     return;
   }
@@ -630,7 +626,7 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
   e.aux.reset();  // nothing in it outlives the task's end
   // When evicting, the deadline goes into the ended index with the task, once
   // its final state is committed (see MaybeEvict).
-  if (!evict_) ScheduleExpiry(t.id, clock_.SteadyNow() + ToSteady(ttl));
+  if (!evict_) retention_.Schedule(t.id, clock_.SteadyNow() + ToSteady(ttl));
   deps_.Ended(t.id, [this](const std::string& id, const std::vector<std::string>& dependents) {
     ResolveDependents(id, dependents);
   });
@@ -851,7 +847,7 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
     auto it = FindTask(id);
     if (it == table_.end()) {
       auto stored = table_.StoredOrNotFound(id);
-      if (stored.ok()) EraseStored(*stored);  // finished, or it would be in RAM
+      if (stored.ok()) retention_.EraseStored(*stored);  // finished, or it would be in RAM
       done(stored.status());
       return;
     }
@@ -861,99 +857,9 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
                               "; only a task that has ended can be deleted (cancel it first)"));
       return;
     }
-    Erase(id);
+    retention_.Erase(id);
     done(OkStatus());
   });
-}
-
-void TaskManager::ScheduleExpiry(const std::string& id, SteadyTime at) {
-  expiries_.Schedule(id, at);
-  if (at < sweep_at_) ArmSweep();
-}
-
-std::optional<SteadyTime> TaskManager::NextExpiry() {
-  std::optional<SteadyTime> next = expiries_.Next();
-  if (const int64_t ns = table_.ended().NextDeadline(); ns != INT64_MAX) {
-    SteadyTime at{std::chrono::duration_cast<SteadyTime::duration>(std::chrono::nanoseconds(ns))};
-    if (!next || at < *next) next = at;
-  }
-  return next;
-}
-
-void TaskManager::ArmSweep() {
-  auto next = NextExpiry();
-  if (!next || shutting_down_) return;
-  sweep_at_ = *next;
-  sweep_timer_ = clock_.RunAt(sweep_at_, strand_, [this] { Sweep(); });
-}
-
-void TaskManager::Sweep() {
-  OnStrand("Sweep");
-  sweep_at_ = SteadyTime::max();
-  auto now = clock_.SteadyNow();
-  std::string id;
-  while (expiries_.PopDue(now, &id)) {
-    auto it = FindTask(id);
-    if (it != table_.end() && IsTerminal(it->second.task.state)) {
-      spdlog::debug("task {}: retention ended; deleting", id);
-      Erase(id);
-    }
-  }
-  if (evict_) ExpireEnded(now);
-  ArmSweep();
-}
-
-void TaskManager::ExpireEnded(SteadyTime now) {
-  OnStrand("ExpireEnded");
-  std::vector<std::string> ids;
-  EndedTask e;
-  const int64_t now_ns = SteadyNanos(now);
-  const bool wanted_deleted = events_.Wants(TaskEvent::Type::kDeleted);
-  while (ids.size() < kExpireBatch && table_.ended().PopDue(now_ns, &e)) {
-    std::string id = TaskIdFromNumber(e.key);
-    table_.Deleting(e.key);
-    if (wanted_deleted) {
-      // Watchers filter on more than the index holds: read the task for its event.
-      auto stored = store_.Read(e.key);
-      Task task;
-      if (stored.ok() && *stored) {
-        task = std::move(**stored);
-      } else {
-        task.id = id;
-        task.state = e.state();
-      }
-      Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
-    }
-    ids.push_back(std::move(id));
-  }
-  if (ids.empty()) return;
-  spdlog::debug("{} finished tasks reached the end of their retention; deleting", ids.size());
-  DeleteStored(std::move(ids), Persister::OnCommit::kNotify);
-}
-
-void TaskManager::DeleteStored(std::vector<std::string> ids, Persister::OnCommit on_commit) {
-  for (const auto& id : ids) {
-    std::error_code ec;
-    std::filesystem::remove(StdoutPath(id), ec);
-    std::filesystem::remove(StderrPath(id), ec);
-  }
-  persister_.Delete(std::move(ids), on_commit);
-}
-
-void TaskManager::Erase(const std::string& id) {
-  OnStrand("Erase");
-  auto it = FindTask(id);
-  if (it == table_.end()) return;
-  Task task = table_.Remove(it);
-  DeleteStored({id}, Persister::NotifyIf(evict_));
-  Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
-}
-
-void TaskManager::EraseStored(const Task& task) {
-  OnStrand("EraseStored");
-  table_.RemoveStored(task);
-  DeleteStored({task.id}, Persister::OnCommit::kNotify);
-  Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
 void TaskManager::OnCommitted(const std::vector<std::string>& ids, Persister::WriteOf of) {
@@ -987,11 +893,7 @@ void TaskManager::MaybeEvict(TaskTable::Map::iterator it) {
     expire_ns = SteadyNanos(clock_.SteadyNow() + ToSteady(left));
   }
   table_.Evict(it, expire_ns);
-  if (SteadyTime at{
-          std::chrono::duration_cast<SteadyTime::duration>(std::chrono::nanoseconds(expire_ns))};
-      expire_ns != INT64_MAX && at < sweep_at_) {
-    ArmSweep();
-  }
+  retention_.Indexed(expire_ns);
 }
 
 // ---------------------------------------------------------------- events
@@ -1087,7 +989,7 @@ void TaskManager::Shutdown(std::function<void()> done) {
   asio::post(strand_, [this, done = std::move(done)]() mutable {
     shutting_down_ = true;
     shutdown_done_ = std::move(done);
-    sweep_timer_.reset();
+    retention_.Stop();
     pump_timer_.reset();
     // Waits end with the current state; subscriptions end with UNAVAILABLE.
     for (uint64_t h : waiters_.Handles()) AnswerWaiter(h);

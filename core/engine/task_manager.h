@@ -43,6 +43,7 @@
 #include "core/engine/expiry_queue.h"
 #include "core/engine/lifecycle.h"
 #include "core/engine/persister.h"
+#include "core/engine/retention.h"
 #include "core/engine/scheduler.h"
 #include "core/engine/task_filter.h"
 #include "core/engine/task_table.h"
@@ -222,17 +223,9 @@ class TaskManager {
   void AnswerWaiter(uint64_t handle, std::optional<Status> status = std::nullopt);
   // The dependents of a task that ended: started, or failed with it.
   void ResolveDependents(const std::string& id, const std::vector<std::string>& dependents);
-  void ScheduleExpiry(const std::string& id, SteadyTime at);
-  void ArmSweep();
-  std::optional<SteadyTime> NextExpiry();
-  void Sweep();
-  void Erase(const std::string& id);
   // Writes the task as it is now; a finished task's final state, once
   // committed, lets it leave RAM.
   void Persist(const Task& task);
-  // The one path by which tasks leave the store: deletes their rows (and
-  // their logs), retried until it commits.
-  void DeleteStored(std::vector<std::string> ids, Persister::OnCommit on_commit);
 
   // Finished tasks in the store (only when evict_).
   //
@@ -244,11 +237,6 @@ class TaskManager {
   // Moves a finished task whose final state is committed out of RAM (see
   // TaskTable::Evict), unless something still needs its entry.
   void MaybeEvict(TaskTable::Map::iterator it);
-  // Deletes a finished task that is only in the store.
-  void EraseStored(const Task& task);
-  // Deletes finished tasks in the store whose deadline has passed (a batch
-  // at a time: the sweep comes back for the rest).
-  void ExpireEnded(SteadyTime now);
   // Registers waiter `handle` for `e`; ReleaseWaiters or AnswerWaiter answers it.
   WaiterSet::Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
   void Emit(TaskEvent::Type type, const Task& task, WallTime now);
@@ -275,9 +263,6 @@ class TaskManager {
   EventBus events_;
   std::unique_ptr<Clock::Timer> pump_timer_;  // next rate-limit token
   SteadyTime pump_at_ = SteadyTime::max();
-  ExpiryQueue expiries_;  // finished tasks in RAM (not evict_)
-  std::unique_ptr<Clock::Timer> sweep_timer_;
-  SteadyTime sweep_at_ = SteadyTime::max();
   bool shutting_down_ = false;
   std::atomic<bool> started_{false};  // Start() returned: strand checks apply
   // TASKD_INSTANCE of this manager's task processes: its log directory,
@@ -287,6 +272,7 @@ class TaskManager {
   const bool evict_;
   AttemptRunner runner_;
   Persister persister_;
+  Retention retention_;
   std::function<void()> shutdown_done_;
 };
 

@@ -1,0 +1,121 @@
+#include "core/engine/retention.h"
+
+#include <spdlog/spdlog.h>
+
+namespace taskd {
+
+namespace {
+
+SteadyTime FromNanos(int64_t ns) {
+  return SteadyTime{std::chrono::duration_cast<SteadyTime::duration>(std::chrono::nanoseconds(ns))};
+}
+
+}  // namespace
+
+Retention::Retention(Strand strand, Clock& clock, Store& store, TaskTable& table,
+                     Persister& persister, EventBus& events, LogPaths log_paths)
+    : strand_(std::move(strand)),
+      clock_(clock),
+      store_(store),
+      table_(table),
+      persister_(persister),
+      events_(events),
+      log_paths_(std::move(log_paths)) {}
+
+void Retention::Schedule(const std::string& id, SteadyTime at) {
+  expiries_.Schedule(id, at);
+  if (at < sweep_at_) Arm();
+}
+
+void Retention::Indexed(int64_t expire_ns) {
+  if (expire_ns != INT64_MAX && FromNanos(expire_ns) < sweep_at_) Arm();
+}
+
+void Retention::Stop() {
+  stopped_ = true;
+  sweep_timer_.reset();
+}
+
+std::optional<SteadyTime> Retention::Next() {
+  std::optional<SteadyTime> next = expiries_.Next();
+  if (const int64_t ns = table_.ended().NextDeadline(); ns != INT64_MAX) {
+    if (!next || FromNanos(ns) < *next) next = FromNanos(ns);
+  }
+  return next;
+}
+
+void Retention::Arm() {
+  auto next = Next();
+  if (!next || stopped_) return;
+  sweep_at_ = *next;
+  sweep_timer_ = clock_.RunAt(sweep_at_, strand_, [this] { Sweep(); });
+}
+
+void Retention::Sweep() {
+  sweep_at_ = SteadyTime::max();
+  const SteadyTime now = clock_.SteadyNow();
+  std::string id;
+  while (expiries_.PopDue(now, &id)) {
+    auto it = table_.Find(id);
+    if (it != table_.end() && IsTerminal(it->second.task.state)) {
+      spdlog::debug("task {}: retention ended; deleting", id);
+      Erase(id);
+    }
+  }
+  if (table_.evicts()) ExpireEnded(now);
+  Arm();
+}
+
+void Retention::ExpireEnded(SteadyTime now) {
+  std::vector<std::string> ids;
+  EndedTask e;
+  const int64_t now_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  const bool wanted_deleted = events_.Wants(TaskEvent::Type::kDeleted);
+  while (ids.size() < kExpireBatch && table_.ended().PopDue(now_ns, &e)) {
+    std::string id = TaskIdFromNumber(e.key);
+    table_.Deleting(e.key);
+    if (wanted_deleted) {
+      // Watchers filter on more than the index holds: read the task for its event.
+      auto stored = store_.Read(e.key);
+      Task task;
+      if (stored.ok() && *stored) {
+        task = std::move(**stored);
+      } else {
+        task.id = id;
+        task.state = e.state();
+      }
+      events_.Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
+    }
+    ids.push_back(std::move(id));
+  }
+  if (ids.empty()) return;
+  spdlog::debug("{} finished tasks reached the end of their retention; deleting", ids.size());
+  DeleteRows(std::move(ids), Persister::OnCommit::kNotify);
+}
+
+void Retention::DeleteRows(std::vector<std::string> ids, Persister::OnCommit on_commit) {
+  for (const auto& id : ids) {
+    for (const auto& path : log_paths_(id)) {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+    }
+  }
+  persister_.Delete(std::move(ids), on_commit);
+}
+
+void Retention::Erase(const std::string& id) {
+  auto it = table_.Find(id);
+  if (it == table_.end()) return;
+  Task task = table_.Remove(it);
+  DeleteRows({id}, Persister::NotifyIf(table_.evicts()));
+  events_.Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
+}
+
+void Retention::EraseStored(const Task& task) {
+  table_.RemoveStored(task);
+  DeleteRows({task.id}, Persister::OnCommit::kNotify);
+  events_.Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
+}
+
+}  // namespace taskd
