@@ -270,49 +270,14 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
       return;
     }
   }
-  std::vector<Task> out(requests.size());
-  std::vector<size_t> fresh;  // indexes of requests that create a task
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const auto& rid = requests[i].request_id;
-    if (!rid.empty()) {
-      if (const Task* known = table_.ByRequestId(rid)) {
-        out[i] = *known;
-        continue;
-      }
-      if (inflight_.count(rid)) {
-        done(Status(StatusCode::kAborted,
-                    "request_id '" + rid + "' is being submitted by another call; retry"));
-        return;
-      }
-      auto stored = table_.StoredByRequestId(rid);
-      if (!stored.ok()) {
-        done(stored.status());
-        return;
-      }
-      if (*stored) {
-        out[i] = std::move(**stored);
-        continue;
-      }
-    }
-    for (size_t j = 0; j < requests[i].spec.after.size(); ++j) {
-      const auto& dep = requests[i].spec.after[j];
-      if (FindTask(dep) == table_.end()) {
-        if (evict_) {
-          auto stored = table_.ReadStored(dep);
-          if (!stored.ok()) {
-            done(stored.status());
-            return;
-          }
-          if (*stored) continue;
-        }
-        std::string field = single ? "spec" : "requests[" + std::to_string(i) + "].spec";
-        done(InvalidArgument(field + ".after[" + std::to_string(j) + "]",
-                             "unknown task " + Quote(dep)));
-        return;
-      }
-    }
-    fresh.push_back(i);
+  auto plan = PlanAdmission(requests, table_,
+                            [this](const std::string& rid) { return inflight_.count(rid) > 0; });
+  if (!plan.ok()) {
+    done(plan.status());
+    return;
   }
+  std::vector<Task> out = std::move(plan->out);
+  std::vector<size_t> fresh = std::move(plan->fresh);  // the requests that create a task
   if (pending_ + fresh.size() > options_.max_pending) {
     done(ResourceExhausted("the pending task limit (" + std::to_string(options_.max_pending) +
                            ") is reached; retry later"));

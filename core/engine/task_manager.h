@@ -37,6 +37,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/engine/admission.h"
 #include "core/engine/attempt_runner.h"
 #include "core/engine/dependency_graph.h"
 #include "core/engine/event_bus.h"
@@ -79,11 +80,6 @@ struct ManagerOptions {
   SpecLimits limits;
   Clock* clock = nullptr;      // nullptr: SystemClock::Get()
   Spawner* spawner = nullptr;  // nullptr: PosixSpawner()
-};
-
-struct SubmitRequest {
-  TaskSpec spec;
-  std::string request_id;
 };
 
 // Gauges for monitoring, taken in one pass on the strand.

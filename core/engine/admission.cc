@@ -1,0 +1,43 @@
+#include "core/engine/admission.h"
+
+namespace taskd {
+
+StatusOr<AdmissionPlan> PlanAdmission(const std::vector<SubmitRequest>& requests, TaskTable& table,
+                                      const std::function<bool(const std::string&)>& in_flight) {
+  const bool single = requests.size() == 1;
+  AdmissionPlan plan;
+  plan.out.resize(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& rid = requests[i].request_id;
+    if (!rid.empty()) {
+      if (const Task* known = table.ByRequestId(rid)) {
+        plan.out[i] = *known;
+        continue;
+      }
+      if (in_flight(rid)) {
+        return Status(StatusCode::kAborted,
+                      "request_id '" + rid + "' is being submitted by another call; retry");
+      }
+      auto stored = table.StoredByRequestId(rid);
+      if (!stored.ok()) return stored.status();
+      if (*stored) {
+        plan.out[i] = std::move(**stored);
+        continue;
+      }
+    }
+    const auto& after = requests[i].spec.after;
+    for (size_t j = 0; j < after.size(); ++j) {
+      if (table.Find(after[j]) != table.end()) continue;
+      auto stored = table.ReadStored(after[j]);  // nullopt from a store that keeps nothing
+      if (!stored.ok()) return stored.status();
+      if (*stored) continue;
+      std::string field = single ? "spec" : "requests[" + std::to_string(i) + "].spec";
+      return InvalidArgument(field + ".after[" + std::to_string(j) + "]",
+                             "unknown task " + Quote(after[j]));
+    }
+    plan.fresh.push_back(i);
+  }
+  return plan;
+}
+
+}  // namespace taskd
