@@ -12,7 +12,6 @@ usage: short_tasks.py TASKD PROTO_DIR GRPC_PROTO_DIR [--tasks N] [--sleep S]
 (by hand: --tasks 20000; the defaults are small.)
 """
 
-import argparse
 import os
 import shutil
 import signal
@@ -27,10 +26,7 @@ from taskd_stubs import fail  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("taskd")
-    ap.add_argument("proto_dir")
-    ap.add_argument("grpc_proto_dir")
+    ap = taskd_stubs.arg_parser()
     ap.add_argument("--tasks", type=int, default=2000)
     ap.add_argument("--sleep", default="0.2")
     ap.add_argument("--max-running", type=int, default=64)

@@ -14,7 +14,6 @@ usage: soak.py TASKD PROTO_DIR GRPC_PROTO_DIR [--minutes M] [--submits N] [--sto
 (./dev test under CI=true runs 5 minutes; an hour by hand: --minutes 60.)
 """
 
-import argparse
 import os
 import random
 import shutil
@@ -39,10 +38,7 @@ def sample(pid):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("taskd")
-    ap.add_argument("proto_dir")
-    ap.add_argument("grpc_proto_dir")
+    ap = taskd_stubs.arg_parser()
     ap.add_argument("--minutes", type=float, default=5)
     ap.add_argument("--submits", type=int, default=50)
     ap.add_argument("--store", default="sqlite", choices=["sqlite", "memory"])

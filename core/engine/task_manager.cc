@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "core/engine/lifecycle.h"
+#include "core/engine/recovery.h"
 #include "core/exec/exec_runner.h"
-#include "core/exec/proc.h"
 #include "core/model/check.h"
 #include "core/model/files.h"
 
@@ -26,8 +26,16 @@ SteadyTime::duration ToSteady(Duration d) {
 int64_t SteadyNanos(SteadyTime t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
-int64_t WallNanos(WallTime t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+
+// The refusals of a cancel of a task that has ended, and of progress for a
+// task that is not running.
+Status NothingToCancel(std::string_view id, TaskState state) {
+  return FailedPrecondition("task " + Quote(id) + " already ended (" +
+                            std::string(StateName(state)) + "); nothing to cancel");
+}
+Status NotRunning(std::string_view id, TaskState state) {
+  return FailedPrecondition("task " + Quote(id) + " is " + std::string(StateName(state)) +
+                            "; progress can only be reported while it runs");
 }
 
 ManagerOptions WithDefaults(ManagerOptions o) {
@@ -126,20 +134,8 @@ Status TaskManager::Start() {
   auto loaded = store_.Load();
   if (!loaded.ok()) return loaded.status();
   size_t interrupted = 0, pending = 0;
-  // First kill what a previous daemon left running: the recorded process
-  // groups, then any process carrying one of the unfinished ids (those that
-  // left the group, and attempts spawned just before a crash, whose process
-  // was not recorded yet). A KillMode::kGroup task's processes outside its
-  // recorded group are meant to live on.
-  std::set<std::string> unfinished;
-  int killed = 0;
-  for (const Task& task : loaded->tasks) {
-    if (IsTerminal(task.state)) continue;
-    if (task.process) killed += KillLeftoverGroup(*task.process, instance_);
-    const ExecAction* exec = task.spec.exec();
-    if (!task.process || !exec || exec->kill_mode != KillMode::kGroup) unfinished.insert(task.id);
-  }
-  killed += KillByTaskIds(instance_, unfinished);
+  // First kill what a previous daemon left running.
+  const int killed = KillLeftovers(loaded->tasks, instance_);
   if (killed > 0) spdlog::warn("killed {} processes left running by the previous taskd", killed);
   // The index first: tasks recovered below may join it (MaybeEvict).
   const size_t ended = loaded->ended.size();
@@ -148,17 +144,8 @@ Status TaskManager::Start() {
       spdlog::error("the {} store indexed {} finished tasks it cannot read; ignored", store_.Name(),
                     ended);
     } else {
-      // Wall-clock expire times become deadlines on the steady clock once,
-      // here, as for tasks in RAM.
-      const int64_t steady = SteadyNanos(clock_.SteadyNow());
-      const int64_t wall = WallNanos(clock_.WallNow());
-      uint64_t max_key = 0;
-      for (EndedTask& e : loaded->ended) {
-        max_key = std::max(max_key, e.key);
-        if (e.expire_ns != INT64_MAX)
-          e.expire_ns = steady + std::max<int64_t>(0, e.expire_ns - wall);
-      }
-      ObserveTaskId(TaskIdFromNumber(max_key));
+      ObserveTaskId(
+          TaskIdFromNumber(ToSteadyDeadlines(loaded->ended, clock_.SteadyNow(), clock_.WallNow())));
       table_.ended().Reset(std::move(loaded->ended));
       retention_.Indexed(table_.ended().NextDeadline());
     }
@@ -168,17 +155,8 @@ Status TaskManager::Start() {
     task.process.reset();
     // Stored finished as it is: nothing more to write before it leaves RAM.
     const bool stored_finished = IsTerminal(task.state);
-    if (task.state == TaskState::kRunning) {
-      // It was running when the daemon stopped: it did not finish.
+    if (EndInterrupted(task, clock_.WallNow(), options_.default_ttl)) {
       ++interrupted;
-      Transition next = AfterDaemonStopped(task);
-      task.state = next.state;
-      task.reason = next.reason;
-      task.error = std::move(next.error);
-      if (next.kind == Transition::Kind::kFinish) {
-        task.end_time = clock_.WallNow();
-        task.expire_time = *task.end_time + task.spec.ttl.value_or(options_.default_ttl);
-      }
       Persist(task);
     }
     if (task.state == TaskState::kPending) ++pending;
@@ -681,19 +659,14 @@ void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
   OnStrand("CancelOnStrand");
   auto it = FindTask(id);
   if (it == table_.end()) {
+    // Only finished tasks leave RAM.
     auto stored = table_.StoredOrNotFound(id);
-    if (!stored.ok()) {
-      done(stored.status());
-    } else {
-      done(FailedPrecondition("task " + Quote(id) + " already ended (" +
-                              std::string(StateName(stored->state)) + "); nothing to cancel"));
-    }
+    done(stored.ok() ? NothingToCancel(id, stored->state) : stored.status());
     return;
   }
   Entry& e = it->second;
   if (IsTerminal(e.task.state)) {
-    done(FailedPrecondition("task " + Quote(id) + " already ended (" +
-                            std::string(StateName(e.task.state)) + "); nothing to cancel"));
+    done(NothingToCancel(id, e.task.state));
     return;
   }
   if (e.task.state == TaskState::kPending) {
@@ -785,19 +758,12 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
     auto it = FindTask(id);
     if (it == table_.end()) {
       auto stored = table_.StoredOrNotFound(id);
-      if (!stored.ok()) {
-        done(stored.status());
-      } else {
-        done(FailedPrecondition("task " + Quote(id) + " is " +
-                                std::string(StateName(stored->state)) +
-                                "; progress can only be reported while it runs"));
-      }
+      done(stored.ok() ? NotRunning(id, stored->state) : stored.status());
       return;
     }
     Task& t = it->second.task;
     if (t.state != TaskState::kRunning) {
-      done(FailedPrecondition("task " + Quote(id) + " is " + std::string(StateName(t.state)) +
-                              "; progress can only be reported while it runs"));
+      done(NotRunning(id, t.state));
       return;
     }
     ApplyProgress(id, t.attempt, percent, std::move(message));

@@ -12,7 +12,6 @@ usage: crash_test.py TASKD PROTO_DIR GRPC_PROTO_DIR [--cycles N] [--seed S]
 (CI runs 20 cycles; --cycles 1000 for a long run.)
 """
 
-import argparse
 import os
 import random
 import shutil
@@ -67,10 +66,7 @@ def task_processes(instance):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("taskd")
-    ap.add_argument("proto_dir")
-    ap.add_argument("grpc_proto_dir")
+    ap = taskd_stubs.arg_parser()
     ap.add_argument("--cycles", type=int, default=20)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--threads", type=int, default=4)

@@ -2,10 +2,21 @@
 generated at test time with protoc and grpc_python_plugin (Debian's
 protobuf-compiler and protobuf-compiler-grpc), for Debian's python3-grpcio."""
 
+import argparse
 import os
 import shutil
 import subprocess
 import sys
+
+
+def arg_parser():
+    """The arguments every script that starts taskd takes: the taskd binary,
+    the proto folder and Debian's grpc-proto folder; add your own."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("taskd")
+    ap.add_argument("proto_dir")
+    ap.add_argument("grpc_proto_dir")
+    return ap
 
 
 def fail(msg, log=None):
