@@ -570,9 +570,11 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
   // When evicting, the deadline goes into the ended index with the task, once
   // its final state is committed (see MaybeEvict).
   if (!evict_) retention_.Schedule(t.id, clock_.SteadyNow() + ToSteady(ttl));
-  deps_.Ended(t.id, [this](const std::string& id, const std::vector<std::string>& dependents) {
-    ResolveDependents(id, dependents);
-  });
+  if (deps_.size() > 0) {  // else nothing waits for it: skip building the call
+    deps_.Ended(t.id, [this](const std::string& id, const std::vector<std::string>& dependents) {
+      ResolveDependents(id, dependents);
+    });
+  }
 }
 
 void TaskManager::ResolveDependents(const std::string& id,
@@ -738,6 +740,7 @@ void TaskManager::AnswerWaiter(uint64_t handle, std::optional<Status> status) {
 }
 
 void TaskManager::ReleaseWaiters(Entry& e) {
+  if (waiters_.size() == 0) return;  // the common case, without parsing the id
   for (uint64_t h : waiters_.HandlesOf(TaskKey(e.task.id))) AnswerWaiter(h);
 }
 
