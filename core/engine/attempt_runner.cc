@@ -120,8 +120,7 @@ void AttemptRunner::Stop(RunningAttempt& run, Duration grace) {
   if (run.exec) {
     run.exec->SignalGroup(SIGTERM);
     std::shared_ptr<Process> exec = run.exec;
-    const SteadyTime deadline =
-        clock_.SteadyNow() + std::chrono::duration_cast<SteadyTime::duration>(grace);
+    const SteadyTime deadline = clock_.SteadyNow() + ToSteady(grace);
     if (run.kill_timer && run.kill_at <= deadline) return;
     run.kill_at = deadline;
     run.kill_timer = clock_.RunAt(deadline, strand_, [exec] { exec->SignalGroup(SIGKILL); });

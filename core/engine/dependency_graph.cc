@@ -6,9 +6,9 @@ void DependencyGraph::Add(std::string dependency, std::string dependent) {
   dependents_.emplace(std::move(dependency), std::move(dependent));
 }
 
-void DependencyGraph::Ended(std::string id, const Resolve& resolve) {
+void DependencyGraph::Ended(const std::string& id) {
   if (dependents_.empty()) return;  // the common case: nothing waits for anything
-  ended_.push_back(std::move(id));
+  ended_.push_back(id);
   if (resolving_) return;  // the loop below, further up the stack, takes it
   resolving_ = true;
   while (!ended_.empty()) {
@@ -19,7 +19,7 @@ void DependencyGraph::Ended(std::string id, const Resolve& resolve) {
     std::vector<std::string> ids;
     for (auto it = range.first; it != range.second; ++it) ids.push_back(it->second);
     dependents_.erase(range.first, range.second);
-    resolve(next, ids);
+    resolve_(next, ids);
   }
   resolving_ = false;
 }

@@ -5,6 +5,7 @@
 
 #include "core/engine/lifecycle.h"
 #include "core/exec/proc.h"
+#include "core/model/clock.h"
 
 namespace taskd {
 
@@ -35,10 +36,8 @@ bool EndInterrupted(Task& task, WallTime now, Duration default_ttl) {
 
 uint64_t ToSteadyDeadlines(std::vector<EndedTask>& ended, SteadyTime steady_now,
                            WallTime wall_now) {
-  const int64_t steady =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(steady_now.time_since_epoch()).count();
-  const int64_t wall =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(wall_now.time_since_epoch()).count();
+  const int64_t steady = NanosSinceEpoch(steady_now);
+  const int64_t wall = NanosSinceEpoch(wall_now);
   uint64_t max_key = 0;
   for (EndedTask& e : ended) {
     max_key = std::max(max_key, e.key);

@@ -4,14 +4,6 @@
 
 namespace taskd {
 
-namespace {
-
-SteadyTime FromNanos(int64_t ns) {
-  return SteadyTime{std::chrono::duration_cast<SteadyTime::duration>(std::chrono::nanoseconds(ns))};
-}
-
-}  // namespace
-
 Retention::Retention(Strand strand, Clock& clock, Store& store, TaskTable& table,
                      Persister& persister, EventBus& events, LogPaths log_paths)
     : strand_(std::move(strand)),
@@ -28,7 +20,7 @@ void Retention::Schedule(const std::string& id, SteadyTime at) {
 }
 
 void Retention::Indexed(int64_t expire_ns) {
-  if (expire_ns != INT64_MAX && FromNanos(expire_ns) < sweep_at_) Arm();
+  if (expire_ns != INT64_MAX && SteadyFromNanos(expire_ns) < sweep_at_) Arm();
 }
 
 void Retention::Stop() {
@@ -39,7 +31,7 @@ void Retention::Stop() {
 std::optional<SteadyTime> Retention::Next() {
   std::optional<SteadyTime> next = expiries_.Next();
   if (const int64_t ns = table_.ended().NextDeadline(); ns != INT64_MAX) {
-    if (!next || FromNanos(ns) < *next) next = FromNanos(ns);
+    if (!next || SteadyFromNanos(ns) < *next) next = SteadyFromNanos(ns);
   }
   return next;
 }
@@ -69,8 +61,7 @@ void Retention::Sweep() {
 void Retention::ExpireEnded(SteadyTime now) {
   std::vector<std::string> ids;
   EndedTask e;
-  const int64_t now_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  const int64_t now_ns = NanosSinceEpoch(now);
   const bool wanted_deleted = events_.Wants(TaskEvent::Type::kDeleted);
   while (ids.size() < kExpireBatch && table_.ended().PopDue(now_ns, &e)) {
     std::string id = TaskIdFromNumber(e.key);

@@ -19,14 +19,6 @@ namespace {
 
 constexpr Duration kProgressFlush = std::chrono::milliseconds(250);
 
-SteadyTime::duration ToSteady(Duration d) {
-  return std::chrono::duration_cast<SteadyTime::duration>(d);
-}
-
-int64_t SteadyNanos(SteadyTime t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-
 // The refusals of a cancel of a task that has ended, and of progress for a
 // task that is not running.
 Status NothingToCancel(std::string_view id, TaskState state) {
@@ -62,7 +54,9 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
                    auto it = table_.entries().find(key);
                    return it != table_.end() && it->second.ready && it->second.sequence == sequence;
                  }),
-      evict_(table_.evicts()),
+      deps_([this](const std::string& id, const std::vector<std::string>& dependents) {
+        ResolveDependents(id, dependents);
+      }),
       runner_(
           strand_, clock_, spawner_, handlers_,
           AttemptRunner::Options{options_.log_dir, options_.log_cap_bytes, &options_.task_env},
@@ -81,11 +75,11 @@ TaskManager::TaskManager(asio::io_context& io, ManagerOptions options, Store& st
                      },
                      .deletion_pending =
                          [this](const std::string& id) {
-                           return !evict_ || table_.IsDeleting(TaskKey(id));
+                           return !table_.evicts() || table_.IsDeleting(TaskKey(id));
                          },
                      .committed = [this](const std::vector<std::string>& ids,
                                          Persister::WriteOf of) { OnCommitted(ids, of); },
-                     .retries = Persister::NotifyIf(store.durable() && store.serves_reads()),
+                     .retries = Persister::NotifyIf(table_.evicts()),
                  }),
       retention_(strand_, clock_, store, table_, persister_, events_,
                  [this](const std::string& id) {
@@ -128,19 +122,18 @@ Status TaskManager::Start() {
   std::error_code ec;
   {
     auto canonical = std::filesystem::weakly_canonical(options_.log_dir, ec);
-    instance_ = (ec ? options_.log_dir : canonical).lexically_normal().string();
-    runner_.SetInstance(instance_);
+    runner_.SetInstance((ec ? options_.log_dir : canonical).lexically_normal().string());
   }
   auto loaded = store_.Load();
   if (!loaded.ok()) return loaded.status();
   size_t interrupted = 0, pending = 0;
   // First kill what a previous daemon left running.
-  const int killed = KillLeftovers(loaded->tasks, instance_);
+  const int killed = KillLeftovers(loaded->tasks, runner_.instance());
   if (killed > 0) spdlog::warn("killed {} processes left running by the previous taskd", killed);
   // The index first: tasks recovered below may join it (MaybeEvict).
   const size_t ended = loaded->ended.size();
   if (!loaded->ended.empty()) {
-    if (!evict_) {
+    if (!table_.evicts()) {
       spdlog::error("the {} store indexed {} finished tasks it cannot read; ignored", store_.Name(),
                     ended);
     } else {
@@ -162,7 +155,7 @@ Status TaskManager::Start() {
     if (task.state == TaskState::kPending) ++pending;
     const std::string id = task.id;
     Admit(std::move(task), /*recovered=*/true);
-    if (stored_finished && evict_) {
+    if (stored_finished && table_.evicts()) {
       if (auto it = FindTask(id); it != table_.end()) MaybeEvict(it);
     }
   }
@@ -337,7 +330,7 @@ void TaskManager::Admit(Task task, bool recovered) {
   if (IsTerminal(e.task.state)) {
     // When evicting, the deadline goes with the task into the ended index (see
     // MaybeEvict; Start() evicts the tasks it loaded finished).
-    if (!evict_ && e.task.expire_time) {
+    if (!table_.evicts() && e.task.expire_time) {
       auto left = std::max<Duration>(Duration::zero(), *e.task.expire_time - clock_.WallNow());
       retention_.Schedule(id, clock_.SteadyNow() + ToSteady(left));
     }
@@ -349,7 +342,7 @@ void TaskManager::Admit(Task task, bool recovered) {
     TaskState dep_state = TaskState::kCompleted;
     if (d != table_.end()) {
       dep_state = d->second.task.state;
-    } else if (evict_) {
+    } else if (table_.evicts()) {
       // Ended, and in the store only (or deleted since: see below).
       auto stored = table_.ReadStored(dep);
       if (!stored.ok()) {
@@ -569,12 +562,8 @@ void TaskManager::Finish(Entry& e, TaskState state, TaskReason reason,
   e.aux.reset();  // nothing in it outlives the task's end
   // When evicting, the deadline goes into the ended index with the task, once
   // its final state is committed (see MaybeEvict).
-  if (!evict_) retention_.Schedule(t.id, clock_.SteadyNow() + ToSteady(ttl));
-  if (deps_.size() > 0) {  // else nothing waits for it: skip building the call
-    deps_.Ended(t.id, [this](const std::string& id, const std::vector<std::string>& dependents) {
-      ResolveDependents(id, dependents);
-    });
-  }
+  if (!table_.evicts()) retention_.Schedule(t.id, clock_.SteadyNow() + ToSteady(ttl));
+  deps_.Ended(t.id);
 }
 
 void TaskManager::ResolveDependents(const std::string& id,
@@ -817,14 +806,14 @@ void TaskManager::MaybeEvict(TaskTable::Map::iterator it) {
   const Task& t = e.task;
   // Waiters are answered at the end and dependents resolved then, so an
   // entry with aux or a change still to be written is the rare exception.
-  if (!evict_ || !IsTerminal(t.state) || e.aux || persister_.Unpersisted(t.id) ||
+  if (!table_.evicts() || !IsTerminal(t.state) || e.aux || persister_.Unpersisted(t.id) ||
       waiters_.Has(it->first)) {
     return;
   }
   int64_t expire_ns = INT64_MAX;
   if (t.expire_time) {
     auto left = std::max<Duration>(Duration::zero(), *t.expire_time - clock_.WallNow());
-    expire_ns = SteadyNanos(clock_.SteadyNow() + ToSteady(left));
+    expire_ns = NanosSinceEpoch(clock_.SteadyNow() + ToSteady(left));
   }
   table_.Evict(it, expire_ns);
   retention_.Indexed(expire_ns);
@@ -890,7 +879,7 @@ void TaskManager::Emit(TaskEvent::Type type, const Task& task, WallTime now) {
 
 void TaskManager::Persist(const Task& task) {
   OnStrand("Persist");
-  persister_.Put(task, Persister::NotifyIf(evict_ && IsTerminal(task.state)));
+  persister_.Put(task, Persister::NotifyIf(table_.evicts() && IsTerminal(task.state)));
 }
 
 // ---------------------------------------------------------------- stats

@@ -24,24 +24,20 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "core/engine/admission.h"
 #include "core/engine/attempt_runner.h"
 #include "core/engine/dependency_graph.h"
 #include "core/engine/event_bus.h"
-#include "core/engine/expiry_queue.h"
 #include "core/engine/lifecycle.h"
 #include "core/engine/persister.h"
 #include "core/engine/retention.h"
@@ -223,7 +219,7 @@ class TaskManager {
   // committed, lets it leave RAM.
   void Persist(const Task& task);
 
-  // Finished tasks in the store (only when evict_).
+  // Finished tasks in the store (only when table_.evicts()).
   //
   // A write of these ids committed: finished tasks among them may leave RAM
   // (puts), or deleted ones are gone from the store for good (`deletes`;
@@ -261,11 +257,6 @@ class TaskManager {
   SteadyTime pump_at_ = SteadyTime::max();
   bool shutting_down_ = false;
   std::atomic<bool> started_{false};  // Start() returned: strand checks apply
-  // TASKD_INSTANCE of this manager's task processes: its log directory,
-  // canonical (set by Start()).
-  std::string instance_;
-  // table_.evicts(): finished tasks leave RAM once committed.
-  const bool evict_;
   AttemptRunner runner_;
   Persister persister_;
   Retention retention_;

@@ -42,11 +42,15 @@ const Task* TaskTable::ByRequestId(std::string_view request_id) const {
   return it == request_ids_.end() ? nullptr : &tasks_.at(it->second).task;
 }
 
-Task TaskTable::Remove(Map::iterator it) {
+void TaskTable::Unindex(Map::iterator it) {
   if (const Task& task = it->second.task; !task.request_id.empty()) {
     auto rid = request_ids_.find(task.request_id.view());
     if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
   }
+}
+
+Task TaskTable::Remove(Map::iterator it) {
+  Unindex(it);
   // Until the deletion commits the store still has the row: reads must not see it.
   if (evict_) deleting_.insert(it->first);
   Task task = std::move(it->second.task);
@@ -60,10 +64,7 @@ void TaskTable::Evict(Map::iterator it, int64_t expire_ns) {
   ended.key = it->first;
   ended.rid_state = EndedTask::Pack(RequestIdHash(t.request_id), t.state);
   ended.expire_ns = expire_ns;
-  if (!t.request_id.empty()) {
-    auto rid = request_ids_.find(t.request_id.view());
-    if (rid != request_ids_.end() && rid->second == it->first) request_ids_.erase(rid);
-  }
+  Unindex(it);
   tasks_.erase(it);
   ended_.Add(ended);
 }

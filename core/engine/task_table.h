@@ -111,6 +111,9 @@ class TaskTable {
 
  private:
   StatusOr<ListResult> ListMerged(const ListRequest& request);
+  // Drops the request-id index entry that points at this task (a later
+  // task with the same request_id keeps its own).
+  void Unindex(Map::iterator it);
 
   Store& store_;
   const bool evict_;

@@ -20,6 +20,20 @@
 
 namespace taskd {
 
+// A duration on the steady clock's own tick.
+inline SteadyTime::duration ToSteady(Duration d) {
+  return std::chrono::duration_cast<SteadyTime::duration>(d);
+}
+// A time point as nanoseconds since its clock's epoch (how EndedTask keeps
+// deadlines), and back for the steady clock.
+template <typename TimePoint>
+int64_t NanosSinceEpoch(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+inline SteadyTime SteadyFromNanos(int64_t ns) {
+  return SteadyTime{ToSteady(std::chrono::nanoseconds(ns))};
+}
+
 class Clock {
  public:
   // Cancels the pending callback when destroyed or Cancel()ed. Cancel from
@@ -35,8 +49,7 @@ class Clock {
   virtual WallTime WallNow() const = 0;
   virtual std::unique_ptr<Timer> RunAt(SteadyTime at, Strand ex, std::function<void()> fn) = 0;
   std::unique_ptr<Timer> RunAfter(Duration d, Strand ex, std::function<void()> fn) {
-    return RunAt(SteadyNow() + std::chrono::duration_cast<SteadyTime::duration>(d), ex,
-                 std::move(fn));
+    return RunAt(SteadyNow() + ToSteady(d), ex, std::move(fn));
   }
 };
 
