@@ -3,17 +3,17 @@
 // bench/core_bench.cc); what only some tasks need, or need only for a
 // while, is in one TaskAux allocation.
 //
-// Owned by the TaskTable; changed by the manager, on its strand only.
+// Owned by the TaskTable; changed by the TaskDriver, on the manager strand only.
 #pragma once
 
 #include <memory>
 #include <optional>
 
-#include "core/engine/scheduler.h"
 #include "core/exec/exec_runner.h"
 #include "core/exec/handlers.h"
 #include "core/model/clock.h"
 #include "core/model/task.h"
+#include "core/store/task_queue.h"
 
 namespace taskd {
 
@@ -35,8 +35,8 @@ struct TaskAux {
 
 struct TaskEntry {
   Task task;
-  Scheduler::QueueRef queue = nullptr;
-  uint64_t sequence = 0;  // FIFO order among equal priorities
+  TaskQueue::Queue* queue = nullptr;  // as the TaskQueue named it
+  uint64_t sequence = 0;              // FIFO order among equal priorities
   int32_t unmet_deps = 0;
   bool ready = false;            // has a live item in the scheduler
   std::unique_ptr<TaskAux> aux;  // only while there is something in it

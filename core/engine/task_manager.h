@@ -1,8 +1,10 @@
-// TaskManager: the task engine. Accepts tasks, schedules them under the
-// global, per-queue and priority rules, runs them (ExecAttempt for exec
-// tasks, coroutines for handlers), enforces timeouts, cancel and retry
-// policy, keeps terminal tasks until their TTL, and persists every change
-// through a Store.
+// TaskManager: the task engine's façade. Accepts tasks, schedules them
+// under the global, per-queue and priority rules, runs them (ExecAttempt
+// for exec tasks, coroutines for handlers), enforces timeouts, cancel and
+// retry policy, keeps terminal tasks until their TTL, and persists every
+// change through a Store. It validates and posts to the strand; the
+// TaskDriver (task_driver.h) moves tasks through their lifecycle over the
+// units it owns, and the reads here answer from those units.
 //
 // Finished tasks: with a store that serves reads (SqliteStore), a finished
 // task leaves RAM once the write holding its final state has committed and
@@ -35,16 +37,11 @@
 #include <vector>
 
 #include "core/engine/admission.h"
-#include "core/engine/attempt_runner.h"
-#include "core/engine/dependency_graph.h"
 #include "core/engine/event_bus.h"
-#include "core/engine/lifecycle.h"
-#include "core/engine/persister.h"
-#include "core/engine/retention.h"
-#include "core/engine/scheduler.h"
+#include "core/engine/manager_options.h"
+#include "core/engine/task_driver.h"
 #include "core/engine/task_filter.h"
 #include "core/engine/task_table.h"
-#include "core/engine/waiter_set.h"
 #include "core/exec/exec_runner.h"
 #include "core/exec/handlers.h"
 #include "core/model/asio.h"
@@ -56,27 +53,6 @@
 #include "core/store/store.h"
 
 namespace taskd {
-
-struct ManagerOptions {
-  int max_running = 0;  // 0: the number of cores
-  size_t max_pending = 100000;
-  Duration default_ttl = std::chrono::hours(1);
-  Duration default_kill_grace = std::chrono::seconds(10);
-  // At daemon shutdown a running task gets min(its kill_grace, this).
-  Duration shutdown_grace = std::chrono::seconds(5);
-  Duration default_initial_backoff = std::chrono::seconds(1);
-  Duration default_max_backoff = std::chrono::minutes(5);
-  double default_backoff_multiplier = 2.0;
-  std::filesystem::path log_dir;     // where <id>.out and <id>.err live; required
-  int64_t log_cap_bytes = 64 << 20;  // per stream and attempt
-  std::map<std::string, QueueOptions> queues;
-  // Set in every exec task's environment, under the task's own env (the
-  // server puts its socket in TASKD_ADDR, so `taskctl progress` works inside).
-  std::map<std::string, std::string> task_env;
-  SpecLimits limits;
-  Clock* clock = nullptr;      // nullptr: SystemClock::Get()
-  Spawner* spawner = nullptr;  // nullptr: PosixSpawner()
-};
 
 // Gauges for monitoring, taken in one pass on the strand.
 struct ManagerStats {
@@ -179,88 +155,24 @@ class TaskManager {
   Strand strand() const { return strand_; }
 
  private:
-  using Entry = TaskEntry;
-  using Aux = TaskAux;
-  using Running = RunningAttempt;
-
-  // Everything below runs on strand_ (after Start: see OnStrand).
-  // Aborts, in debug and sanitizer builds, when called off the strand after
-  // Start() returned; `where` names the caller.
-  void OnStrand(const char* where) const;
   // Answers `done` with `s` on the strand (the refusal of a public call).
   template <typename T>
   void Refuse(Callback<T> done, Status s) {
     asio::post(strand_, [done = std::move(done), s = std::move(s)] { done(s); });
   }
+  // Strand only: admits what validation let through (all or none).
   void DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done);
-  void Admit(Task task, bool recovered);
-  void MakeReady(Entry& e);
-  void Pump();
-  void StartAttempt(Entry& e);
-  void OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
-                    std::optional<TaskResult> result, std::optional<TaskError> error);
-  void Finish(Entry& e, TaskState state, TaskReason reason, std::optional<TaskError> error);
-  void Requeue(Entry& e, Duration delay);
-  void StopAttempt(Entry& e, TaskReason why, Duration grace);
-  void ApplyProgress(const std::string& id, int32_t attempt, double percent, std::string message);
-  // Takes `e` out of the scheduler's ready tasks (see Scheduler::Unready).
-  void Unready(Entry& e);
-  Aux& AuxOf(Entry& e);    // allocates it when missing
-  void TrimAux(Entry& e);  // frees it when empty
-  // The task with this id, or table_.end() (also for a malformed id).
-  TaskTable::Map::iterator FindTask(std::string_view id) { return table_.Find(id); }
-  void ReleaseWaiters(Entry& e);
-  // Removes waiter `handle` (if still there) and answers it: with `status`
-  // when given, else with its task as it is now (NOT_FOUND if deleted).
-  void AnswerWaiter(uint64_t handle, std::optional<Status> status = std::nullopt);
-  // The dependents of a task that ended: started, or failed with it.
-  void ResolveDependents(const std::string& id, const std::vector<std::string>& dependents);
-  // Writes the task as it is now; a finished task's final state, once
-  // committed, lets it leave RAM.
-  void Persist(const Task& task);
-
-  // Finished tasks in the store (only when table_.evicts()).
-  //
-  // A write of these ids committed: finished tasks among them may leave RAM
-  // (puts), or deleted ones are gone from the store for good (`deletes`;
-  // only a deletion's own commit ends its deleting_ entry, never an earlier
-  // put of the same task committing after the delete was queued).
-  void OnCommitted(const std::vector<std::string>& ids, Persister::WriteOf of);
-  // Moves a finished task whose final state is committed out of RAM (see
-  // TaskTable::Evict), unless something still needs its entry.
-  void MaybeEvict(TaskTable::Map::iterator it);
-  // Registers waiter `handle` for `e`; ReleaseWaiters or AnswerWaiter answers it.
-  WaiterSet::Waiter& AddWaiter(uint64_t handle, Entry& e, Callback<Task> done);
-  void Emit(TaskEvent::Type type, const Task& task, WallTime now);
-  void MaybeFinishShutdown();
-  Duration KillGrace(const TaskSpec& spec) const;
+  TaskTable& table() { return driver_.table(); }
 
   Strand strand_;
   ManagerOptions options_;
   Clock& clock_;
-  Spawner& spawner_;
   Store& store_;
   const HandlerRegistry& handlers_;
-  const RetryDefaults retry_defaults_;
   std::atomic<uint64_t> next_handle_{1};
-
-  TaskTable table_;
-  std::unordered_map<std::string, std::vector<Callback<Task>>>
-      inflight_;  // uncommitted request_ids
-  uint64_t sequence_ = 0;
-  size_t pending_ = 0;  // PENDING tasks, committed or in flight
-  Scheduler scheduler_;
-  DependencyGraph deps_;
-  WaiterSet waiters_;
-  EventBus events_;
-  std::unique_ptr<Clock::Timer> pump_timer_;  // next rate-limit token
-  SteadyTime pump_at_ = SteadyTime::max();
-  bool shutting_down_ = false;
-  std::atomic<bool> started_{false};  // Start() returned: strand checks apply
-  AttemptRunner runner_;
-  Persister persister_;
-  Retention retention_;
-  std::function<void()> shutdown_done_;
+  // Strand only: uncommitted request_ids, with the submits that wait for them.
+  std::unordered_map<std::string, std::vector<Callback<Task>>> inflight_;
+  TaskDriver driver_;
 };
 
 }  // namespace taskd

@@ -54,6 +54,8 @@ int64_t UserVersion(sqlite3* db) {
 
 // Version 2: the id's number is the rowid (id order, integer compares); the
 // columns beside the JSON are what Load() and the reads select on.
+// Version 3 adds `attempt` (the fence: see Commit), appended by the
+// migration, so it comes last here too.
 constexpr const char* kCreateV2 =
     "CREATE TABLE tasks ("
     "  key INTEGER PRIMARY KEY,"  // TaskIdNumber(id)
@@ -63,6 +65,13 @@ constexpr const char* kCreateV2 =
     "  expire_ns INTEGER,"  // expire_time, ns since the Unix epoch; NULL: none
     "  data TEXT NOT NULL);"
     "CREATE INDEX tasks_request_id ON tasks(request_id) WHERE request_id IS NOT NULL;";
+// v2 -> v3. The attempt of a row written before is read from its JSON once,
+// here: a million rows take a few seconds, once.
+constexpr const char* kV2ToV3 =
+    "ALTER TABLE tasks ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE tasks SET attempt = coalesce(json_extract(data, '$.attempt'), 0)"
+    "  WHERE json_extract(data, '$.attempt') > 0;"
+    "PRAGMA user_version=3;";
 // No index on state: Load() reads the columns of every row in one pass in
 // key order (parsing JSON only for unfinished tasks), which costs a part of
 // a second per million rows at start, while such an index cost every write
@@ -101,9 +110,9 @@ Status MigrateV1ToV2(sqlite3* db) {
       "INSERT INTO tasks(key, id, request_id, state, expire_ns, data)"
       "  SELECT taskd_key(id), id, request_id, state, json_extract(data, '$.expire_time'), data"
       "  FROM tasks_v1;"
-      "DROP TABLE tasks_v1;"
-      "PRAGMA user_version=2;"
-      "COMMIT;";
+      "DROP TABLE tasks_v1;";
+  sql += kV2ToV3;
+  sql += "COMMIT;";
   Status s = Exec(db, sql.c_str());
   if (!s.ok()) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   return s;
@@ -169,11 +178,21 @@ StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::
     // A new database: the current schema at once.
     std::string sql = "BEGIN;";
     sql += kCreateV2;
-    sql += "PRAGMA user_version=2;COMMIT;";
+    sql += kV2ToV3;
+    sql += "COMMIT;";
     if (auto s = Exec(db, sql.c_str()); !s.ok()) return fail(s);
   } else if (version == 1) {
-    spdlog::info("store: migrating {} from schema version 1 to 2", path.string());
+    spdlog::info("store: migrating {} from schema version 1 to {}", path.string(), kSchemaVersion);
     if (auto s = MigrateV1ToV2(db); !s.ok()) return fail(s);
+  } else if (version == 2) {
+    spdlog::info("store: migrating {} from schema version 2 to 3", path.string());
+    std::string sql = "BEGIN IMMEDIATE;";
+    sql += kV2ToV3;
+    sql += "COMMIT;";
+    if (auto s = Exec(db, sql.c_str()); !s.ok()) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      return fail(s);
+    }
   }
   sqlite3* reader = nullptr;
   rc = sqlite3_open_v2(path.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -341,9 +360,18 @@ void SqliteStore::WriterLoop() {
 
 Status SqliteStore::Commit(std::deque<Batch>& batches) {
   if (auto s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return SqlError(db_, "begin");
+  // Fencing: a row is replaced only by the same attempt or a newer one, so
+  // a writer that lost its claim on a task (a node whose lease ran out, in
+  // a shared store) cannot overwrite a newer attempt's record. One node
+  // writes in order and never meets this; a refused write leaves the row
+  // as it is and the rest of the batch commits.
   Stmt put(db_,
-           "INSERT OR REPLACE INTO tasks(key, id, request_id, state, expire_ns, data)"
-           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+           "INSERT INTO tasks(key, id, request_id, state, expire_ns, data, attempt)"
+           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+           " ON CONFLICT(key) DO UPDATE SET id = excluded.id, request_id = excluded.request_id,"
+           "   state = excluded.state, expire_ns = excluded.expire_ns, data = excluded.data,"
+           "   attempt = excluded.attempt"
+           " WHERE excluded.attempt >= tasks.attempt");
   Stmt del(db_, "DELETE FROM tasks WHERE key = ?1");
   auto rollback = [&](std::string_view what) {
     Status s = SqlError(db_, what);
@@ -379,6 +407,7 @@ Status SqliteStore::Commit(std::deque<Batch>& batches) {
           sqlite3_bind_null(st, 5);
         }
         sqlite3_bind_text(st, 6, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 7, op.task.attempt);
       } else {
         st = del.get();
         sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(key));
@@ -387,6 +416,11 @@ Status SqliteStore::Commit(std::deque<Batch>& batches) {
       sqlite3_reset(st);
       sqlite3_clear_bindings(st);
       if (rc != SQLITE_DONE) return rollback("write");
+      if (op.kind == StoreOp::Kind::kPut && sqlite3_changes(db_) == 0) {
+        fenced_.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("store: task {}: write of attempt {} refused: the stored attempt is newer", id,
+                     op.task.attempt);
+      }
     }
   }
   if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)

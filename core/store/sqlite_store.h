@@ -10,14 +10,19 @@
 // connection (WAL lets it read beside the writer), so they never queue
 // behind a commit; a mutex serialises them.
 //
-// Schema (version 2): one row per task keyed by the id's number (so rows
-// are in id order), with the state, expire time and request_id as columns
-// beside the task's JSON. Load() reads those columns in one pass and parses
-// JSON only for unfinished tasks. Version 1 databases are migrated on open.
+// Schema (version 3): one row per task keyed by the id's number (so rows
+// are in id order), with the state, expire time, request_id and attempt as
+// columns beside the task's JSON. Load() reads those columns in one pass
+// and parses JSON only for unfinished tasks. Versions 1 and 2 are migrated
+// on open.
+//
+// Fencing: a put of a task whose attempt is older than the stored row's is
+// refused (the row stays; fenced_writes() counts it; the batch commits).
 //
 // Thread-safe: Write(), Close() and the reads may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -33,7 +38,7 @@ namespace taskd {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating if needed) the database at `path`. Refuses a database
   // with a newer schema or one that fails its integrity check; never
@@ -61,6 +66,9 @@ class SqliteStore final : public Store {
   // and later ones succeed once there is space again. Set before Load().
   void SetFatalHandler(std::function<void(const Status&)> handler) { fatal_ = std::move(handler); }
 
+  // Puts refused since Open because the stored attempt was newer (fencing).
+  uint64_t fenced_writes() const { return fenced_.load(std::memory_order_relaxed); }
+
  private:
   struct Batch {
     std::vector<StoreOp> ops;
@@ -79,6 +87,7 @@ class SqliteStore final : public Store {
   bool closing_ = false;     // guarded by mu_
   std::thread writer_;
   std::function<void(const Status&)> fatal_;
+  std::atomic<uint64_t> fenced_{0};
 };
 
 }  // namespace taskd

@@ -44,6 +44,15 @@ T Await(std::future<T>& f, std::chrono::seconds limit = std::chrono::seconds(30)
   return f.get();
 }
 
+// Writes `ops` to `store` and waits for their commit.
+inline Status WriteSync(Store& store, std::vector<StoreOp> ops) {
+  std::promise<Status> p;
+  store.Write(std::move(ops), [&](Status s) { p.set_value(s); });
+  auto f = p.get_future();
+  return Await(f);
+}
+inline StoreOp PutOp(const Task& t) { return StoreOp{StoreOp::Kind::kPut, t, {}}; }
+
 inline std::string ReadFile(const std::filesystem::path& p) {
   std::ifstream in(p);
   return std::string(std::istreambuf_iterator<char>(in), {});

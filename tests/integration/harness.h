@@ -58,6 +58,16 @@ inline std::string HttpGet(const std::string& hostport, const std::string& path)
 
 // A server on dir_/run/taskd.sock with its data in dir_/data, and a client
 // of it; Configure() adjusts the options first.
+// Ends a test's server: the client first, then the server, then its files.
+inline void StopServer(std::unique_ptr<client::Client>& client,
+                       std::unique_ptr<server::Server>& server, const std::filesystem::path& dir) {
+  client.reset();
+  if (server) server->Shutdown();
+  server.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   virtual void Configure(server::ServerOptions& /*options*/) {}
@@ -74,13 +84,7 @@ class ServerTest : public ::testing::Test {
     client_ = std::make_unique<client::Client>(
         client::ClientOptions{server_->addresses()[0], std::chrono::seconds(10)});
   }
-  void TearDown() override {
-    client_.reset();
-    if (server_) server_->Shutdown();
-    server_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { StopServer(client_, server_, dir_); }
 
   static v1::TaskSpec Exec(std::vector<std::string> argv) {
     v1::TaskSpec spec;
@@ -92,6 +96,12 @@ class ServerTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<server::Server> server_;
   std::unique_ptr<client::Client> client_;
+};
+
+// A server with four task slots (the number most service tests assume).
+class FourSlotServerTest : public ServerTest {
+ protected:
+  void Configure(server::ServerOptions& o) override { o.manager.max_running = 4; }
 };
 
 }  // namespace taskd::it

@@ -17,6 +17,7 @@
 #include "client/client.h"
 #include "server/server.h"
 #include "server/watcher.h"
+#include "tests/integration/harness.h"
 
 namespace taskd {
 namespace {
@@ -30,13 +31,7 @@ class WatchTest : public ::testing::TestWithParam<std::string> {
     dir_ = std::filesystem::temp_directory_path() / ("taskd-watch-" + std::to_string(::getpid()) +
                                                      "-" + std::to_string(std::random_device{}()));
   }
-  void TearDown() override {
-    client_.reset();
-    if (server_) server_->Shutdown();
-    server_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { it::StopServer(client_, server_, dir_); }
 
   void Start(const std::string& store, size_t max_watchers = 0) {
     server::ServerOptions o;

@@ -1,13 +1,10 @@
 // Finished tasks that live only in the store (SqliteStore in a temp dir):
 // every read, write and deadline that reaches a finished task still works
 // once it has left RAM, and across a restart.
-#include <sqlite3.h>
-
 #include <atomic>
 #include <deque>
 #include <mutex>
 
-#include "core/model/task_json.h"
 #include "core/store/sqlite_store.h"
 #include "tests/fakes/manager_harness.h"
 #include "tests/fakes/stores.h"
@@ -574,134 +571,6 @@ TEST_F(EvictionTest, RestartEndsRunningTasksAndTheirFinalStateLeavesRam) {
   EXPECT_EQ(t->reason, TaskReason::kInterrupted);
   Restart();
   EXPECT_EQ(h().Get(running.id)->reason, TaskReason::kInterrupted);
-}
-
-TEST(SqliteStoreMigration, Version1DatabaseIsMigratedAndLoads) {
-  TempDir dir;
-  auto path = dir.path() / "taskd.db";
-  Task done, pending;
-  done.id = NewTaskId();
-  done.request_id = "rid-1";
-  done.spec = Exec({"true"});
-  done.state = TaskState::kCompleted;
-  done.end_time = std::chrono::system_clock::now();
-  done.expire_time = *done.end_time + 1h;
-  pending.id = NewTaskId();
-  pending.spec = Exec({"true"});
-  {
-    // The version 1 schema, as taskd wrote it.
-    sqlite3* db;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "PRAGMA journal_mode=WAL;"
-                           "CREATE TABLE tasks (id TEXT PRIMARY KEY, request_id TEXT,"
-                           "  state INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;"
-                           "CREATE INDEX tasks_request_id ON tasks(request_id)"
-                           "  WHERE request_id IS NOT NULL;"
-                           "PRAGMA user_version=1;",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    for (const Task* t : {&done, &pending}) {
-      sqlite3_stmt* st;
-      ASSERT_EQ(
-          sqlite3_prepare_v2(db, "INSERT INTO tasks VALUES (?1, ?2, ?3, ?4)", -1, &st, nullptr),
-          SQLITE_OK);
-      std::string data = TaskToJson(*t);
-      sqlite3_bind_text(st, 1, t->id.c_str(), -1, SQLITE_TRANSIENT);
-      if (t->request_id.empty()) {
-        sqlite3_bind_null(st, 2);
-      } else {
-        sqlite3_bind_text(st, 2, t->request_id.c_str(), -1, SQLITE_TRANSIENT);
-      }
-      sqlite3_bind_int(st, 3, static_cast<int>(t->state));
-      sqlite3_bind_text(st, 4, data.c_str(), -1, SQLITE_TRANSIENT);
-      ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
-      sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-  }
-  auto store = SqliteStore::Open(path);
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  auto loaded = (*store)->Load();
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  ASSERT_EQ(loaded->tasks.size(), 1u);
-  EXPECT_EQ(loaded->tasks[0].id, pending.id);
-  ASSERT_EQ(loaded->ended.size(), 1u);
-  const EndedTask& e = loaded->ended[0];
-  EXPECT_EQ(e.key, *TaskIdNumber(done.id));
-  EXPECT_EQ(e.state(), TaskState::kCompleted);
-  EXPECT_EQ(e.rid_hash(), RequestIdHash("rid-1"));
-  EXPECT_EQ(e.expire_ns, std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             done.expire_time->time_since_epoch())
-                             .count());
-  auto read = (*store)->Read(e.key);
-  ASSERT_TRUE(read.ok() && *read);
-  EXPECT_EQ((*read)->request_id, "rid-1");
-  auto by_rid = (*store)->ReadByRequestId("rid-1");
-  ASSERT_TRUE(by_rid.ok());
-  ASSERT_EQ(by_rid->size(), 1u);
-  EXPECT_EQ(by_rid->front().id, done.id);
-  (*store)->Close();
-  store->reset();
-  // Version 2 now; it opens as such again.
-  sqlite3* db;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st;
-  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), SqliteStore::kSchemaVersion);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  auto again = SqliteStore::Open(path);
-  ASSERT_TRUE(again.ok());
-  auto reloaded = (*again)->Load();
-  ASSERT_TRUE(reloaded.ok());
-  EXPECT_EQ(reloaded->tasks.size(), 1u);
-  EXPECT_EQ(reloaded->ended.size(), 1u);
-}
-
-TEST(EndedIndex, RequestIdHashesSurviveCollisionsAndRemovals) {
-  EndedIndex index;
-  std::vector<EndedTask> tasks;
-  for (uint64_t i = 1; i <= 2000; ++i) {
-    EndedTask e;
-    e.key = i;
-    e.expire_ns = static_cast<int64_t>(5000 - i);
-    // Every fourth has a request_id; hashes repeat (a multiset).
-    uint64_t rid = i % 4 == 0 ? RequestIdHash("r" + std::to_string(i % 100)) : 0;
-    e.rid_state = EndedTask::Pack(rid, i % 2 ? TaskState::kCompleted : TaskState::kFailed);
-    tasks.push_back(e);
-  }
-  index.Reset(std::vector<EndedTask>(tasks.begin(), tasks.begin() + 1000));
-  for (size_t i = 1000; i < tasks.size(); ++i) index.Add(tasks[i]);
-  EXPECT_EQ(index.size(), 2000u);
-  EXPECT_EQ(index.count(TaskState::kCompleted), 1000u);
-  EXPECT_TRUE(index.MayHaveRequestId(RequestIdHash("r4")));
-  EXPECT_FALSE(index.MayHaveRequestId(RequestIdHash("r1")));  // i % 4 == 0 only
-  // Remove every task with "r4" but one: still there; then the last one.
-  std::vector<EndedTask> r4;
-  for (const auto& t : tasks) {
-    if (t.rid_hash() == RequestIdHash("r4")) r4.push_back(t);
-  }
-  ASSERT_GT(r4.size(), 2u);
-  for (size_t i = 0; i + 1 < r4.size(); ++i) index.Remove(r4[i]);
-  EXPECT_TRUE(index.MayHaveRequestId(RequestIdHash("r4")));
-  index.Remove(r4.back());
-  EXPECT_FALSE(index.MayHaveRequestId(RequestIdHash("r4")));
-  EXPECT_TRUE(index.MayHaveRequestId(RequestIdHash("r8")));
-  // Expiry in deadline order, skipping the removed ones.
-  int64_t last = INT64_MIN;
-  size_t popped = 0;
-  EndedTask e;
-  while (index.PopDue(INT64_MAX - 1, &e)) {
-    EXPECT_GE(e.expire_ns, last);
-    EXPECT_NE(e.rid_hash(), RequestIdHash("r4"));
-    last = e.expire_ns;
-    ++popped;
-  }
-  EXPECT_EQ(popped, 2000u - r4.size());
-  EXPECT_EQ(index.size(), 0u);
-  EXPECT_FALSE(index.MayHaveRequestId(RequestIdHash("r8")));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "tests/fakes/stores.h"
+#include "tests/fakes/strand_loop.h"
 
 namespace taskd {
 namespace {
@@ -27,11 +28,11 @@ class PersisterTest : public ::testing::Test {
     };
     hooks.deletion_pending = [this](const std::string& id) { return deleting_.count(id) > 0; };
     hooks.committed = [this](const std::vector<std::string>& ids, Persister::WriteOf of) {
-      EXPECT_TRUE(strand_.running_in_this_thread());
+      EXPECT_TRUE(loop_.strand.running_in_this_thread());
       for (const auto& id : ids) committed_.emplace_back(id, of);
     };
     hooks.retries = Persister::OnCommit::kNotify;
-    p_ = std::make_unique<Persister>(store_, strand_, clock_, std::move(hooks));
+    p_ = std::make_unique<Persister>(store_, loop_.strand, loop_.clock, std::move(hooks));
   }
   Task& Put(std::string id, double percent) {
     Task& t = tasks_[id];
@@ -39,14 +40,9 @@ class PersisterTest : public ::testing::Test {
     t.progress.percent = percent;
     return t;
   }
-  void Run() {
-    io_.restart();
-    io_.poll();
-  }
+  void Run() { loop_.Run(); }
 
-  asio::io_context io_;
-  Strand strand_ = asio::make_strand(io_);
-  ManualClock clock_;
+  testing::StrandLoop loop_;
   FlakyStore store_;
   std::map<std::string, Task> tasks_;
   std::set<std::string> deleting_;
@@ -61,7 +57,7 @@ TEST_F(PersisterTest, AFailedPutIsWrittenAgainAsTheTaskIsThen) {
   EXPECT_TRUE(p_->Unpersisted("t"));
   Put("t", 60);  // changed meanwhile
   store_.failing(false);
-  clock_.Advance(Persister::kRetryEvery);
+  loop_.clock.Advance(Persister::kRetryEvery);
   Run();
   EXPECT_FALSE(p_->Unpersisted("t"));
   ASSERT_EQ(store_.written().size(), 1u);
@@ -73,12 +69,12 @@ TEST_F(PersisterTest, RetriesUntilTheWriteCommits) {
   p_->Put(Put("t", 1), Persister::OnCommit::kNothing);
   Run();
   for (int i = 0; i < 3; ++i) {
-    clock_.Advance(Persister::kRetryEvery);
+    loop_.clock.Advance(Persister::kRetryEvery);
     Run();
     EXPECT_TRUE(p_->Unpersisted("t"));
   }
   store_.failing(false);
-  clock_.Advance(Persister::kRetryEvery);
+  loop_.clock.Advance(Persister::kRetryEvery);
   Run();
   EXPECT_FALSE(p_->Unpersisted("t"));
   EXPECT_EQ(store_.written().size(), 1u);
@@ -92,7 +88,7 @@ TEST_F(PersisterTest, AGoneTaskIsRewrittenAsItsDeletionOnlyWhileThatIsPending) {
   tasks_.clear();
   deleting_.insert("deleted");  // "evicted" left RAM with its final state committed
   store_.failing(false);
-  clock_.Advance(Persister::kRetryEvery);
+  loop_.clock.Advance(Persister::kRetryEvery);
   Run();
   ASSERT_EQ(store_.written().size(), 1u);
   EXPECT_EQ(store_.written()[0], (std::vector<Op>{{Kind::kDelete, "deleted"}}));

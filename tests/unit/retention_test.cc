@@ -9,6 +9,7 @@
 
 #include "tests/fakes/manager_harness.h"
 #include "tests/fakes/stores.h"
+#include "tests/fakes/strand_loop.h"
 
 namespace taskd {
 namespace {
@@ -20,12 +21,12 @@ class RetentionTest : public ::testing::Test {
  protected:
   RetentionTest()
       : table_(store_),
-        persister_(store_, strand_, clock_,
+        persister_(store_, loop_.strand, loop_.clock,
                    Persister::Hooks{[](const std::string&) -> const Task* { return nullptr; },
                                     [](const std::string&) { return true; },
                                     [](const std::vector<std::string>&, Persister::WriteOf) {},
                                     Persister::OnCommit::kNothing}),
-        retention_(strand_, clock_, store_, table_, persister_, events_,
+        retention_(loop_.strand, loop_.clock, store_, table_, persister_, events_,
                    [this](const std::string& id) {
                      return std::vector<std::filesystem::path>{dir_.path() / (id + ".out")};
                    }) {
@@ -44,15 +45,11 @@ class RetentionTest : public ::testing::Test {
     std::string id = t.id;
     table_.Insert(std::move(t));
     std::ofstream(dir_.path() / (id + ".out")) << "output";
-    retention_.Schedule(id,
-                        clock_.SteadyNow() + std::chrono::duration_cast<SteadyTime::duration>(ttl));
+    retention_.Schedule(
+        id, loop_.clock.SteadyNow() + std::chrono::duration_cast<SteadyTime::duration>(ttl));
     return id;
   }
-  void Advance(Duration d) {
-    clock_.Advance(d);
-    io_.restart();
-    io_.poll();
-  }
+  void Advance(Duration d) { loop_.Advance(d); }
   bool Gone(const std::string& id) {
     return table_.Find(id) == table_.end() && !std::filesystem::exists(dir_.path() / (id + ".out"));
   }
@@ -65,9 +62,7 @@ class RetentionTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  asio::io_context io_;
-  Strand strand_ = asio::make_strand(io_);
-  ManualClock clock_;
+  testing::StrandLoop loop_;
   FlakyStore store_;  // durable, serves no reads: finished tasks stay in RAM
   TaskTable table_;
   Persister persister_;

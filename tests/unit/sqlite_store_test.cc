@@ -13,12 +13,7 @@ using testing::Exec;
 using testing::ManagerHarness;
 using testing::TempDir;
 
-Status WriteSync(Store& store, std::vector<StoreOp> ops) {
-  std::promise<Status> p;
-  store.Write(std::move(ops), [&](Status s) { p.set_value(s); });
-  auto f = p.get_future();
-  return testing::Await(f);
-}
+using testing::WriteSync;
 
 TEST(SqliteStore, PersistsAndReloadsTasks) {
   TempDir dir;

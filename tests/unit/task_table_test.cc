@@ -23,10 +23,7 @@ Task Finished(std::string rid = "") {
 }
 
 void WriteSync(Store& store, const Task& t) {
-  std::promise<Status> p;
-  store.Write({StoreOp{StoreOp::Kind::kPut, t, {}}}, [&](Status s) { p.set_value(s); });
-  auto f = p.get_future();
-  ASSERT_TRUE(testing::Await(f).ok());
+  ASSERT_TRUE(testing::WriteSync(store, {testing::PutOp(t)}).ok());
 }
 
 class TaskTableOnSqlite : public ::testing::Test {
