@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "core/engine/task_manager.h"
+#include "tests/fakes/io_pool.h"
 
 extern char** environ;
 
@@ -31,21 +32,16 @@ namespace {
 // A manager on its own io threads with a memory store.
 class Engine {
  public:
-  explicit Engine(ManagerOptions o, int threads = 2) : work_(asio::make_work_guard(io_)) {
+  explicit Engine(ManagerOptions o, int threads = 2) {
     handlers_.RegisterBuiltins();
     dir_ = std::filesystem::temp_directory_path() / ("taskd-bench-" + std::to_string(::getpid()));
     o.log_dir = dir_;
-    manager_ = std::make_unique<TaskManager>(io_, o, store_, handlers_);
+    manager_ = std::make_unique<TaskManager>(pool_.io(), o, store_, handlers_);
     (void)manager_->Start();
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
+    pool_.Run(threads);
   }
   ~Engine() {
-    std::promise<void> done;
-    manager_->Shutdown([&] { done.set_value(); });
-    done.get_future().wait();
-    work_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
+    pool_.Stop(*manager_, nullptr);
     std::filesystem::remove_all(dir_);
   }
   TaskManager& m() { return *manager_; }
@@ -73,13 +69,11 @@ class Engine {
   }
 
  private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  testing::IoPool pool_;
   MemoryStore store_;
   HandlerRegistry handlers_;
   std::filesystem::path dir_;
   std::unique_ptr<TaskManager> manager_;
-  std::vector<std::thread> threads_;
 };
 
 // Counts tasks reaching a terminal state.

@@ -86,22 +86,17 @@ std::optional<Kind> KindOf(const std::string& key) {
 }
 
 std::string TypeName(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "a whole number";
-    case toml::node_type::floating_point:
-      return "a decimal number";
-    case toml::node_type::boolean:
-      return "true or false";
-    case toml::node_type::array:
-      return "a list";
-    case toml::node_type::table:
-      return "a table";
-    default:
-      return "a date or time";
-  }
+  using T = toml::node_type;
+  static const std::map<T, const char*> kNames = {
+      {T::string, "a string"},
+      {T::integer, "a whole number"},
+      {T::floating_point, "a decimal number"},
+      {T::boolean, "true or false"},
+      {T::array, "a list"},
+      {T::table, "a table"},
+  };
+  auto it = kNames.find(n.type());
+  return it != kNames.end() ? it->second : "a date or time";
 }
 
 // "line N: KEY" for an error about the value at `n`.

@@ -23,24 +23,38 @@ StatusOr<std::optional<Duration>> OptionalDuration(bool present,
   return std::optional<Duration>(*t);
 }
 
-// Fills `resp` from a task the manager answered with, then finishes.
-Callback<Task> TaskAnswer(v1::Task* resp, Done done) {
-  return [resp, done = std::move(done)](StatusOr<Task> t) {
+using IoExecutor = asio::io_context::executor_type;
+
+// The manager answers on its strand; `answer` (the conversion to protobuf,
+// the serialization and the call's Finish) runs on an io thread instead, so
+// none of it is strand time.
+template <typename T, typename F>
+Callback<T> OffStrand(const IoExecutor& io, F answer) {
+  return [io, answer = std::move(answer)](StatusOr<T> r) {
+    asio::post(io, [answer, r = std::move(r)]() mutable { answer(std::move(r)); });
+  };
+}
+
+// Fills `resp` from a task the manager answered with, then finishes (off
+// the strand).
+Callback<Task> TaskAnswer(const IoExecutor& io, v1::Task* resp, Done done) {
+  return OffStrand<Task>(io, [resp, done = std::move(done)](StatusOr<Task> t) {
     if (t.ok()) TaskToProto(*t, resp);
     done(t.status());
-  };
+  });
 }
 
 }  // namespace
 
 void TaskRpcs::OnStrand(CallScope& scope, v1::Task* resp, Done done, Starter start) {
-  asio::post(manager_.strand(), [&scope, resp, done = std::move(done), start = std::move(start)] {
-    if (scope.cancelled.load()) {
-      done(Status(StatusCode::kCancelled, "cancelled by the client"));
-      return;
-    }
-    start(TaskAnswer(resp, done));
-  });
+  asio::post(manager_.strand(),
+             [&scope, io = io(), resp, done = std::move(done), start = std::move(start)] {
+               if (scope.cancelled.load()) {
+                 done(Status(StatusCode::kCancelled, "cancelled by the client"));
+                 return;
+               }
+               start(TaskAnswer(io, resp, done));
+             });
 }
 
 void TaskRpcs::SubmitTask(const v1::SubmitTaskRequest& req, v1::Task* resp, CallScope& /*scope*/,
@@ -49,7 +63,7 @@ void TaskRpcs::SubmitTask(const v1::SubmitTaskRequest& req, v1::Task* resp, Call
   auto spec = SpecFromProto(req.spec(), "spec");
   if (!spec.ok()) return done(spec.status());
   manager_.Submit(SubmitRequest{std::move(spec).value(), req.request_id()},
-                  TaskAnswer(resp, std::move(done)));
+                  TaskAnswer(io(), resp, std::move(done)));
 }
 
 void TaskRpcs::BatchSubmitTasks(const v1::BatchSubmitTasksRequest& req,
@@ -69,12 +83,13 @@ void TaskRpcs::BatchSubmitTasks(const v1::BatchSubmitTasksRequest& req,
     requests.push_back(SubmitRequest{std::move(spec).value(), one.request_id()});
   }
   manager_.BatchSubmit(std::move(requests),
-                       [resp, done = std::move(done)](StatusOr<std::vector<Task>> tasks) {
-                         if (tasks.ok()) {
-                           for (const auto& t : *tasks) TaskToProto(t, resp->add_tasks());
-                         }
-                         done(tasks.status());
-                       });
+                       OffStrand<std::vector<Task>>(
+                           io(), [resp, done = std::move(done)](StatusOr<std::vector<Task>> tasks) {
+                             if (tasks.ok()) {
+                               for (const auto& t : *tasks) TaskToProto(t, resp->add_tasks());
+                             }
+                             done(tasks.status());
+                           }));
 }
 
 void TaskRpcs::RunTask(const v1::RunTaskRequest& req, v1::Task* resp, CallScope& scope, Done done) {
@@ -105,7 +120,7 @@ void TaskRpcs::RunTask(const v1::RunTaskRequest& req, v1::Task* resp, CallScope&
 
 void TaskRpcs::GetTask(const v1::GetTaskRequest& req, v1::Task* resp, CallScope& /*scope*/,
                        Done done) {
-  manager_.Get(req.id(), TaskAnswer(resp, std::move(done)));
+  manager_.Get(req.id(), TaskAnswer(io(), resp, std::move(done)));
 }
 
 void TaskRpcs::ListTasks(const v1::ListTasksRequest& req, v1::ListTasksResponse* resp,
@@ -122,13 +137,17 @@ void TaskRpcs::ListTasks(const v1::ListTasksRequest& req, v1::ListTasksResponse*
   auto filter = FilterFromProto(req);
   if (!filter.ok()) return done(filter.status());
   list.filter = std::move(*filter);
-  manager_.List(std::move(list), [resp, done = std::move(done)](StatusOr<ListResult> result) {
-    if (result.ok()) {
-      for (const auto& t : result->tasks) TaskToProto(t, resp->add_tasks());
-      if (!result->last_id.empty()) resp->set_next_page_token(EncodePageToken(result->last_id));
-    }
-    done(result.status());
-  });
+  manager_.List(
+      std::move(list),
+      OffStrand<ListResult>(io(), [resp, done = std::move(done)](StatusOr<ListResult> result) {
+        if (result.ok()) {
+          for (const auto& t : result->tasks) TaskToProto(t, resp->add_tasks());
+          if (!result->last_id.empty()) {
+            resp->set_next_page_token(EncodePageToken(result->last_id));
+          }
+        }
+        done(result.status());
+      }));
 }
 
 void TaskRpcs::CancelTask(const v1::CancelTaskRequest& req, v1::Task* resp, CallScope& scope,
@@ -159,12 +178,14 @@ void TaskRpcs::WaitTask(const v1::WaitTaskRequest& req, v1::Task* resp, CallScop
 void TaskRpcs::ReportProgress(const v1::ReportProgressRequest& req, v1::Task* resp,
                               CallScope& /*scope*/, Done done) {
   manager_.ReportProgress(req.id(), req.percent(), req.message(),
-                          TaskAnswer(resp, std::move(done)));
+                          TaskAnswer(io(), resp, std::move(done)));
 }
 
 void TaskRpcs::DeleteTask(const v1::DeleteTaskRequest& req, google::protobuf::Empty* /*resp*/,
                           CallScope& /*scope*/, Done done) {
-  manager_.Delete(req.id(), [done = std::move(done)](Status s) { done(s); });
+  manager_.Delete(req.id(), [io = io(), done = std::move(done)](Status s) {
+    asio::post(io, [done, s = std::move(s)] { done(s); });
+  });
 }
 
 void TaskRpcs::GetServerInfo(const v1::GetServerInfoRequest& /*req*/, v1::ServerInfo* resp,

@@ -98,25 +98,13 @@ bool UseColor(FILE* f) {
 }
 
 std::string Colored(const std::string& text, v1::TaskState state, bool color) {
-  if (!color) return text;
-  const char* code = nullptr;
-  switch (state) {
-    case v1::TASK_STATE_RUNNING:
-      code = "\033[34m";  // blue
-      break;
-    case v1::TASK_STATE_COMPLETED:
-      code = "\033[32m";  // green
-      break;
-    case v1::TASK_STATE_FAILED:
-      code = "\033[31m";  // red
-      break;
-    case v1::TASK_STATE_CANCELLED:
-      code = "\033[33m";  // yellow
-      break;
-    default:
-      return text;
-  }
-  return code + text + "\033[0m";
+  // By state number: running blue, completed green, failed red, cancelled
+  // yellow; the others as they are.
+  static constexpr const char* kCodes[] = {nullptr,    nullptr,    "\033[34m",
+                                           "\033[32m", "\033[31m", "\033[33m"};
+  const auto i = static_cast<size_t>(state);
+  if (!color || i >= std::size(kCodes) || !kCodes[i]) return text;
+  return kCodes[i] + text + "\033[0m";
 }
 
 std::string Bar(double percent, size_t width, bool color) {

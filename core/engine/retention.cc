@@ -85,27 +85,35 @@ void Retention::ExpireEnded(SteadyTime now) {
   DeleteRows(std::move(ids), Persister::OnCommit::kNotify);
 }
 
-void Retention::DeleteRows(std::vector<std::string> ids, Persister::OnCommit on_commit) {
+void Retention::DeleteRows(std::vector<std::string> ids, Persister::OnCommit on_commit,
+                           std::function<void()> logs_gone) {
+  std::vector<std::filesystem::path> paths;
   for (const auto& id : ids) {
-    for (const auto& path : log_paths_(id)) {
+    for (auto& path : log_paths_(id)) paths.push_back(std::move(path));
+  }
+  // The ids are never reused, so nothing can create these files again.
+  asio::post(strand_.get_inner_executor(), [strand = strand_, paths = std::move(paths),
+                                            logs_gone = std::move(logs_gone)]() mutable {
+    for (const auto& path : paths) {
       std::error_code ec;
       std::filesystem::remove(path, ec);
     }
-  }
+    if (logs_gone) asio::post(strand, std::move(logs_gone));
+  });
   persister_.Delete(std::move(ids), on_commit);
 }
 
-void Retention::Erase(const std::string& id) {
+void Retention::Erase(const std::string& id, std::function<void()> logs_gone) {
   auto it = table_.Find(id);
   if (it == table_.end()) return;
   Task task = table_.Remove(it);
-  DeleteRows({id}, Persister::NotifyIf(table_.evicts()));
+  DeleteRows({id}, Persister::NotifyIf(table_.evicts()), std::move(logs_gone));
   events_.Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 
-void Retention::EraseStored(const Task& task) {
+void Retention::EraseStored(const Task& task, std::function<void()> logs_gone) {
   table_.RemoveStored(task);
-  DeleteRows({task.id}, Persister::OnCommit::kNotify);
+  DeleteRows({task.id}, Persister::OnCommit::kNotify, std::move(logs_gone));
   events_.Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
 }
 

@@ -15,8 +15,9 @@
 // coming straight back for more), and never while unfinished; after Stop()
 // no sweep runs.
 //
-// Threading: strand-only (the manager's), like the units it uses.
-// Blocking: the log files' unlink, and the store read above, on the strand.
+// Threading: strand-only (the manager's), like the units it uses. The log
+// files are unlinked off the strand (on the io_context under it); the rest
+// is bookkeeping. Blocking: the store read above, on the strand.
 #pragma once
 
 #include <cstddef>
@@ -57,18 +58,21 @@ class Retention {
   // No more sweeps (shutdown).
   void Stop();
 
-  // Deletes a finished task held in RAM now.
-  void Erase(const std::string& id);
-  // Deletes a finished task that is only in the store now.
-  void EraseStored(const Task& task);
+  // Deletes a finished task held in RAM now. `logs_gone` (optional) runs on
+  // the strand once its log files are unlinked.
+  void Erase(const std::string& id, std::function<void()> logs_gone = nullptr);
+  // Deletes a finished task that is only in the store now (as Erase).
+  void EraseStored(const Task& task, std::function<void()> logs_gone = nullptr);
 
  private:
   std::optional<SteadyTime> Next();
   void Arm();
   void Sweep();
   void ExpireEnded(SteadyTime now);
-  // Removes the tasks' logs and deletes their rows.
-  void DeleteRows(std::vector<std::string> ids, Persister::OnCommit on_commit);
+  // Deletes the tasks' rows, and their logs off the strand (then
+  // `logs_gone`, if any, on the strand).
+  void DeleteRows(std::vector<std::string> ids, Persister::OnCommit on_commit,
+                  std::function<void()> logs_gone = nullptr);
 
   Strand strand_;
   Clock& clock_;

@@ -372,8 +372,12 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
     auto it = table().Find(id);
     if (it == table().end()) {
       auto stored = table().StoredOrNotFound(id);
-      if (stored.ok()) driver_.retention().EraseStored(*stored);  // finished, or it would be in RAM
-      done(stored.status());
+      if (!stored.ok()) {
+        done(stored.status());
+        return;
+      }
+      // Finished, or it would be in RAM. Answered once its logs are gone.
+      driver_.retention().EraseStored(*stored, [done] { done(OkStatus()); });
       return;
     }
     if (!IsTerminal(it->second.task.state)) {
@@ -382,8 +386,7 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
                               "; only a task that has ended can be deleted (cancel it first)"));
       return;
     }
-    driver_.retention().Erase(id);
-    done(OkStatus());
+    driver_.retention().Erase(id, [done] { done(OkStatus()); });
   });
 }
 

@@ -100,7 +100,7 @@ class TaskManager {
   // Ends a wait early: its callback gets CANCELLED (unless it already ran).
   void CancelWait(uint64_t handle);
   void ReportProgress(std::string id, double percent, std::string message, Callback<Task> done);
-  // Deletes a terminal task and its logs.
+  // Deletes a terminal task and its logs; `done` runs once the logs are gone.
   void Delete(std::string id, std::function<void(Status)> done);
   // Calls `on_event` (on the strand) for every event on a matching task.
   // With `snapshot`, first a kSnapshot per task SnapshotPage covers, all in

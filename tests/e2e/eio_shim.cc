@@ -30,10 +30,8 @@ using SyncFn = int (*)(int);
 
 SyncFn Real(const char* name) { return reinterpret_cast<SyncFn>(::dlsym(RTLD_NEXT, name)); }
 
-}  // namespace
-
-extern "C" int fsync(int fd) {
-  static SyncFn real = Real("fsync");
+// EIO for a file that should fail, else the real call.
+int FailOr(SyncFn real, int fd) {
   if (ShouldFail(fd)) {
     errno = EIO;
     return -1;
@@ -41,11 +39,14 @@ extern "C" int fsync(int fd) {
   return real(fd);
 }
 
+}  // namespace
+
+extern "C" int fsync(int fd) {
+  static SyncFn real = Real("fsync");
+  return FailOr(real, fd);
+}
+
 extern "C" int fdatasync(int fd) {
   static SyncFn real = Real("fdatasync");
-  if (ShouldFail(fd)) {
-    errno = EIO;
-    return -1;
-  }
-  return real(fd);
+  return FailOr(real, fd);
 }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/engine/task_manager.h"
+#include "tests/fakes/io_pool.h"
 
 namespace taskd::testing {
 
@@ -72,8 +73,7 @@ inline TaskSpec Handler(std::string name, std::string payload = "") {
 class ManagerHarness {
  public:
   explicit ManagerHarness(ManagerOptions options = {}, Store* store = nullptr,
-                          HandlerRegistry* handlers = nullptr)
-      : work_(asio::make_work_guard(io_)) {
+                          HandlerRegistry* handlers = nullptr) {
     if (!handlers) {
       own_handlers_.RegisterBuiltins();
       handlers = &own_handlers_;
@@ -81,27 +81,16 @@ class ManagerHarness {
     if (!store) store = &memory_;
     store_ = store;
     if (options.log_dir.empty()) options.log_dir = dir_.path() / "logs";
-    manager_ = std::make_unique<TaskManager>(io_, std::move(options), *store, *handlers);
+    manager_ = std::make_unique<TaskManager>(pool_.io(), std::move(options), *store, *handlers);
     start_status_ = manager_->Start();
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+    pool_.Run(2);
   }
-  ~ManagerHarness() {
-    std::promise<void> stopped;
-    manager_->Shutdown([&] { stopped.set_value(); });
-    auto f = stopped.get_future();
-    Await(f);
-    // As the daemon does: flush the store while the io threads still run,
-    // so that no store callback reaches a manager being destroyed.
-    store_->Close();
-    work_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
-  }
+  ~ManagerHarness() { pool_.Stop(*manager_, store_); }
 
   TaskManager& m() { return *manager_; }
   const Status& start_status() const { return start_status_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
-  asio::io_context& io() { return io_; }
+  asio::io_context& io() { return pool_.io(); }
 
   StatusOr<Task> Submit(TaskSpec spec, std::string request_id = "") {
     std::promise<StatusOr<Task>> p;
@@ -151,14 +140,12 @@ class ManagerHarness {
 
  private:
   TempDir dir_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  IoPool pool_;
   MemoryStore memory_;
   Store* store_ = nullptr;
   HandlerRegistry own_handlers_;
   std::unique_ptr<TaskManager> manager_;
   Status start_status_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace taskd::testing

@@ -20,6 +20,7 @@
 
 #include "server/task_rpcs.h"
 #include "server/wire.h"
+#include "tests/fakes/io_pool.h"
 #include "tests/fakes/spawners.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -32,7 +33,7 @@ using namespace std::chrono_literals;
 // so that retained tasks do not pile up.
 class Daemon {
  public:
-  Daemon() : work_(asio::make_work_guard(io_)) {
+  Daemon() {
     handlers_.RegisterBuiltins();
     ManagerOptions o;
     o.max_running = 4;
@@ -40,33 +41,23 @@ class Daemon {
     o.log_dir =
         std::filesystem::temp_directory_path() / ("taskd-rpc-fuzz-" + std::to_string(::getpid()));
     o.spawner = &spawner_;
-    manager_ = std::make_unique<TaskManager>(io_, o, store_, handlers_);
+    manager_ = std::make_unique<TaskManager>(pool_.io(), o, store_, handlers_);
     FUZZ_CHECK(manager_->Start().ok());
     rpcs_ = std::make_unique<server::TaskRpcs>(*manager_, server::ServiceInfo{"fuzz", {}});
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+    pool_.Run(2);
   }
-  ~Daemon() {
-    std::promise<void> stopped;
-    manager_->Shutdown([&] { stopped.set_value(); });
-    stopped.get_future().wait();
-    store_.Close();
-    work_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
-  }
+  ~Daemon() { pool_.Stop(*manager_, &store_); }
   server::TaskRpcs& rpcs() { return *rpcs_; }
   TaskManager& manager() { return *manager_; }
 
  private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  testing::IoPool pool_;
   testing::FailingSpawner spawner_{
       Status(StatusCode::kFailedPrecondition, "the fuzzer runs no process")};
   MemoryStore store_;
   HandlerRegistry handlers_;
   std::unique_ptr<TaskManager> manager_;
   std::unique_ptr<server::TaskRpcs> rpcs_;
-  std::vector<std::thread> threads_;
 };
 
 constexpr int kInputsPerManager = 5000;
@@ -122,38 +113,41 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace taskd::server;
   namespace v1 = taskd::v1;
   Daemon& d = *daemon;
-  switch (data[0] % 10) {
-    case 0:
-      Call<v1::SubmitTaskRequest, v1::Task>(d, &TaskRpcs::SubmitTask, bytes, false);
-      break;
-    case 1:
-      Call<v1::BatchSubmitTasksRequest, v1::BatchSubmitTasksResponse>(
-          d, &TaskRpcs::BatchSubmitTasks, bytes, false);
-      break;
-    case 2:
-      Call<v1::RunTaskRequest, v1::Task>(d, &TaskRpcs::RunTask, bytes, true);
-      break;
-    case 3:
-      Call<v1::GetTaskRequest, v1::Task>(d, &TaskRpcs::GetTask, bytes, false);
-      break;
-    case 4:
-      Call<v1::ListTasksRequest, v1::ListTasksResponse>(d, &TaskRpcs::ListTasks, bytes, false);
-      break;
-    case 5:
-      Call<v1::CancelTaskRequest, v1::Task>(d, &TaskRpcs::CancelTask, bytes, true);
-      break;
-    case 6:
-      Call<v1::WaitTaskRequest, v1::Task>(d, &TaskRpcs::WaitTask, bytes, true);
-      break;
-    case 7:
-      Call<v1::ReportProgressRequest, v1::Task>(d, &TaskRpcs::ReportProgress, bytes, false);
-      break;
-    case 8:
-      Call<v1::DeleteTaskRequest, google::protobuf::Empty>(d, &TaskRpcs::DeleteTask, bytes, false);
-      break;
-    case 9:
-      Call<v1::GetServerInfoRequest, v1::ServerInfo>(d, &TaskRpcs::GetServerInfo, bytes, false);
-      break;
-  }
+  // The first byte picks the RPC; `waits`: one that registers a wait.
+  using Rpc = void (*)(Daemon&, std::string_view);
+  static constexpr Rpc kRpcs[] = {
+      [](Daemon& d, std::string_view b) {
+        Call<v1::SubmitTaskRequest, v1::Task>(d, &TaskRpcs::SubmitTask, b, false);
+      },
+      [](Daemon& d, std::string_view b) {
+        Call<v1::BatchSubmitTasksRequest, v1::BatchSubmitTasksResponse>(
+            d, &TaskRpcs::BatchSubmitTasks, b, false);
+      },
+      [](Daemon& d, std::string_view b) {
+        Call<v1::RunTaskRequest, v1::Task>(d, &TaskRpcs::RunTask, b, true);
+      },
+      [](Daemon& d, std::string_view b) {
+        Call<v1::GetTaskRequest, v1::Task>(d, &TaskRpcs::GetTask, b, false);
+      },
+      [](Daemon& d, std::string_view b) {
+        Call<v1::ListTasksRequest, v1::ListTasksResponse>(d, &TaskRpcs::ListTasks, b, false);
+      },
+      [](Daemon& d, std::string_view b) {
+        Call<v1::CancelTaskRequest, v1::Task>(d, &TaskRpcs::CancelTask, b, true);
+      },
+      [](Daemon& d, std::string_view b) {
+        Call<v1::WaitTaskRequest, v1::Task>(d, &TaskRpcs::WaitTask, b, true);
+      },
+      [](Daemon& d, std::string_view b) {
+        Call<v1::ReportProgressRequest, v1::Task>(d, &TaskRpcs::ReportProgress, b, false);
+      },
+      [](Daemon& d, std::string_view b) {
+        Call<v1::DeleteTaskRequest, google::protobuf::Empty>(d, &TaskRpcs::DeleteTask, b, false);
+      },
+      [](Daemon& d, std::string_view b) {
+        Call<v1::GetServerInfoRequest, v1::ServerInfo>(d, &TaskRpcs::GetServerInfo, b, false);
+      },
+  };
+  kRpcs[data[0] % std::size(kRpcs)](d, bytes);
   return 0;
 }

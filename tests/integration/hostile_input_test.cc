@@ -248,6 +248,14 @@ std::string WithInvalidUtf8(const google::protobuf::Message& message) {
   return bytes;
 }
 
+// A request that names the task `id` (and nothing else).
+template <typename Req>
+Req WithId(const std::string& id) {
+  Req r;
+  r.set_id(id);
+  return r;
+}
+
 // proto3 string fields must be UTF-8, and gRPC's own parse failure is
 // UNIMPLEMENTED with no message; taskd answers INVALID_ARGUMENT naming the
 // field, for every RPC and at any depth of the request.
@@ -261,9 +269,7 @@ TEST_F(HostileInputTest, InvalidUtf8IsInvalidArgumentNamingTheField) {
         << method << ": " << s.error_message();
     EXPECT_NE(s.error_message().find("UTF-8"), std::string::npos) << s.error_message();
   };
-  v1::GetTaskRequest get;
-  get.set_id("@BAD@");
-  expect("GetTask", get, "id");
+  expect("GetTask", WithId<v1::GetTaskRequest>("@BAD@"), "id");
   v1::SubmitTaskRequest submit;
   *submit.mutable_spec() = Exec({"echo", "ok", "@BAD@"});
   expect("SubmitTask", submit, "spec.exec.argv[2]");
@@ -287,12 +293,8 @@ TEST_F(HostileInputTest, InvalidUtf8IsInvalidArgumentNamingTheField) {
   v1::ListTasksRequest list;
   list.set_page_token("@BAD@");
   expect("ListTasks", list, "page_token");
-  v1::CancelTaskRequest cancel;
-  cancel.set_id("@BAD@");
-  expect("CancelTask", cancel, "id");
-  v1::WaitTaskRequest wait;
-  wait.set_id("@BAD@");
-  expect("WaitTask", wait, "id");
+  expect("CancelTask", WithId<v1::CancelTaskRequest>("@BAD@"), "id");
+  expect("WaitTask", WithId<v1::WaitTaskRequest>("@BAD@"), "id");
   v1::WatchTasksRequest watch;
   watch.add_ids("t-1");
   watch.add_ids("@BAD@");
@@ -301,12 +303,8 @@ TEST_F(HostileInputTest, InvalidUtf8IsInvalidArgumentNamingTheField) {
   progress.set_id("t-1");
   progress.set_message("@BAD@");
   expect("ReportProgress", progress, "message");
-  v1::ReadTaskLogsRequest logs;
-  logs.set_id("@BAD@");
-  expect("ReadTaskLogs", logs, "id");
-  v1::DeleteTaskRequest del;
-  del.set_id("@BAD@");
-  expect("DeleteTask", del, "id");
+  expect("ReadTaskLogs", WithId<v1::ReadTaskLogsRequest>("@BAD@"), "id");
+  expect("DeleteTask", WithId<v1::DeleteTaskRequest>("@BAD@"), "id");
 
   // Bytes that are no message at all: a length past the end.
   auto s = RawCall(address, "GetTask",

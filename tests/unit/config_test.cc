@@ -46,6 +46,16 @@ class ConfigTest : public ::testing::Test {
     testing::internal::GetCapturedStdout();
     return code ? *code : -1;
   }
+  // These arguments make taskd exit 2 naming `what`.
+  void ExpectArgsRefused(std::vector<std::string> args, const std::string& what) {
+    DaemonConfig c;
+    EXPECT_EQ(Parse(args, &c), 2) << args.back();
+    EXPECT_NE(err_.find(what), std::string::npos) << err_;
+  }
+  // A config file holding `toml` makes taskd exit 2 naming `what`.
+  void ExpectRefused(const std::string& toml, const std::string& what) {
+    ExpectArgsRefused({"--config", File(toml)}, what);
+  }
   std::filesystem::path dir_;
   std::string err_;
   int n_ = 0;
@@ -80,25 +90,15 @@ TEST_F(ConfigTest, FlagsBeatEnvironmentBeatsFileBeatsDefaults) {
 }
 
 TEST_F(ConfigTest, BadValuesExitTwoNamingTheKey) {
-  DaemonConfig c;
-  EXPECT_EQ(Parse({"--config", File("bogus = 1\n")}, &c), 2);
-  EXPECT_NE(err_.find("unknown key 'bogus'"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("max-running = \"lots\"\n")}, &c), 2);
-  EXPECT_NE(err_.find("max-running"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("[queue.io]\nrate = -1\n")}, &c), 2);
-  EXPECT_NE(err_.find("queue.io.rate"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("[queue.io]\nburst = 0\n")}, &c), 2);
-  EXPECT_NE(err_.find("queue.io.burst"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("[other]\nx = 1\n")}, &c), 2);
-  EXPECT_NE(err_.find("unknown section 'other'"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", (dir_ / "missing.toml").string()}, &c), 2);
-  EXPECT_NE(err_.find("missing.toml"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--log-format", "xml"}, &c), 2);
-  EXPECT_NE(err_.find("--log-format"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--max-running", "x"}, &c), 2);
-  EXPECT_NE(err_.find("--max-running"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--max-watchers", "0"}, &c), 2);
-  EXPECT_NE(err_.find("--max-watchers"), std::string::npos) << err_;
+  ExpectRefused("bogus = 1\n", "unknown key 'bogus'");
+  ExpectRefused("max-running = \"lots\"\n", "max-running");
+  ExpectRefused("[queue.io]\nrate = -1\n", "queue.io.rate");
+  ExpectRefused("[queue.io]\nburst = 0\n", "queue.io.burst");
+  ExpectRefused("[other]\nx = 1\n", "unknown section 'other'");
+  ExpectArgsRefused({"--config", (dir_ / "missing.toml").string()}, "missing.toml");
+  ExpectArgsRefused({"--log-format", "xml"}, "--log-format");
+  ExpectArgsRefused({"--max-running", "x"}, "--max-running");
+  ExpectArgsRefused({"--max-watchers", "0"}, "--max-watchers");
 }
 
 TEST_F(ConfigTest, PrintConfigReadsBackAsTheSameSettings) {
@@ -150,17 +150,13 @@ TEST_F(ConfigTest, ControlCharactersInAStringSettingAreRefusedNamingIt) {
   DaemonConfig c;
   using namespace std::string_literals;
   // Raw in the file, TOML itself forbids them: the line and column are named.
-  EXPECT_EQ(Parse({"--config", File("data-dir = '/d'\nlisten = ['unix:/tmp/a\0b']\n"s)}, &c), 2);
-  EXPECT_NE(err_.find("line 2, column"), std::string::npos) << err_;
+  ExpectRefused("data-dir = '/d'\nlisten = ['unix:/tmp/a\0b']\n"s, "line 2, column");
   EXPECT_NE(err_.find("control characters"), std::string::npos) << err_;
   // Written as escapes they are valid TOML, and refused by the setting.
-  EXPECT_EQ(Parse({"--config", File("listen = [\"unix:/tmp/a\\u0000b\"]\n")}, &c), 2);
-  EXPECT_NE(err_.find("line 1: listen"), std::string::npos) << err_;
+  ExpectRefused("listen = [\"unix:/tmp/a\\u0000b\"]\n", "line 1: listen");
   EXPECT_NE(err_.find("control character (byte 0x00)"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("data-dir = \"/var/lib/a\\nb\"\n")}, &c), 2);
-  EXPECT_NE(err_.find("data-dir"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--token-file", "/etc/tok\nen"}, &c), 2);
-  EXPECT_NE(err_.find("--token-file"), std::string::npos) << err_;
+  ExpectRefused("data-dir = \"/var/lib/a\\nb\"\n", "data-dir");
+  ExpectArgsRefused({"--token-file", "/etc/tok\nen"}, "--token-file");
   ::setenv("TASKD_SOCKET", "/run/a\tb.sock", 1);
   EXPECT_EQ(Parse({}, &c), 2);
   ::unsetenv("TASKD_SOCKET");
@@ -177,32 +173,17 @@ TEST_F(ConfigTest, ControlCharactersInAStringSettingAreRefusedNamingIt) {
 // line and the key.
 TEST_F(ConfigTest, MalformedTomlIsRefusedNamingTheLine) {
   DaemonConfig c;
-  EXPECT_EQ(Parse({"--config", File("listen = [\"127.0.0.1:7443\"\ntoken-file = \"/t\"\n")}, &c),
-            2);
-  EXPECT_NE(err_.find("line 2, column"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("max-running = 3\nmax-running = 4\n")}, &c), 2);
-  EXPECT_NE(err_.find("line 2"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("\ninsecure = \"yes\"\n")}, &c), 2);
-  EXPECT_NE(err_.find("line 2: insecure: must be true or false, not a string"), std::string::npos)
-      << err_;
-  EXPECT_EQ(Parse({"--config", File("listen = [\"a:1\", 2]\n")}, &c), 2);
-  EXPECT_NE(err_.find("line 1: listen: each address must be a string"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("max-pending = 2.5\n")}, &c), 2);
-  EXPECT_NE(err_.find("max-pending: must be a whole number, not a decimal number"),
-            std::string::npos)
-      << err_;
-  EXPECT_EQ(Parse({"--config", File("max-watchers = 0\n")}, &c), 2);
-  EXPECT_NE(err_.find("line 1: max-watchers"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("[queue.io]\nrate = inf\n")}, &c), 2);
-  EXPECT_NE(err_.find("line 2: queue.io.rate"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("[queue.io]\nmax-running = 1.5\n")}, &c), 2);
-  EXPECT_NE(err_.find("queue.io.max-running: must be a whole number"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("[queue.io]\nspeed = 1\n")}, &c), 2);
-  EXPECT_NE(err_.find("queue.io.speed: unknown key"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("[queue.'a b']\nrate = 1\n")}, &c), 2);
-  EXPECT_NE(err_.find("a queue name has only"), std::string::npos) << err_;
-  EXPECT_EQ(Parse({"--config", File("queue = 3\n")}, &c), 2);
-  EXPECT_NE(err_.find("queue: must be [queue.NAME] sections"), std::string::npos) << err_;
+  ExpectRefused("listen = [\"127.0.0.1:7443\"\ntoken-file = \"/t\"\n", "line 2, column");
+  ExpectRefused("max-running = 3\nmax-running = 4\n", "line 2");
+  ExpectRefused("\ninsecure = \"yes\"\n", "line 2: insecure: must be true or false, not a string");
+  ExpectRefused("listen = [\"a:1\", 2]\n", "line 1: listen: each address must be a string");
+  ExpectRefused("max-pending = 2.5\n", "max-pending: must be a whole number, not a decimal number");
+  ExpectRefused("max-watchers = 0\n", "line 1: max-watchers");
+  ExpectRefused("[queue.io]\nrate = inf\n", "line 2: queue.io.rate");
+  ExpectRefused("[queue.io]\nmax-running = 1.5\n", "queue.io.max-running: must be a whole number");
+  ExpectRefused("[queue.io]\nspeed = 1\n", "queue.io.speed: unknown key");
+  ExpectRefused("[queue.'a b']\nrate = 1\n", "a queue name has only");
+  ExpectRefused("queue = 3\n", "queue: must be [queue.NAME] sections");
   // One address may be given as a string; escapes are read as TOML.
   ASSERT_EQ(
       Parse({"--config", File("listen = \"127.0.0.1:7070\"\ndata-dir = \"a\\\\b\\\"c\"\n")}, &c),

@@ -17,11 +17,9 @@ TEST(Duration, ParsesUnitsAndCompounds) {
 }
 
 TEST(Duration, RejectsGarbage) {
-  EXPECT_FALSE(ParseDuration(""));
-  EXPECT_FALSE(ParseDuration("abc"));
-  EXPECT_FALSE(ParseDuration("5x"));
-  EXPECT_FALSE(ParseDuration("-5s"));
-  EXPECT_FALSE(ParseDuration("1h5"));
+  for (const char* bad : {"", "abc", "5x", "-5s", "1h5"}) {
+    EXPECT_FALSE(ParseDuration(bad)) << '"' << bad << '"';
+  }
 }
 
 TEST(Duration, Formats) {

@@ -22,12 +22,9 @@ TEST(ProgressLine, ParsesPercentAndMessage) {
 }
 
 TEST(ProgressLine, IgnoresMalformed) {
-  EXPECT_FALSE(ParseProgressLine(""));
-  EXPECT_FALSE(ParseProgressLine("hello"));
-  EXPECT_FALSE(ParseProgressLine("101"));
-  EXPECT_FALSE(ParseProgressLine("-1 x"));
-  EXPECT_FALSE(ParseProgressLine("nan"));
-  EXPECT_FALSE(ParseProgressLine("12abc"));
+  for (const char* bad : {"", "hello", "101", "-1 x", "nan", "12abc"}) {
+    EXPECT_FALSE(ParseProgressLine(bad)) << '"' << bad << '"';
+  }
 }
 
 bool Has(const std::vector<std::string>& env, const std::string& kv) {

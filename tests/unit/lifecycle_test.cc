@@ -30,6 +30,25 @@ AttemptEnd Exited(int code) {
   return EndOfExit(o);
 }
 
+// An attempt that exited with `code` while being stopped for `why`.
+AttemptEnd Stopped(int code, TaskReason why) {
+  AttemptEnd end = Exited(code);
+  end.stopping = why;
+  return end;
+}
+
+void ExpectFinish(const Transition& t, TaskState state, TaskReason reason) {
+  EXPECT_EQ(t.kind, Kind::kFinish);
+  EXPECT_EQ(t.state, state);
+  EXPECT_EQ(t.reason, reason);
+}
+
+void ExpectRequeue(const Transition& t, TaskReason reason, Duration delay) {
+  EXPECT_EQ(t.kind, Kind::kRequeue);
+  EXPECT_EQ(t.reason, reason);
+  EXPECT_EQ(t.delay, delay);
+}
+
 TEST(LifecycleExit, ExitZeroSucceeds) {
   AttemptEnd end = Exited(0);
   EXPECT_EQ(end.reason, TaskReason::kSucceeded);
@@ -76,36 +95,28 @@ TEST(LifecycleExit, TheResultCarriesTheCountsOfTheOutcome) {
 
 TEST(LifecycleAfterAttempt, SuccessCompletes) {
   Transition t = AfterAttempt(Attempt(1, 3), Exited(0), false, kDefaults);
-  EXPECT_EQ(t.kind, Kind::kFinish);
-  EXPECT_EQ(t.state, TaskState::kCompleted);
-  EXPECT_EQ(t.reason, TaskReason::kSucceeded);
+  ExpectFinish(t, TaskState::kCompleted, TaskReason::kSucceeded);
   EXPECT_FALSE(t.error);
 }
 
 TEST(LifecycleAfterAttempt, AFailureWithAttemptsLeftIsRequeuedAfterItsBackoff) {
   Transition t = AfterAttempt(Attempt(2, 3), Exited(1), false, kDefaults);
-  EXPECT_EQ(t.kind, Kind::kRequeue);
+  ExpectRequeue(t, TaskReason::kExitCode, 2s);  // initial 1 s, times 2 after the second attempt
   EXPECT_EQ(t.state, TaskState::kPending);
-  EXPECT_EQ(t.reason, TaskReason::kExitCode);
   ASSERT_TRUE(t.error);
   EXPECT_EQ(t.error->message, "exited with code 1");
-  EXPECT_EQ(t.delay, 2s);  // initial 1 s, times 2 after the second attempt
 }
 
 TEST(LifecycleAfterAttempt, TheLastFailedAttemptEndsRetriesExhaustedNamingTheLastError) {
   Transition t = AfterAttempt(Attempt(3, 3), Exited(4), false, kDefaults);
-  EXPECT_EQ(t.kind, Kind::kFinish);
-  EXPECT_EQ(t.state, TaskState::kFailed);
-  EXPECT_EQ(t.reason, TaskReason::kRetriesExhausted);
+  ExpectFinish(t, TaskState::kFailed, TaskReason::kRetriesExhausted);
   ASSERT_TRUE(t.error);
   EXPECT_EQ(t.error->message, "attempt 3 of 3 failed (EXIT_CODE): exited with code 4");
 }
 
 TEST(LifecycleAfterAttempt, WithoutARetryPolicyAFailureKeepsItsOwnReason) {
   Transition t = AfterAttempt(Attempt(1, 0), Exited(4), false, kDefaults);
-  EXPECT_EQ(t.kind, Kind::kFinish);
-  EXPECT_EQ(t.state, TaskState::kFailed);
-  EXPECT_EQ(t.reason, TaskReason::kExitCode);
+  ExpectFinish(t, TaskState::kFailed, TaskReason::kExitCode);
 }
 
 TEST(LifecycleAfterAttempt, ASpawnFailureIsNeverRetried) {
@@ -118,8 +129,7 @@ TEST(LifecycleAfterAttempt, ASpawnFailureIsNeverRetried) {
 }
 
 TEST(LifecycleAfterAttempt, ACancelWinsOverHowTheAttemptEnded) {
-  AttemptEnd end = Exited(0);
-  end.stopping = TaskReason::kCancelled;
+  AttemptEnd end = Stopped(0, TaskReason::kCancelled);
   Transition t = AfterAttempt(Attempt(1, 5), end, false, kDefaults);
   EXPECT_EQ(t.kind, Kind::kFinish);
   EXPECT_EQ(t.state, TaskState::kCancelled);
@@ -129,8 +139,7 @@ TEST(LifecycleAfterAttempt, ACancelWinsOverHowTheAttemptEnded) {
 TEST(LifecycleAfterAttempt, ATimeoutIsDeadlineExceededNamingTheTimeoutEvenIfItExitedZero) {
   Task task = Attempt(1, 0);
   task.spec.timeout = 1500ms;
-  AttemptEnd end = Exited(0);
-  end.stopping = TaskReason::kTimedOut;
+  AttemptEnd end = Stopped(0, TaskReason::kTimedOut);
   Transition t = AfterAttempt(task, end, false, kDefaults);
   EXPECT_EQ(t.state, TaskState::kFailed);
   EXPECT_EQ(t.reason, TaskReason::kTimedOut);
@@ -141,31 +150,22 @@ TEST(LifecycleAfterAttempt, ATimeoutIsDeadlineExceededNamingTheTimeoutEvenIfItEx
 TEST(LifecycleAfterAttempt, ATimedOutAttemptIsRetriedWhileAttemptsAreLeft) {
   Task task = Attempt(1, 2);
   task.spec.timeout = 1s;
-  AttemptEnd end = Exited(0);
-  end.stopping = TaskReason::kTimedOut;
+  AttemptEnd end = Stopped(0, TaskReason::kTimedOut);
   Transition t = AfterAttempt(task, end, false, kDefaults);
-  EXPECT_EQ(t.kind, Kind::kRequeue);
-  EXPECT_EQ(t.reason, TaskReason::kTimedOut);
-  EXPECT_EQ(t.delay, 1s);
+  ExpectRequeue(t, TaskReason::kTimedOut, 1s);
 }
 
 TEST(LifecycleAfterAttempt, AnAttemptStoppedByShutdownIsRequeuedAtOnceWhileAttemptsAreLeft) {
-  AttemptEnd end = Exited(143);
-  end.stopping = TaskReason::kInterrupted;
+  AttemptEnd end = Stopped(143, TaskReason::kInterrupted);
   Transition t = AfterAttempt(Attempt(1, 2), end, true, kDefaults);
-  EXPECT_EQ(t.kind, Kind::kRequeue);
-  EXPECT_EQ(t.reason, TaskReason::kInterrupted);
+  ExpectRequeue(t, TaskReason::kInterrupted, 0s);
   EXPECT_FALSE(t.error);
-  EXPECT_EQ(t.delay, 0s);
 }
 
 TEST(LifecycleAfterAttempt, AnAttemptStoppedByShutdownWithoutAttemptsLeftEndsInterrupted) {
-  AttemptEnd end = Exited(143);
-  end.stopping = TaskReason::kInterrupted;
+  AttemptEnd end = Stopped(143, TaskReason::kInterrupted);
   Transition t = AfterAttempt(Attempt(2, 2), end, true, kDefaults);
-  EXPECT_EQ(t.kind, Kind::kFinish);
-  EXPECT_EQ(t.state, TaskState::kFailed);
-  EXPECT_EQ(t.reason, TaskReason::kInterrupted);
+  ExpectFinish(t, TaskState::kFailed, TaskReason::kInterrupted);
   EXPECT_EQ(t.error->code, StatusCode::kAborted);
 }
 
@@ -177,19 +177,15 @@ TEST(LifecycleAfterAttempt, AFailureDuringShutdownIsNotRetriedNow) {
 
 TEST(LifecycleAfterDaemonStopped, ARunningTaskWithAttemptsLeftIsRequeuedAtOnce) {
   Transition t = AfterDaemonStopped(Attempt(1, 2));
-  EXPECT_EQ(t.kind, Kind::kRequeue);
+  ExpectRequeue(t, TaskReason::kInterrupted, 0s);
   EXPECT_EQ(t.state, TaskState::kPending);
-  EXPECT_EQ(t.reason, TaskReason::kInterrupted);
-  EXPECT_EQ(t.delay, 0s);
   ASSERT_TRUE(t.error);
   EXPECT_EQ(t.error->message, "the daemon stopped while attempt 1 was running");
 }
 
 TEST(LifecycleAfterDaemonStopped, ARunningTaskOnItsLastAttemptEndsFailedInterrupted) {
   Transition t = AfterDaemonStopped(Attempt(1, 0));
-  EXPECT_EQ(t.kind, Kind::kFinish);
-  EXPECT_EQ(t.state, TaskState::kFailed);
-  EXPECT_EQ(t.reason, TaskReason::kInterrupted);
+  ExpectFinish(t, TaskState::kFailed, TaskReason::kInterrupted);
   EXPECT_EQ(t.error->code, StatusCode::kAborted);
 }
 

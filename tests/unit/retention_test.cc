@@ -95,7 +95,11 @@ TEST_F(RetentionTest, DeadlinesOutOfOrderAreEachKept) {
 
 TEST_F(RetentionTest, EraseDeletesAtOnceAndTheDeadlineFindsNothingLater) {
   std::string id = Finished(10s);
-  retention_.Erase(id);
+  bool logs_gone = false;
+  retention_.Erase(id, [&] { logs_gone = true; });
+  EXPECT_EQ(table_.Find(id), table_.end());  // at once; the logs go off the strand
+  Advance(Duration::zero());
+  EXPECT_TRUE(logs_gone);
   EXPECT_TRUE(Gone(id));
   Advance(10s);
   EXPECT_EQ(deleted_, std::vector<std::string>{id});  // once

@@ -46,43 +46,49 @@ class SupervisionTest : public ::testing::Test {
   void SetUp() override { ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0); }
 };
 
+// Waits until `pid` is gone, or `limit` has passed since `from`; whether it is gone.
+bool GoneWithin(pid_t pid, std::chrono::steady_clock::time_point from, Duration limit) {
+  while (Alive(pid) && std::chrono::steady_clock::now() - from < limit) {
+    std::this_thread::sleep_for(10ms);
+  }
+  return !Alive(pid);
+}
+
+// A StubbornTree task with a 300 ms kill grace (and `timeout`, if any) is
+// running: its grandchild's pid.
+pid_t StartStubborn(ManagerHarness& h, Duration timeout, Task* t) {
+  auto pid_file = h.dir() / "gc.pid";
+  TaskSpec spec = StubbornTree(pid_file);
+  spec.timeout = timeout;
+  spec.kill_grace = 300ms;
+  *t = h.MustSubmit(spec);
+  return ReadPid(pid_file);
+}
+
 TEST_F(SupervisionTest, CancelKillsStubbornChildAndGrandchildWithinGrace) {
   ManagerHarness h;
   OrphanReaper reaper(h.io());
-  auto pid_file = h.dir() / "gc.pid";
-  TaskSpec spec = StubbornTree(pid_file);
-  spec.kill_grace = 300ms;
-  Task t = h.MustSubmit(spec);
-  pid_t grandchild = ReadPid(pid_file);
+  Task t;
+  pid_t grandchild = StartStubborn(h, Duration::zero(), &t);
   ASSERT_TRUE(Alive(grandchild));
   auto start = std::chrono::steady_clock::now();
   auto c = h.Cancel(t.id);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->state, TaskState::kCancelled);
-  while (Alive(grandchild) && std::chrono::steady_clock::now() - start < 300ms + 1s) {
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_FALSE(Alive(grandchild)) << "grandchild " << grandchild << " survived (or was not reaped)";
+  EXPECT_TRUE(GoneWithin(grandchild, start, 300ms + 1s))
+      << "grandchild " << grandchild << " survived (or was not reaped)";
   EXPECT_LT(std::chrono::steady_clock::now() - start, 300ms + 1s);
 }
 
 TEST_F(SupervisionTest, TimeoutKillsStubbornChildAndGrandchildWithinGrace) {
   ManagerHarness h;
   OrphanReaper reaper(h.io());
-  auto pid_file = h.dir() / "gc.pid";
-  TaskSpec spec = StubbornTree(pid_file);
-  spec.timeout = 300ms;
-  spec.kill_grace = 300ms;
-  Task t = h.MustSubmit(spec);
-  pid_t grandchild = ReadPid(pid_file);
+  Task t;
+  pid_t grandchild = StartStubborn(h, 300ms, &t);
   auto done = h.Wait(t.id);
   ASSERT_TRUE(done.ok());
   EXPECT_EQ(done->reason, TaskReason::kTimedOut);
-  auto ended = std::chrono::steady_clock::now();
-  while (Alive(grandchild) && std::chrono::steady_clock::now() - ended < 1s) {
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_FALSE(Alive(grandchild));
+  EXPECT_TRUE(GoneWithin(grandchild, std::chrono::steady_clock::now(), 1s));
 }
 
 TEST_F(SupervisionTest, LeftoverGroupMembersDieWithTheTask) {

@@ -10,10 +10,7 @@ namespace taskd {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::Exec;
-using testing::Handler;
-using testing::ManagerHarness;
-using testing::ReadFile;
+using namespace testing;  // taskd::testing: the harness and its spec helpers
 
 TEST(TaskManager, ExecTrueCompletesWithExitCodeZero) {
   ManagerHarness h;
@@ -300,12 +297,19 @@ TEST(TaskManager, TtlDeletesTaskAndLogs) {
   EXPECT_FALSE(std::filesystem::exists(h.m().StdoutPath(t.id)));
 }
 
-TEST(TaskManager, ProgressFromTheProgressFd) {
+// Runs `script` (which writes progress lines to fd 3, then sleeps) until its
+// progress reaches `percent`: the task as then, and it is cancelled.
+Task ProgressReached(const std::string& script, double percent) {
   ManagerHarness h;
-  Task t = h.MustSubmit(Exec({"sh", "-c", "echo 'garbage' >&3; echo '42 half way' >&3; sleep 30"}));
-  Task seen = h.WaitFor(t.id, [](const Task& x) { return x.progress.percent == 42; });
+  Task t = h.MustSubmit(Exec({"sh", "-c", script}));
+  Task seen = h.WaitFor(t.id, [&](const Task& x) { return x.progress.percent == percent; });
+  EXPECT_TRUE(h.Cancel(t.id, 0s).ok());
+  return seen;
+}
+
+TEST(TaskManager, ProgressFromTheProgressFd) {
+  Task seen = ProgressReached("echo 'garbage' >&3; echo '42 half way' >&3; sleep 30", 42);
   EXPECT_EQ(seen.progress.message, "half way");
-  ASSERT_TRUE(h.Cancel(t.id, 100ms).ok());
 }
 
 TEST(TaskManager, ThousandWaitersReleasedByOneCompletion) {
@@ -519,11 +523,8 @@ TEST(TaskManagerReview, DuplicateRequestIdsInOneBatchAreRefused) {
 }
 
 TEST(TaskManagerReview, ProgressMessagesAreMadeValidUtf8) {
-  ManagerHarness h;
-  Task t = h.MustSubmit(Exec({"sh", "-c", "printf '50 caf\\303\\251 \\377\\n' >&3; sleep 1000"}));
-  Task seen = h.WaitFor(t.id, [](const Task& x) { return x.progress.percent == 50; });
+  Task seen = ProgressReached("printf '50 caf\\303\\251 \\377\\n' >&3; sleep 1000", 50);
   EXPECT_EQ(seen.progress.message, "caf\xC3\xA9 \xEF\xBF\xBD");
-  ASSERT_TRUE(h.Cancel(t.id, 0s).ok());
 }
 
 TEST(TaskManagerReview, CancelledReadyTasksLeaveTheStartOrderIntact) {
