@@ -11,7 +11,7 @@ once the clients are gone.
 
 usage: soak.py TASKD PROTO_DIR GRPC_PROTO_DIR [--minutes M] [--submits N] [--store S]
               [--slow-watchers K]
-(./dev test under CI=true runs 5 minutes; an hour by hand: --minutes 60.)
+(./dev test under CI=true runs 3 minutes; an hour by hand: --minutes 60.)
 """
 
 import os
