@@ -211,13 +211,20 @@ std::shared_ptr<const WatchEvent> Serialized(const v1::TaskEvent& event) {
   return out;
 }
 
-std::shared_ptr<const WatchEvent> WatchHub::Convert(const TaskEvent& e) {
+const std::shared_ptr<const WatchEvent>& SharedEvent::Get() {
+  std::call_once(once_, [this] {
+    v1::TaskEvent event;
+    event.set_type(EventType(type_));
+    TaskToProto(task_, event.mutable_task());
+    TimeToProto(time_, event.mutable_event_time());
+    converted_ = Serialized(event);
+  });
+  return converted_;
+}
+
+std::shared_ptr<SharedEvent> WatchHub::Share(const TaskEvent& e) {
   if (e.sequence != 0 && e.sequence == last_sequence_) return last_event_;
-  v1::TaskEvent event;
-  event.set_type(EventType(e.type));
-  TaskToProto(e.task, event.mutable_task());
-  TimeToProto(e.time, event.mutable_event_time());
-  auto out = Serialized(event);
+  auto out = std::make_shared<SharedEvent>(e);
   if (e.sequence != 0) {
     last_sequence_ = e.sequence;
     last_event_ = out;
@@ -261,12 +268,13 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub>
   st->subscription = manager.Subscribe(
       std::move(filter), /*snapshot=*/false,
       [st](const TaskEvent& e) {
-        // On the manager strand: convert here, where the task is valid.
-        auto event = st->hub->Convert(e);
+        // On the manager strand: share the event (one copy of the task);
+        // it is converted on the watcher's strand.
+        auto event = st->hub->Share(e);
         const uint64_t key = TaskIdNumber(e.task.id).value_or(0);
         const bool ended = IsTerminal(e.task.state) || e.type == TaskEvent::Type::kDeleted;
         asio::post(st->strand(), [st, event = std::move(event), key, ended]() mutable {
-          st->Deliver(std::move(event), key, ended);
+          st->Deliver(event->Get(), key, ended);
         });
       },
       [st](Status s) { asio::post(st->strand(), [st, s] { st->Stop(ToGrpc(s)); }); });

@@ -59,10 +59,28 @@ struct WatchEvent {
 // `event` serialized into a WatchEvent.
 std::shared_ptr<const WatchEvent> Serialized(const v1::TaskEvent& event);
 
+// A live event as the manager emitted it, shared by every watcher it goes
+// to, and converted to its serialized proto once, by the first watcher that
+// needs it, on that watcher's strand (not the manager strand).
+class SharedEvent {
+ public:
+  // Copies the task: a TaskEvent only refers to the manager's.
+  explicit SharedEvent(const TaskEvent& e) : type_(e.type), task_(e.task), time_(e.time) {}
+  // The serialized event (converted on the first call, from any thread).
+  const std::shared_ptr<const WatchEvent>& Get();
+
+ private:
+  const TaskEvent::Type type_;
+  const Task task_;
+  const WallTime time_;
+  std::once_flag once_;
+  std::shared_ptr<const WatchEvent> converted_;
+};
+
 // What the watchers of one TaskManager share: the daemon-wide limit on open
-// streams and the last converted live event.
+// streams and the last live event.
 //
-// Thread-safety: Admit/Leave from any thread; Convert on the manager strand
+// Thread-safety: Admit/Leave from any thread; Share on the manager strand
 // only (that is where events are delivered).
 class WatchHub {
  public:
@@ -80,9 +98,10 @@ class WatchHub {
   size_t max_watchers() const { return max_watchers_; }
   size_t open() const { return open_.load(); }
 
-  // `e` as a serialized proto event: converted once per live event (by
-  // TaskEvent::sequence), however many watchers it goes to.
-  std::shared_ptr<const WatchEvent> Convert(const TaskEvent& e);
+  // `e` as an event every watcher it goes to shares (by
+  // TaskEvent::sequence): one copy of the task on the manager strand, one
+  // conversion off it, however many watchers.
+  std::shared_ptr<SharedEvent> Share(const TaskEvent& e);
 
   TaskManager& manager() { return manager_; }
 
@@ -95,9 +114,9 @@ class WatchHub {
   size_t burst_peak_ = 0;  // most streams open since none was; guarded by mu_
   // Set while a trim is scheduled (shared with the timer, which may outlive this).
   std::shared_ptr<std::atomic<bool>> trim_pending_ = std::make_shared<std::atomic<bool>>(false);
-  // The manager strand's last conversion.
+  // The manager strand's last shared event.
   uint64_t last_sequence_ = 0;
-  std::shared_ptr<const WatchEvent> last_event_;
+  std::shared_ptr<SharedEvent> last_event_;
 };
 
 // Validates `req` and returns the reactor serving the call (it deletes

@@ -148,8 +148,10 @@ void AttemptRunner::KillEscapedOf(const std::string& id) {
       spdlog::info("task {}: killed {} processes that had left its process group", id, n);
     }
   };
-  kill();
-  auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(250));
+  // Both scans read /proc: on an io thread, not the strand.
+  const auto io = strand_.get_inner_executor();
+  asio::post(io, kill);
+  auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(250));
   timer->async_wait([timer, kill](const boost::system::error_code& ec) {
     if (!ec) kill();
   });

@@ -11,8 +11,9 @@
 // task's RunningAttempt, which the manager owns.
 //
 // Threading: everything on the strand given at construction (the manager
-// strand). Blocking: Reap() and KillAllEscaped() read /proc for processes
-// that left their task's group (a subreaper's own children: a short scan).
+// strand). Reap() scans /proc for processes that left the task's group (a
+// subreaper's own children) on an io thread, off the strand; the scan of
+// KillAllEscaped() (once, at shutdown) runs on the caller's thread.
 #pragma once
 
 #include <filesystem>
