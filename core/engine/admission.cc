@@ -40,4 +40,43 @@ StatusOr<AdmissionPlan> PlanAdmission(const std::vector<SubmitRequest>& requests
   return plan;
 }
 
+StoreReads AdmissionReads(const std::vector<SubmitRequest>& requests, TaskTable& table) {
+  StoreReads reads;
+  if (!table.evicts()) return reads;  // a store that serves no reads: nothing is read
+  for (const auto& r : requests) {
+    if (!r.request_id.empty() && !table.ByRequestId(r.request_id) &&
+        table.ended().MayHaveRequestId(RequestIdHash(r.request_id))) {
+      reads.request_ids.push_back(r.request_id);
+    }
+    for (const auto& dep : r.spec.after) {
+      auto key = TaskIdNumber(dep);
+      if (key && !table.entries().count(*key) && !table.IsDeleting(*key)) {
+        reads.keys.push_back(*key);
+      }
+    }
+  }
+  return reads;
+}
+
+TaskTable::Prefetched ReadAhead(Store& store, const StoreReads& reads) {
+  TaskTable::Prefetched out;
+  for (uint64_t key : reads.keys) {
+    auto t = store.Read(key);
+    if (!t.ok()) {
+      out.status = t.status();
+      return out;
+    }
+    out.by_key.emplace(key, std::move(t).value());
+  }
+  for (const auto& rid : reads.request_ids) {
+    auto tasks = store.ReadByRequestId(rid);
+    if (!tasks.ok()) {
+      out.status = tasks.status();
+      return out;
+    }
+    out.by_request_id.emplace(rid, std::move(tasks).value());
+  }
+  return out;
+}
+
 }  // namespace taskd

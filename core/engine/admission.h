@@ -9,8 +9,11 @@
 // (ABORTED), an unknown `after` id (INVALID_ARGUMENT), a failed store read.
 // Changes nothing.
 //
-// Threading: the manager strand (the table's). Blocking: the table's store
-// reads (request ids and `after` ids of finished tasks).
+// Threading: PlanAdmission and AdmissionReads on the manager strand (the
+// table's); ReadAhead on any thread. PlanAdmission reads the store (request
+// ids and `after` ids of finished tasks) unless those reads were made ahead:
+// AdmissionReads says which they are, ReadAhead makes them off the strand,
+// and TaskTable::UsePrefetched hands them to the plan.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +36,17 @@ struct AdmissionPlan {
   std::vector<Task> out;      // per request: the known task, or empty when fresh
   std::vector<size_t> fresh;  // the requests that create a task, in order
 };
+
+// The store reads PlanAdmission would make now: keys of `after` ids not in
+// RAM, and request_ids that may belong to a finished task in the store.
+struct StoreReads {
+  std::vector<uint64_t> keys;
+  std::vector<std::string> request_ids;
+  bool empty() const { return keys.empty() && request_ids.empty(); }
+};
+StoreReads AdmissionReads(const std::vector<SubmitRequest>& requests, TaskTable& table);
+// Makes them (the Store's reads may be called from any thread).
+TaskTable::Prefetched ReadAhead(Store& store, const StoreReads& reads);
 
 // `in_flight(rid)`: a submit with this request_id is being committed.
 StatusOr<AdmissionPlan> PlanAdmission(const std::vector<SubmitRequest>& requests, TaskTable& table,

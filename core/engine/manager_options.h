@@ -1,11 +1,13 @@
 // ManagerOptions: how the engine runs tasks (limits, defaults, paths), as
-// the server's config or an embedding program sets them.
+// the server's config or an embedding program sets them; ManagerStats: the
+// gauges it reports.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "core/engine/scheduler.h"
@@ -34,6 +36,19 @@ struct ManagerOptions {
   SpecLimits limits;
   Clock* clock = nullptr;      // nullptr: SystemClock::Get()
   Spawner* spawner = nullptr;  // nullptr: PosixSpawner()
+};
+
+// Gauges for monitoring, taken in one pass on the strand.
+struct ManagerStats {
+  size_t by_state[6] = {};  // indexed by TaskState
+  struct Queue {
+    size_t pending = 0;
+    int running = 0;
+  };
+  std::map<std::string, Queue> queues;  // every queue seen since start
+  // Of the finished tasks in by_state, those held only in the store.
+  size_t finished_in_store = 0;
+  std::optional<WallTime> oldest_pending_create_time;
 };
 
 }  // namespace taskd

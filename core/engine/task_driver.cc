@@ -476,6 +476,26 @@ std::pair<size_t, size_t> TaskDriver::Recover(StoredTasks loaded) {
   return {interrupted, pending};
 }
 
+ManagerStats TaskDriver::Stats() {
+  ManagerStats st;
+  for (TaskState s : {TaskState::kCompleted, TaskState::kFailed, TaskState::kCancelled}) {
+    st.by_state[static_cast<size_t>(s)] = table_.ended().count(s);
+  }
+  st.finished_in_store = table_.ended().size();
+  queue_.ForEachQueue(
+      [&](const std::string& name, int running) { st.queues[name].running = running; });
+  for (const auto& [key, e] : table_.entries()) {
+    const Task& t = e.task;
+    ++st.by_state[static_cast<size_t>(t.state)];
+    if (t.state == TaskState::kPending) {
+      ++st.queues[std::string(QueueName(t.spec))].pending;
+      // The table is in creation order: the first pending one is the oldest.
+      if (!st.oldest_pending_create_time) st.oldest_pending_create_time = t.create_time;
+    }
+  }
+  return st;
+}
+
 void TaskDriver::Shutdown(std::function<void()> done) {
   OnStrand("Shutdown");
   shutting_down_ = true;

@@ -41,6 +41,7 @@
 namespace taskd {
 
 struct ManagerOptions;
+struct ManagerStats;
 
 class TaskDriver {
  public:
@@ -85,6 +86,8 @@ class TaskDriver {
   void Shutdown(std::function<void()> done);
 
   Duration KillGrace(const TaskSpec& spec) const;
+  // Counts tasks by state and queue: O(tasks in RAM).
+  ManagerStats Stats();
   bool shutting_down() const { return shutting_down_; }
   // PENDING tasks, committed or in flight (the admission limit counts these).
   size_t pending() const { return pending_; }

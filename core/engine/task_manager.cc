@@ -142,7 +142,8 @@ void TaskManager::BatchSubmit(std::vector<SubmitRequest> requests,
   });
 }
 
-void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done) {
+void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done,
+                           std::shared_ptr<const TaskTable::Prefetched> ahead) {
   driver_.OnStrand("DoSubmit");
   if (driver_.shutting_down()) {
     done(Unavailable("taskd is shutting down"));
@@ -164,8 +165,29 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
       return;
     }
   }
+  if (!ahead) {
+    // What the plan would read from the store is read on an io thread
+    // first; then the submit comes back here with the answers.
+    if (StoreReads reads = AdmissionReads(requests, table()); !reads.empty()) {
+      asio::post(strand_.get_inner_executor(), [this, reads = std::move(reads),
+                                                requests = std::move(requests),
+                                                done = std::move(done)]() mutable {
+        auto got = std::make_shared<const TaskTable::Prefetched>(ReadAhead(store_, reads));
+        asio::post(strand_,
+                   [this, got, requests = std::move(requests), done = std::move(done)]() mutable {
+                     DoSubmit(std::move(requests), std::move(done), std::move(got));
+                   });
+      });
+      return;
+    }
+  } else if (!ahead->status.ok()) {
+    done(ahead->status);
+    return;
+  }
+  table().UsePrefetched(ahead.get());
   auto plan = PlanAdmission(requests, table(),
                             [this](const std::string& rid) { return inflight_.count(rid) > 0; });
+  table().UsePrefetched(nullptr);
   if (!plan.ok()) {
     done(plan.status());
     return;
@@ -199,11 +221,13 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
   driver_.AddPending(fresh.size());
   // The acknowledgement waits for the commit; the tasks are admitted only
   // once committed, so no task runs that a crash could forget.
-  store_.Write(std::move(ops), [this, out = std::move(out), fresh = std::move(fresh),
+  store_.Write(std::move(ops), [this, out = std::move(out), fresh = std::move(fresh), ahead,
                                 done = std::move(done)](Status s) mutable {
     asio::post(strand_, [this, s = std::move(s), out = std::move(out), fresh = std::move(fresh),
-                         done = std::move(done)]() mutable {
+                         ahead = std::move(ahead), done = std::move(done)]() mutable {
       driver_.SubPending(fresh.size());
+      // Admit reads the state of `after` ids that are only in the store.
+      table().UsePrefetched(ahead.get());
       for (size_t i : fresh) {
         std::vector<Callback<Task>> followers;
         if (const auto& rid = out[i].request_id; !rid.empty()) {
@@ -223,6 +247,7 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
           for (auto& f : followers) f(s);
         }
       }
+      table().UsePrefetched(nullptr);
       if (!s.ok()) {
         done(s);
         return;
@@ -445,25 +470,7 @@ void TaskManager::Unsubscribe(uint64_t handle) {
 // ---------------------------------------------------------------- stats
 
 void TaskManager::GetStats(std::function<void(ManagerStats)> done) {
-  asio::post(strand_, [this, done = std::move(done)] {
-    ManagerStats st;
-    for (TaskState s : {TaskState::kCompleted, TaskState::kFailed, TaskState::kCancelled}) {
-      st.by_state[static_cast<size_t>(s)] = table().ended().count(s);
-    }
-    st.finished_in_store = table().ended().size();
-    driver_.queue().ForEachQueue(
-        [&](const std::string& name, int running) { st.queues[name].running = running; });
-    for (const auto& [key, e] : table().entries()) {
-      const Task& t = e.task;
-      ++st.by_state[static_cast<size_t>(t.state)];
-      if (t.state == TaskState::kPending) {
-        ++st.queues[std::string(QueueName(t.spec))].pending;
-        // The table is in creation order: the first pending one is the oldest.
-        if (!st.oldest_pending_create_time) st.oldest_pending_create_time = t.create_time;
-      }
-    }
-    done(std::move(st));
-  });
+  asio::post(strand_, [this, done = std::move(done)] { done(driver_.Stats()); });
 }
 
 // ---------------------------------------------------------------- shutdown

@@ -54,19 +54,6 @@
 
 namespace taskd {
 
-// Gauges for monitoring, taken in one pass on the strand.
-struct ManagerStats {
-  size_t by_state[6] = {};  // indexed by TaskState
-  struct Queue {
-    size_t pending = 0;
-    int running = 0;
-  };
-  std::map<std::string, Queue> queues;  // every queue seen since start
-  // Of the finished tasks in by_state, those held only in the store.
-  size_t finished_in_store = 0;
-  std::optional<WallTime> oldest_pending_create_time;
-};
-
 class TaskManager {
  public:
   TaskManager(asio::io_context& io, ManagerOptions options, Store& store,
@@ -160,8 +147,10 @@ class TaskManager {
   void Refuse(Callback<T> done, Status s) {
     asio::post(strand_, [done = std::move(done), s = std::move(s)] { done(s); });
   }
-  // Strand only: admits what validation let through (all or none).
-  void DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done);
+  // Strand only: admits what validation let through (all or none). The
+  // store reads admission needs are made ahead, off the strand (`ahead`).
+  void DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done,
+                std::shared_ptr<const TaskTable::Prefetched> ahead = nullptr);
   TaskTable& table() { return driver_.table(); }
 
   Strand strand_;

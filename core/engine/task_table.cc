@@ -81,6 +81,10 @@ StatusOr<std::optional<Task>> TaskTable::ReadStored(std::string_view id) {
   if (!evict_) return std::optional<Task>();
   auto key = TaskIdNumber(id);
   if (!key || deleting_.count(*key)) return std::optional<Task>();
+  if (prefetched_) {
+    if (auto it = prefetched_->by_key.find(*key); it != prefetched_->by_key.end())
+      return it->second;
+  }
   return store_.Read(*key);
 }
 
@@ -100,7 +104,12 @@ StatusOr<std::optional<Task>> TaskTable::Lookup(std::string_view id) {
 StatusOr<std::optional<Task>> TaskTable::StoredByRequestId(const std::string& request_id) {
   // Only a finished task in the store may hold it (or only its hash).
   if (!evict_ || !ended_.MayHaveRequestId(RequestIdHash(request_id))) return std::optional<Task>();
-  auto stored = store_.ReadByRequestId(request_id);
+  const std::vector<Task>* ahead = nullptr;
+  if (prefetched_) {
+    auto it = prefetched_->by_request_id.find(request_id);
+    if (it != prefetched_->by_request_id.end()) ahead = &it->second;
+  }
+  auto stored = ahead ? StatusOr<std::vector<Task>>(*ahead) : store_.ReadByRequestId(request_id);
   if (!stored.ok()) return stored.status();
   auto first = std::find_if(stored->begin(), stored->end(), [&](const Task& t) {
     auto key = TaskIdNumber(t.id);

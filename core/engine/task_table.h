@@ -12,7 +12,8 @@
 // Blocking: the reads of finished tasks (ReadStored, Lookup,
 // StoredByRequestId, List over finished states) are store reads on the
 // caller's thread — for SQLite short indexed lookups, and at most
-// kListScanRows rows per List call.
+// kListScanRows rows per List call — unless they were made ahead
+// (UsePrefetched), as a submit does.
 //
 // Threading: not thread-safe; the manager calls it on its strand only.
 #pragma once
@@ -92,6 +93,19 @@ class TaskTable {
   void Deleted(uint64_t key) { deleting_.erase(key); }
   bool IsDeleting(uint64_t key) const { return deleting_.count(key) > 0; }
 
+  // ---- store reads made ahead, off the strand
+  // What a reader fetched from the store (ReadAhead, admission.h) for a
+  // call that would otherwise read on the strand: tasks by key (nullopt: no
+  // row) and by request_id; `status`: the first read that failed.
+  struct Prefetched {
+    std::unordered_map<uint64_t, std::optional<Task>> by_key;
+    std::unordered_map<std::string, std::vector<Task>> by_request_id;
+    Status status;
+  };
+  // While set (not null), ReadStored and StoredByRequestId answer from `p`
+  // for what it holds; the table's own checks (RAM, deletions) still apply.
+  void UsePrefetched(const Prefetched* p) { prefetched_ = p; }
+
   // ---- reads (RAM, else the store)
   // The task with this id as the store has it, when it is not in RAM:
   // nullopt when there is none (or it is being deleted).
@@ -124,6 +138,7 @@ class TaskTable {
   // Keys of deleted tasks whose deletion is not committed yet: the store
   // still has them, reads must not (evicts()).
   std::unordered_set<uint64_t> deleting_;
+  const Prefetched* prefetched_ = nullptr;
 };
 
 }  // namespace taskd

@@ -122,6 +122,35 @@ class ManagerHarness {
     auto f = p.get_future();
     return Await(f, std::chrono::seconds(60));
   }
+  ManagerStats Stats() {
+    std::promise<ManagerStats> p;
+    manager_->GetStats([&](ManagerStats st) { p.set_value(std::move(st)); });
+    auto f = p.get_future();
+    return Await(f);
+  }
+  // Waits until `n` finished tasks are held only in the store (bounded: the
+  // eviction follows the commit of the final state).
+  void WaitInStore(size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (Stats().finished_in_store != n) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        FAIL() << "finished_in_store stays " << Stats().finished_in_store << ", want " << n;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  // Runs `spec` to its end and waits until it has left RAM (a store that
+  // serves reads).
+  Task Finished(TaskSpec spec, std::string request_id = "") {
+    const size_t before = Stats().finished_in_store;
+    auto t = Submit(std::move(spec), std::move(request_id));
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    if (!t.ok()) return Task{};
+    auto done = Wait(t->id);
+    EXPECT_TRUE(done.ok() && IsTerminal(done->state));
+    WaitInStore(before + 1);
+    return done.ok() ? *done : Task{};
+  }
   // Polls until `pred(task)` holds (bounded: fails after `limit`).
   template <typename Pred>
   Task WaitFor(const std::string& id, Pred pred,

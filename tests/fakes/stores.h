@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/model/asio.h"
 #include "core/store/store.h"
 #include "tests/fakes/manager_harness.h"
 
@@ -86,6 +87,35 @@ class CountingStore final : public ForwardingStore {
 
  private:
   std::atomic<int> reads_{0};
+};
+
+// Counts the reads (Read, ReadByRequestId) made on a given strand and off
+// it: to show which reads a call keeps off the manager strand.
+class StrandWatchingStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void Watch(Strand strand) { strand_.emplace(std::move(strand)); }
+  StatusOr<std::optional<Task>> Read(uint64_t key) override {
+    Count();
+    return inner_.Read(key);
+  }
+  StatusOr<std::vector<Task>> ReadByRequestId(std::string_view rid) override {
+    Count();
+    return inner_.ReadByRequestId(rid);
+  }
+  int on_strand() const { return on_strand_.load(); }
+  int off_strand() const { return off_strand_.load(); }
+
+ private:
+  void Count() {
+    if (strand_ && strand_->running_in_this_thread()) {
+      ++on_strand_;
+    } else {
+      ++off_strand_;
+    }
+  }
+  std::optional<Strand> strand_;  // set before the reads it watches
+  std::atomic<int> on_strand_{0}, off_strand_{0};
 };
 
 // Forwards to another store, but can hold writes back and release them one

@@ -53,31 +53,10 @@ class EvictionTest : public ::testing::Test {
     store_.reset();
   }
 
-  ManagerStats Stats() {
-    std::promise<ManagerStats> p;
-    h().m().GetStats([&](ManagerStats st) { p.set_value(std::move(st)); });
-    auto f = p.get_future();
-    return testing::Await(f);
-  }
-  // Bounded: the eviction follows the commit of the final state.
-  void WaitInStore(size_t n) {
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (Stats().finished_in_store != n) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        FAIL() << "finished_in_store stays " << Stats().finished_in_store << ", want " << n;
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-  }
-  // Runs `spec` to its end and waits until it has left RAM.
+  ManagerStats Stats() { return h().Stats(); }
+  void WaitInStore(size_t n) { h().WaitInStore(n); }
   Task Finished(TaskSpec spec, std::string request_id = "") {
-    const size_t before = Stats().finished_in_store;
-    auto t = h().Submit(std::move(spec), std::move(request_id));
-    EXPECT_TRUE(t.ok()) << t.status().ToString();
-    auto done = h().Wait(t->id);
-    EXPECT_TRUE(done.ok() && IsTerminal(done->state));
-    WaitInStore(before + 1);
-    return *done;
+    return h().Finished(std::move(spec), std::move(request_id));
   }
   StatusOr<ListResult> List(const ListRequest& req) {
     std::promise<StatusOr<ListResult>> p;
