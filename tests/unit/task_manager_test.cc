@@ -369,7 +369,7 @@ TEST(TaskManager, ListFiltersAndPages) {
   EXPECT_EQ(seen, (std::vector<std::string>{ids[0], ids[2], ids[4]}));
 }
 
-TEST(TaskManagerMore, BatchSubmitIsAllOrNothing) {
+TEST(TaskManagerSubmit, BatchSubmitIsAllOrNothing) {
   ManagerHarness h;
   std::vector<SubmitRequest> batch;
   batch.push_back({Exec({"true"}), ""});
@@ -396,7 +396,7 @@ TEST(TaskManagerMore, BatchSubmitIsAllOrNothing) {
   for (const auto& t : *good) EXPECT_EQ(h.Wait(t.id)->state, TaskState::kCompleted);
 }
 
-TEST(TaskManagerMore, SubscribeDeliversStateAndProgressEvents) {
+TEST(TaskManagerEvents, SubscribeDeliversStateAndProgressEvents) {
   ManagerHarness h;
   std::mutex mu;
   std::vector<std::pair<TaskEvent::Type, TaskState>> seen;
@@ -424,7 +424,7 @@ TEST(TaskManagerMore, SubscribeDeliversStateAndProgressEvents) {
   EXPECT_EQ(seen.back(), std::make_pair(TaskEvent::Type::kStateChanged, TaskState::kCompleted));
 }
 
-TEST(TaskManagerMore, ReportProgressOnlyWhileRunning) {
+TEST(TaskManagerProgress, ReportProgressOnlyWhileRunning) {
   ManagerHarness h;
   Task t = h.MustSubmit(Exec({"sleep", "1000"}));
   h.WaitFor(t.id, [](const Task& x) { return x.state == TaskState::kRunning; });
@@ -447,7 +447,7 @@ TEST(TaskManagerMore, ReportProgressOnlyWhileRunning) {
   EXPECT_EQ(testing::Await(fl).status().code(), StatusCode::kFailedPrecondition);
 }
 
-TEST(TaskManagerMore, LogCapDropsTheExcessWithoutBlockingTheChild) {
+TEST(TaskManagerLogs, LogCapDropsTheExcessWithoutBlockingTheChild) {
   ManagerOptions o;
   o.log_cap_bytes = 1000;
   ManagerHarness h(o);
@@ -462,7 +462,7 @@ TEST(TaskManagerMore, LogCapDropsTheExcessWithoutBlockingTheChild) {
   EXPECT_FALSE(std::filesystem::exists(h.m().StderrPath(t.id)));  // nothing written, no file
 }
 
-TEST(TaskManagerMore, ThrowingHandlerFailsItsTaskOnly) {
+TEST(TaskManagerHandlers, ThrowingHandlerFailsItsTaskOnly) {
   HandlerRegistry handlers;
   handlers.RegisterBuiltins();
   handlers.Register("boom", [](HandlerContext&) -> asio::awaitable<StatusOr<std::string>> {
@@ -484,7 +484,7 @@ TEST(TaskManagerMore, ThrowingHandlerFailsItsTaskOnly) {
   EXPECT_EQ(h.Wait(h.MustSubmit(Handler("noop")).id)->state, TaskState::kCompleted);
 }
 
-TEST(TaskManagerReview, LongDependencyChainFailsWithoutRecursion) {
+TEST(TaskManagerDependencies, LongDependencyChainFailsWithoutRecursion) {
   ManagerOptions o;
   o.max_running = 1;
   ManagerHarness h(o);
@@ -510,7 +510,7 @@ TEST(TaskManagerReview, LongDependencyChainFailsWithoutRecursion) {
   EXPECT_EQ(end.reason, TaskReason::kDependencyFailed);
 }
 
-TEST(TaskManagerReview, DuplicateRequestIdsInOneBatchAreRefused) {
+TEST(TaskManagerSubmit, DuplicateRequestIdsInOneBatchAreRefused) {
   ManagerHarness h;
   std::vector<SubmitRequest> batch = {
       {Handler("noop"), "same"}, {Handler("noop"), "other"}, {Handler("noop"), "same"}};
@@ -522,12 +522,12 @@ TEST(TaskManagerReview, DuplicateRequestIdsInOneBatchAreRefused) {
   EXPECT_EQ(r.status().message(), "requests[2].request_id: repeats requests[0].request_id");
 }
 
-TEST(TaskManagerReview, ProgressMessagesAreMadeValidUtf8) {
+TEST(TaskManagerProgress, ProgressMessagesAreMadeValidUtf8) {
   Task seen = ProgressReached("printf '50 caf\\303\\251 \\377\\n' >&3; sleep 1000", 50);
   EXPECT_EQ(seen.progress.message, "caf\xC3\xA9 \xEF\xBF\xBD");
 }
 
-TEST(TaskManagerReview, CancelledReadyTasksLeaveTheStartOrderIntact) {
+TEST(TaskManagerScheduling, CancelledReadyTasksLeaveTheStartOrderIntact) {
   ManagerOptions o;
   o.max_running = 1;
   ManagerHarness h(o);
