@@ -274,7 +274,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub>
         const uint64_t key = TaskIdNumber(e.task.id).value_or(0);
         const bool ended = IsTerminal(e.task.state) || e.type == TaskEvent::Type::kDeleted;
         asio::post(st->strand(), [st, event = std::move(event), key, ended]() mutable {
-          st->Deliver(event->Get(), key, ended);
+          if (!st->finished()) st->Deliver(event->Get(), key, ended);
         });
       },
       [st](Status s) { asio::post(st->strand(), [st, s] { st->Stop(ToGrpc(s)); }); });

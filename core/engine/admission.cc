@@ -42,6 +42,7 @@ StatusOr<AdmissionPlan> PlanAdmission(const std::vector<SubmitRequest>& requests
 
 StoreReads AdmissionReads(const std::vector<SubmitRequest>& requests, TaskTable& table) {
   StoreReads reads;
+  reads.deletions = table.deletions();
   if (!table.evicts()) return reads;  // a store that serves no reads: nothing is read
   for (const auto& r : requests) {
     if (!r.request_id.empty() && !table.ByRequestId(r.request_id) &&
@@ -60,6 +61,7 @@ StoreReads AdmissionReads(const std::vector<SubmitRequest>& requests, TaskTable&
 
 TaskTable::Prefetched ReadAhead(Store& store, const StoreReads& reads) {
   TaskTable::Prefetched out;
+  out.deletions = reads.deletions;
   for (uint64_t key : reads.keys) {
     auto t = store.Read(key);
     if (!t.ok()) {

@@ -13,7 +13,7 @@
 // table's); ReadAhead on any thread. PlanAdmission reads the store (request
 // ids and `after` ids of finished tasks) unless those reads were made ahead:
 // AdmissionReads says which they are, ReadAhead makes them off the strand,
-// and TaskTable::UsePrefetched hands them to the plan.
+// and TaskTable::Using hands them to the plan.
 #pragma once
 
 #include <cstddef>
@@ -42,6 +42,7 @@ struct AdmissionPlan {
 struct StoreReads {
   std::vector<uint64_t> keys;
   std::vector<std::string> request_ids;
+  uint64_t deletions = 0;  // TaskTable::deletions() when chosen
   bool empty() const { return keys.empty() && request_ids.empty(); }
 };
 StoreReads AdmissionReads(const std::vector<SubmitRequest>& requests, TaskTable& table);

@@ -476,6 +476,37 @@ std::pair<size_t, size_t> TaskDriver::Recover(StoredTasks loaded) {
   return {interrupted, pending};
 }
 
+void TaskDriver::WithStored(const std::string& id, Callback<Task> then) {
+  OnStrand("WithStored");
+  auto not_found = [](const std::string& id) {
+    return NotFound("task " + Quote(id) + " not found");
+  };
+  auto key = TaskIdNumber(id);
+  if (!table_.evicts() || !key || table_.IsDeleting(*key)) {
+    then(not_found(id));
+    return;
+  }
+  const uint64_t deletions = table_.deletions();
+  asio::post(strand_.get_inner_executor(), [this, id, key = *key, deletions, then = std::move(then),
+                                            not_found]() mutable {
+    auto read = store_.Read(key);
+    asio::post(strand_, [this, id = std::move(id), key, deletions, read = std::move(read),
+                         then = std::move(then), not_found]() mutable {
+      if (table_.deletions() != deletions) {
+        // A deletion began since: one that committed meanwhile would not
+        // show in IsDeleting, so read again here (rare).
+        then(table_.StoredOrNotFound(id));
+      } else if (!read.ok()) {
+        then(read.status());
+      } else if (!*read || table_.IsDeleting(key)) {
+        then(not_found(id));
+      } else {
+        then(std::move(**read));
+      }
+    });
+  });
+}
+
 ManagerStats TaskDriver::Stats() {
   ManagerStats st;
   for (TaskState s : {TaskState::kCompleted, TaskState::kFailed, TaskState::kCancelled}) {
@@ -501,12 +532,13 @@ void TaskDriver::Shutdown(std::function<void()> done) {
   shutting_down_ = true;
   shutdown_done_ = std::move(done);
   retention_.Stop();
+  // The queue forgets its offers: none is withdrawn from it after this.
+  for (auto& [id, e] : table_.entries()) e.ready = false;
   queue_.Close();
   // Waits end with the current state; subscriptions end with UNAVAILABLE.
   for (uint64_t h : waiters_.Handles()) AnswerWaiter(h);
   events_.CloseAll(Unavailable("taskd is shutting down"));
   for (auto& [id, e] : table_.entries()) {
-    e.ready = false;  // the queue forgot its offers
     if (e.task.state == TaskState::kPending && e.aux) e.aux->timer.reset();
     if (e.task.state == TaskState::kRunning) {
       StopAttempt(e, TaskReason::kInterrupted,

@@ -68,7 +68,10 @@ class TaskDriver {
   // waits for its dependencies and start delay, then is offered.
   void Admit(Task task, bool recovered);
   // Claims and starts what the queue allows now.
-  void Dispatch() { queue_.Dispatch(); }
+  void Dispatch() {
+    OnStrand("Dispatch");
+    queue_.Dispatch();
+  }
   // Ends `e` (PENDING or just ended an attempt) in a terminal state.
   void Finish(Entry& e, TaskState state, TaskReason reason, std::optional<TaskError> error);
   // Stops e's running attempt (SIGTERM, SIGKILL after `grace`); its end
@@ -81,6 +84,10 @@ class TaskDriver {
   // Removes waiter `handle` (if still there) and answers it: with `status`
   // when given, else with its task as it is now (NOT_FOUND if deleted).
   void AnswerWaiter(uint64_t handle, std::optional<Status> status = std::nullopt);
+  // The finished task `id` as the store has it, read on an io thread: `then`
+  // runs on the strand, with NOT_FOUND when there is none or it is being
+  // deleted (checked again once the read is back). For a task not in RAM.
+  void WithStored(const std::string& id, Callback<Task> then);
   // Stops admitting and claiming; ends waits and watches; stops what runs
   // (its grace capped at options.shutdown_grace). `done` runs once nothing runs.
   void Shutdown(std::function<void()> done);

@@ -184,10 +184,12 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
     done(ahead->status);
     return;
   }
-  table().UsePrefetched(ahead.get());
-  auto plan = PlanAdmission(requests, table(),
-                            [this](const std::string& rid) { return inflight_.count(rid) > 0; });
-  table().UsePrefetched(nullptr);
+  auto plan = [&] {
+    // Stale when a deletion began since the reads: then read here, as before.
+    TaskTable::Using reads(table(), ahead.get());
+    return PlanAdmission(requests, table(),
+                         [this](const std::string& rid) { return inflight_.count(rid) > 0; });
+  }();
   if (!plan.ok()) {
     done(plan.status());
     return;
@@ -226,8 +228,6 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
     asio::post(strand_, [this, s = std::move(s), out = std::move(out), fresh = std::move(fresh),
                          ahead = std::move(ahead), done = std::move(done)]() mutable {
       driver_.SubPending(fresh.size());
-      // Admit reads the state of `after` ids that are only in the store.
-      table().UsePrefetched(ahead.get());
       for (size_t i : fresh) {
         std::vector<Callback<Task>> followers;
         if (const auto& rid = out[i].request_id; !rid.empty()) {
@@ -240,14 +240,17 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
         if (s.ok()) {
           driver_.AddPending(1);
           std::string id = out[i].id;
-          driver_.Admit(std::move(out[i]), /*recovered=*/false);
+          {
+            // Admit reads the state of `after` ids that are only in the store.
+            TaskTable::Using reads(table(), ahead.get(), /*any_age=*/true);
+            driver_.Admit(std::move(out[i]), /*recovered=*/false);
+          }
           out[i] = table().Find(id)->second.task;  // as admitted: it may have ended already
           for (auto& f : followers) f(out[i]);
         } else {
           for (auto& f : followers) f(s);
         }
       }
-      table().UsePrefetched(nullptr);
       if (!s.ok()) {
         done(s);
         return;
@@ -269,7 +272,7 @@ void TaskManager::Get(std::string id, Callback<Task> done) {
       done(it->second.task);
       return;
     }
-    done(table().StoredOrNotFound(id));
+    driver_.WithStored(id, std::move(done));
   });
 }
 
@@ -300,8 +303,9 @@ void TaskManager::CancelOnStrand(uint64_t handle, const std::string& id,
   auto it = table().Find(id);
   if (it == table().end()) {
     // Only finished tasks leave RAM.
-    auto stored = table().StoredOrNotFound(id);
-    done(stored.ok() ? NothingToCancel(id, stored->state) : stored.status());
+    driver_.WithStored(id, [id, done = std::move(done)](StatusOr<Task> stored) {
+      done(stored.ok() ? NothingToCancel(id, stored->state) : stored.status());
+    });
     return;
   }
   TaskEntry& e = it->second;
@@ -339,7 +343,7 @@ void TaskManager::WaitOnStrand(uint64_t handle, const std::string& id,
   auto it = table().Find(id);
   if (it == table().end()) {
     // Only finished tasks leave RAM: one in the store is answered at once.
-    done(table().StoredOrNotFound(id));
+    driver_.WithStored(id, std::move(done));
     return;
   }
   TaskEntry& e = it->second;
@@ -376,8 +380,9 @@ void TaskManager::ReportProgress(std::string id, double percent, std::string mes
                        done = std::move(done)]() mutable {
     auto it = table().Find(id);
     if (it == table().end()) {
-      auto stored = table().StoredOrNotFound(id);
-      done(stored.ok() ? NotRunning(id, stored->state) : stored.status());
+      driver_.WithStored(id, [id, done = std::move(done)](StatusOr<Task> stored) {
+        done(stored.ok() ? NotRunning(id, stored->state) : stored.status());
+      });
       return;
     }
     Task& t = it->second.task;
@@ -396,13 +401,11 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
   asio::post(strand_, [this, id = std::move(id), done = std::move(done)] {
     auto it = table().Find(id);
     if (it == table().end()) {
-      auto stored = table().StoredOrNotFound(id);
-      if (!stored.ok()) {
-        done(stored.status());
-        return;
-      }
       // Finished, or it would be in RAM. Answered once its logs are gone.
-      driver_.retention().EraseStored(*stored, [done] { done(OkStatus()); });
+      driver_.WithStored(id, [this, done](StatusOr<Task> stored) {
+        if (!stored.ok()) return done(stored.status());
+        driver_.retention().EraseStored(*stored, [done] { done(OkStatus()); });
+      });
       return;
     }
     if (!IsTerminal(it->second.task.state)) {

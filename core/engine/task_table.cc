@@ -52,7 +52,7 @@ void TaskTable::Unindex(Map::iterator it) {
 Task TaskTable::Remove(Map::iterator it) {
   Unindex(it);
   // Until the deletion commits the store still has the row: reads must not see it.
-  if (evict_) deleting_.insert(it->first);
+  if (evict_) MarkDeleting(it->first);
   Task task = std::move(it->second.task);
   tasks_.erase(it);
   return task;
@@ -74,7 +74,7 @@ void TaskTable::RemoveStored(const Task& task) {
   e.key = TaskKey(task.id);
   e.rid_state = EndedTask::Pack(RequestIdHash(task.request_id), task.state);
   ended_.Remove(e);
-  deleting_.insert(e.key);
+  MarkDeleting(e.key);
 }
 
 StatusOr<std::optional<Task>> TaskTable::ReadStored(std::string_view id) {

@@ -13,7 +13,7 @@
 // StoredByRequestId, List over finished states) are store reads on the
 // caller's thread — for SQLite short indexed lookups, and at most
 // kListScanRows rows per List call — unless they were made ahead
-// (UsePrefetched), as a submit does.
+// (Using), as a submit does.
 //
 // Threading: not thread-safe; the manager calls it on its strand only.
 #pragma once
@@ -88,10 +88,14 @@ class TaskTable {
   // reads until Deleted(key).
   void RemoveStored(const Task& task);
   // Hides the task with this key from reads until Deleted(key).
-  void Deleting(uint64_t key) { deleting_.insert(key); }
+  void Deleting(uint64_t key) { MarkDeleting(key); }
   // Its deletion committed: the store no longer has it.
   void Deleted(uint64_t key) { deleting_.erase(key); }
   bool IsDeleting(uint64_t key) const { return deleting_.count(key) > 0; }
+  // Counts the deletions begun so far: a store read made off the strand is
+  // still good if this has not moved since the read was chosen (a deletion
+  // may have committed meanwhile, and then IsDeleting no longer tells).
+  uint64_t deletions() const { return deletions_; }
 
   // ---- store reads made ahead, off the strand
   // What a reader fetched from the store (ReadAhead, admission.h) for a
@@ -101,10 +105,24 @@ class TaskTable {
     std::unordered_map<uint64_t, std::optional<Task>> by_key;
     std::unordered_map<std::string, std::vector<Task>> by_request_id;
     Status status;
+    uint64_t deletions = 0;  // deletions() when the reads were chosen
   };
-  // While set (not null), ReadStored and StoredByRequestId answer from `p`
-  // for what it holds; the table's own checks (RAM, deletions) still apply.
-  void UsePrefetched(const Prefetched* p) { prefetched_ = p; }
+  // While in scope, ReadStored and StoredByRequestId answer from `p` for
+  // what it holds (the table's own checks, RAM and deletions, still apply).
+  // A null `p` is not used, nor one older than a deletion since, unless
+  // `any_age` (for the state of a finished task, which never changes).
+  class Using {
+   public:
+    Using(TaskTable& table, const Prefetched* p, bool any_age = false) : table_(table) {
+      table_.prefetched_ = p && (any_age || p->deletions == table.deletions_) ? p : nullptr;
+    }
+    ~Using() { table_.prefetched_ = nullptr; }
+    Using(const Using&) = delete;
+    Using& operator=(const Using&) = delete;
+
+   private:
+    TaskTable& table_;
+  };
 
   // ---- reads (RAM, else the store)
   // The task with this id as the store has it, when it is not in RAM:
@@ -128,6 +146,10 @@ class TaskTable {
   // Drops the request-id index entry that points at this task (a later
   // task with the same request_id keeps its own).
   void Unindex(Map::iterator it);
+  void MarkDeleting(uint64_t key) {
+    deleting_.insert(key);
+    ++deletions_;
+  }
 
   Store& store_;
   const bool evict_;
@@ -138,6 +160,7 @@ class TaskTable {
   // Keys of deleted tasks whose deletion is not committed yet: the store
   // still has them, reads must not (evicts()).
   std::unordered_set<uint64_t> deleting_;
+  uint64_t deletions_ = 0;
   const Prefetched* prefetched_ = nullptr;
 };
 

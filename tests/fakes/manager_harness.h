@@ -54,6 +54,18 @@ inline Status WriteSync(Store& store, std::vector<StoreOp> ops) {
 }
 inline StoreOp PutOp(const Task& t) { return StoreOp{StoreOp::Kind::kPut, t, {}}; }
 
+// Whether `p` is gone within `limit`: a deletion at the end of retention
+// unlinks a task's logs off the strand, a moment after reads stop finding
+// the task.
+inline bool GoneSoon(const std::filesystem::path& p,
+                     std::chrono::seconds limit = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::filesystem::exists(p) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return !std::filesystem::exists(p);
+}
+
 inline std::string ReadFile(const std::filesystem::path& p) {
   std::ifstream in(p);
   return std::string(std::istreambuf_iterator<char>(in), {});

@@ -12,7 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include "core/model/asio.h"
 #include "core/store/store.h"
 #include "tests/fakes/manager_harness.h"
 
@@ -94,7 +93,10 @@ class CountingStore final : public ForwardingStore {
 class StrandWatchingStore final : public ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
-  void Watch(Strand strand) { strand_.emplace(std::move(strand)); }
+  // `on_strand()` tells whether the caller runs on the watched strand. Set
+  // before the reads it watches; it must not hold the strand itself (a
+  // strand outliving its io_context is a use after free).
+  void Watch(std::function<bool()> on_strand) { on_strand_fn_ = std::move(on_strand); }
   StatusOr<std::optional<Task>> Read(uint64_t key) override {
     Count();
     return inner_.Read(key);
@@ -108,13 +110,13 @@ class StrandWatchingStore final : public ForwardingStore {
 
  private:
   void Count() {
-    if (strand_ && strand_->running_in_this_thread()) {
+    if (on_strand_fn_ && on_strand_fn_()) {
       ++on_strand_;
     } else {
       ++off_strand_;
     }
   }
-  std::optional<Strand> strand_;  // set before the reads it watches
+  std::function<bool()> on_strand_fn_;
   std::atomic<int> on_strand_{0}, off_strand_{0};
 };
 

@@ -4,9 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/store/sqlite_store.h"
 #include "tests/fakes/manager_harness.h"
-#include "tests/fakes/stores.h"
 
 namespace taskd {
 namespace {
@@ -75,36 +73,6 @@ TEST_F(AdmissionTest, AfterIdsOfExistingTasksAreAccepted) {
   auto plan = Plan({Request("", {a, b})});
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->fresh, std::vector<size_t>{0});
-}
-
-// A submit whose `after` ids and request_id belong to finished tasks held
-// only in the store reads them on an io thread, not on the manager strand,
-// and admits as it would with the reads made there.
-TEST(AdmissionReads, ASubmitReadsFinishedTasksOffTheStrand) {
-  testing::TempDir dir;
-  auto sqlite = SqliteStore::Open(dir.path() / "taskd.db");
-  ASSERT_TRUE(sqlite.ok()) << sqlite.status().ToString();
-  testing::StrandWatchingStore store(**sqlite);
-  testing::ManagerHarness h({}, &store);
-  ASSERT_TRUE(h.start_status().ok());
-  store.Watch(h.m().strand());
-  Task ok = h.Finished(testing::Exec({"true"}), "rid-ok");
-  Task bad = h.Finished(testing::Exec({"false"}));
-  const int on_strand = store.on_strand();
-  const int off_strand = store.off_strand();
-
-  TaskSpec spec = testing::Exec({"true"});
-  spec.after = {ok.id, bad.id};
-  auto dependent = h.Submit(spec);
-  ASSERT_TRUE(dependent.ok()) << dependent.status().ToString();
-  EXPECT_EQ(dependent->state, TaskState::kFailed);  // as admitted: `bad` failed
-  EXPECT_EQ(dependent->reason, TaskReason::kDependencyFailed);
-  auto again = h.Submit(testing::Exec({"true"}), "rid-ok");
-  ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(again->id, ok.id);
-
-  EXPECT_EQ(store.on_strand(), on_strand);
-  EXPECT_GE(store.off_strand(), off_strand + 3);  // two `after` ids, one request_id
 }
 
 }  // namespace

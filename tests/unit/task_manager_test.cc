@@ -294,7 +294,7 @@ TEST(TaskManager, TtlDeletesTaskAndLogs) {
   auto gone = h.Get(t.id);
   ASSERT_FALSE(gone.ok());
   EXPECT_EQ(gone.status().code(), StatusCode::kNotFound);
-  EXPECT_FALSE(std::filesystem::exists(h.m().StdoutPath(t.id)));
+  EXPECT_TRUE(testing::GoneSoon(h.m().StdoutPath(t.id)));
 }
 
 // Runs `script` (which writes progress lines to fd 3, then sleeps) until its
