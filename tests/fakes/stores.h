@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/store/sqlite_store.h"
 #include "core/store/store.h"
 #include "tests/fakes/manager_harness.h"
 
@@ -49,6 +50,13 @@ class RecordingStore final : public Store {
   size_t puts_ = 0;
   double last_percent_ = 0;
 };
+
+// Opens a SqliteStore at `path`: nullptr, with a test failure, when it cannot.
+inline std::unique_ptr<SqliteStore> OpenSqlite(const std::filesystem::path& path) {
+  auto opened = SqliteStore::Open(path);
+  EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+  return opened.ok() ? std::move(opened).value() : nullptr;
+}
 
 // Forwards every call to another store: the base of the decorators below.
 class ForwardingStore : public Store {

@@ -16,9 +16,8 @@ using testing::Exec;
 class StoreReadsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto sqlite = SqliteStore::Open(dir_.path() / "taskd.db");
-    ASSERT_TRUE(sqlite.ok()) << sqlite.status().ToString();
-    sqlite_ = std::move(sqlite).value();
+    sqlite_ = testing::OpenSqlite(dir_.path() / "taskd.db");
+    ASSERT_TRUE(sqlite_);
     store_ = std::make_unique<testing::StrandWatchingStore>(*sqlite_);
     h_ = std::make_unique<testing::ManagerHarness>(ManagerOptions{}, store_.get());
     ASSERT_TRUE(h_->start_status().ok());

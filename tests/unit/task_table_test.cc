@@ -7,6 +7,7 @@
 
 #include "core/store/sqlite_store.h"
 #include "tests/fakes/manager_harness.h"
+#include "tests/fakes/stores.h"
 
 namespace taskd {
 namespace {
@@ -29,10 +30,8 @@ void WriteSync(Store& store, const Task& t) {
 class TaskTableOnSqlite : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto opened = SqliteStore::Open(dir_.path() / "taskd.db");
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    store_ = std::move(opened).value();
-    ASSERT_TRUE(store_->Load().ok());
+    store_ = testing::OpenSqlite(dir_.path() / "taskd.db");
+    ASSERT_TRUE(store_ && store_->Load().ok());
     table_ = std::make_unique<TaskTable>(*store_);
   }
   void TearDown() override { store_->Close(); }
