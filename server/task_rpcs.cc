@@ -28,9 +28,9 @@ using IoExecutor = asio::io_context::executor_type;
 // The manager answers on its strand; `answer` (the conversion to protobuf,
 // the serialization and the call's Finish) runs on an io thread instead, so
 // none of it is strand time.
-template <typename T, typename F>
-Callback<T> OffStrand(const IoExecutor& io, F answer) {
-  return [io, answer = std::move(answer)](StatusOr<T> r) {
+template <typename Result, typename F>
+std::function<void(Result)> OffStrand(const IoExecutor& io, F answer) {
+  return [io, answer = std::move(answer)](Result r) {
     asio::post(io, [answer, r = std::move(r)]() mutable { answer(std::move(r)); });
   };
 }
@@ -38,7 +38,7 @@ Callback<T> OffStrand(const IoExecutor& io, F answer) {
 // Fills `resp` from a task the manager answered with, then finishes (off
 // the strand).
 Callback<Task> TaskAnswer(const IoExecutor& io, v1::Task* resp, Done done) {
-  return OffStrand<Task>(io, [resp, done = std::move(done)](StatusOr<Task> t) {
+  return OffStrand<StatusOr<Task>>(io, [resp, done = std::move(done)](StatusOr<Task> t) {
     if (t.ok()) TaskToProto(*t, resp);
     done(t.status());
   });
@@ -83,7 +83,7 @@ void TaskRpcs::BatchSubmitTasks(const v1::BatchSubmitTasksRequest& req,
     requests.push_back(SubmitRequest{std::move(spec).value(), one.request_id()});
   }
   manager_.BatchSubmit(std::move(requests),
-                       OffStrand<std::vector<Task>>(
+                       OffStrand<StatusOr<std::vector<Task>>>(
                            io(), [resp, done = std::move(done)](StatusOr<std::vector<Task>> tasks) {
                              if (tasks.ok()) {
                                for (const auto& t : *tasks) TaskToProto(t, resp->add_tasks());
@@ -137,17 +137,17 @@ void TaskRpcs::ListTasks(const v1::ListTasksRequest& req, v1::ListTasksResponse*
   auto filter = FilterFromProto(req);
   if (!filter.ok()) return done(filter.status());
   list.filter = std::move(*filter);
-  manager_.List(
-      std::move(list),
-      OffStrand<ListResult>(io(), [resp, done = std::move(done)](StatusOr<ListResult> result) {
-        if (result.ok()) {
-          for (const auto& t : result->tasks) TaskToProto(t, resp->add_tasks());
-          if (!result->last_id.empty()) {
-            resp->set_next_page_token(EncodePageToken(result->last_id));
-          }
-        }
-        done(result.status());
-      }));
+  manager_.List(std::move(list),
+                OffStrand<StatusOr<ListResult>>(
+                    io(), [resp, done = std::move(done)](StatusOr<ListResult> result) {
+                      if (result.ok()) {
+                        for (const auto& t : result->tasks) TaskToProto(t, resp->add_tasks());
+                        if (!result->last_id.empty()) {
+                          resp->set_next_page_token(EncodePageToken(result->last_id));
+                        }
+                      }
+                      done(result.status());
+                    }));
 }
 
 void TaskRpcs::CancelTask(const v1::CancelTaskRequest& req, v1::Task* resp, CallScope& scope,
@@ -183,9 +183,7 @@ void TaskRpcs::ReportProgress(const v1::ReportProgressRequest& req, v1::Task* re
 
 void TaskRpcs::DeleteTask(const v1::DeleteTaskRequest& req, google::protobuf::Empty* /*resp*/,
                           CallScope& /*scope*/, Done done) {
-  manager_.Delete(req.id(), [io = io(), done = std::move(done)](Status s) {
-    asio::post(io, [done, s = std::move(s)] { done(s); });
-  });
+  manager_.Delete(req.id(), OffStrand<Status>(io(), std::move(done)));
 }
 
 void TaskRpcs::GetServerInfo(const v1::GetServerInfoRequest& /*req*/, v1::ServerInfo* resp,

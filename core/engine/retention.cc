@@ -92,14 +92,17 @@ void Retention::DeleteRows(std::vector<std::string> ids, Persister::OnCommit on_
     for (auto& path : log_paths_(id)) paths.push_back(std::move(path));
   }
   // The ids are never reused, so nothing can create these files again.
-  asio::post(strand_.get_inner_executor(), [strand = strand_, paths = std::move(paths),
-                                            logs_gone = std::move(logs_gone)]() mutable {
-    for (const auto& path : paths) {
-      std::error_code ec;
-      std::filesystem::remove(path, ec);
-    }
-    if (logs_gone) asio::post(strand, std::move(logs_gone));
-  });
+  RunOffStrand(
+      strand_,
+      [paths = std::move(paths)] {
+        for (const auto& path : paths) {
+          std::error_code ec;
+          std::filesystem::remove(path, ec);
+        }
+      },
+      [logs_gone = std::move(logs_gone)] {
+        if (logs_gone) logs_gone();
+      });
   persister_.Delete(std::move(ids), on_commit);
 }
 

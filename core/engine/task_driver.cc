@@ -478,33 +478,28 @@ std::pair<size_t, size_t> TaskDriver::Recover(StoredTasks loaded) {
 
 void TaskDriver::WithStored(const std::string& id, Callback<Task> then) {
   OnStrand("WithStored");
-  auto not_found = [](const std::string& id) {
-    return NotFound("task " + Quote(id) + " not found");
-  };
   auto key = TaskIdNumber(id);
   if (!table_.evicts() || !key || table_.IsDeleting(*key)) {
-    then(not_found(id));
+    then(TaskTable::TaskNotFound(id));
     return;
   }
   const uint64_t deletions = table_.deletions();
-  asio::post(strand_.get_inner_executor(), [this, id, key = *key, deletions, then = std::move(then),
-                                            not_found]() mutable {
-    auto read = store_.Read(key);
-    asio::post(strand_, [this, id = std::move(id), key, deletions, read = std::move(read),
-                         then = std::move(then), not_found]() mutable {
-      if (table_.deletions() != deletions) {
-        // A deletion began since: one that committed meanwhile would not
-        // show in IsDeleting, so read again here (rare).
-        then(table_.StoredOrNotFound(id));
-      } else if (!read.ok()) {
-        then(read.status());
-      } else if (!*read || table_.IsDeleting(key)) {
-        then(not_found(id));
-      } else {
-        then(std::move(**read));
-      }
-    });
-  });
+  RunOffStrand(
+      strand_, [this, key = *key] { return store_.Read(key); },
+      [this, id, key = *key, deletions,
+       then = std::move(then)](StatusOr<std::optional<Task>> read) {
+        if (table_.deletions() != deletions) {
+          // A deletion began since: one that committed meanwhile would not
+          // show in IsDeleting, so read again here (rare).
+          then(table_.StoredOrNotFound(id));
+        } else if (!read.ok()) {
+          then(read.status());
+        } else if (!*read || table_.IsDeleting(key)) {
+          then(TaskTable::TaskNotFound(id));
+        } else {
+          then(std::move(**read));
+        }
+      });
 }
 
 ManagerStats TaskDriver::Stats() {

@@ -102,12 +102,10 @@ class TaskDriver {
   void SubPending(size_t n) { pending_ -= n; }
 
   TaskTable& table() { return table_; }
-  const TaskTable& table() const { return table_; }
   EventBus& events() { return events_; }
   Retention& retention() { return retention_; }
   AttemptRunner& runner() { return runner_; }
   const AttemptRunner& runner() const { return runner_; }
-  const TaskQueue& queue() const { return queue_; }
 
  private:
   using Aux = TaskAux;

@@ -169,15 +169,15 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
     // What the plan would read from the store is read on an io thread
     // first; then the submit comes back here with the answers.
     if (StoreReads reads = AdmissionReads(requests, table()); !reads.empty()) {
-      asio::post(strand_.get_inner_executor(), [this, reads = std::move(reads),
-                                                requests = std::move(requests),
-                                                done = std::move(done)]() mutable {
-        auto got = std::make_shared<const TaskTable::Prefetched>(ReadAhead(store_, reads));
-        asio::post(strand_,
-                   [this, got, requests = std::move(requests), done = std::move(done)]() mutable {
-                     DoSubmit(std::move(requests), std::move(done), std::move(got));
-                   });
-      });
+      RunOffStrand(
+          strand_,
+          [this, reads = std::move(reads)] {
+            return std::make_shared<const TaskTable::Prefetched>(ReadAhead(store_, reads));
+          },
+          [this, requests = std::move(requests),
+           done = std::move(done)](std::shared_ptr<const TaskTable::Prefetched> got) mutable {
+            DoSubmit(std::move(requests), std::move(done), std::move(got));
+          });
       return;
     }
   } else if (!ahead->status.ok()) {

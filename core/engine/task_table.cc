@@ -91,8 +91,12 @@ StatusOr<std::optional<Task>> TaskTable::ReadStored(std::string_view id) {
 StatusOr<Task> TaskTable::StoredOrNotFound(std::string_view id) {
   auto stored = ReadStored(id);
   if (!stored.ok()) return stored.status();
-  if (!*stored) return NotFound("task " + Quote(id) + " not found");
+  if (!*stored) return TaskNotFound(id);
   return std::move(**stored);
+}
+
+Status TaskTable::TaskNotFound(std::string_view id) {
+  return NotFound("task " + Quote(id) + " not found");
 }
 
 StatusOr<std::optional<Task>> TaskTable::Lookup(std::string_view id) {

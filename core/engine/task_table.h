@@ -128,8 +128,10 @@ class TaskTable {
   // The task with this id as the store has it, when it is not in RAM:
   // nullopt when there is none (or it is being deleted).
   StatusOr<std::optional<Task>> ReadStored(std::string_view id);
-  // ReadStored, with none being NOT_FOUND naming the id.
+  // ReadStored, with none being NOT_FOUND naming the id (TaskNotFound).
   StatusOr<Task> StoredOrNotFound(std::string_view id);
+  // The NOT_FOUND of a task id that names no task.
+  static Status TaskNotFound(std::string_view id);
   // The task with this id, from RAM or the store (a copy).
   StatusOr<std::optional<Task>> Lookup(std::string_view id);
   // A finished task only in the store that holds this request_id.

@@ -4,6 +4,7 @@
 // and clang (and clang-tidy) only enable Asio's coroutine support when told.
 #pragma once
 
+#include <type_traits>
 #include <utility>  // must precede Asio: GCC 12 + boost/asio/awaitable.hpp
 
 #if defined(__clang__)
@@ -28,4 +29,22 @@
 namespace taskd {
 namespace asio = boost::asio;
 using Strand = asio::strand<asio::io_context::executor_type>;
+
+// Runs `work` (blocking: a store read, an unlink) on the io_context under
+// `strand`, not on the strand, then `then(work's result)` — or `then()` when
+// it returns nothing — back on the strand.
+template <typename Work, typename Then>
+void RunOffStrand(const Strand& strand, Work work, Then then) {
+  asio::post(strand.get_inner_executor(),
+             [strand, work = std::move(work), then = std::move(then)]() mutable {
+               if constexpr (std::is_void_v<decltype(work())>) {
+                 work();
+                 asio::post(strand, std::move(then));
+               } else {
+                 asio::post(strand, [then = std::move(then), result = work()]() mutable {
+                   then(std::move(result));
+                 });
+               }
+             });
+}
 }  // namespace taskd

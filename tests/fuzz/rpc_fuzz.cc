@@ -62,8 +62,12 @@ class Daemon {
 
 constexpr int kInputsPerManager = 5000;
 
-template <typename Req, typename Resp, typename Method>
-void Call(Daemon& d, Method method, std::string_view bytes, bool waits) {
+// One RPC's handling of `bytes`; `waits`: the RPC registers a wait. Req and
+// Resp come from the handler's own type.
+template <typename Req, typename Resp>
+void Call(Daemon& d,
+          void (server::TaskRpcs::*method)(const Req&, Resp*, server::CallScope&, server::Done),
+          std::string_view bytes, bool waits) {
   Req req;
   Status parsed = server::ParseCallRequest(bytes, &req);
   if (!parsed.ok()) {
@@ -93,6 +97,11 @@ void Call(Daemon& d, Method method, std::string_view bytes, bool waits) {
   }
 }
 
+template <auto kMethod, bool kWaits>
+void Fuzz(Daemon& d, std::string_view bytes) {
+  Call(d, kMethod, bytes, kWaits);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -111,42 +120,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   using namespace taskd::server;
-  namespace v1 = taskd::v1;
   Daemon& d = *daemon;
-  // The first byte picks the RPC; `waits`: one that registers a wait.
+  // The first byte picks the RPC; `true`: one that registers a wait.
   using Rpc = void (*)(Daemon&, std::string_view);
   static constexpr Rpc kRpcs[] = {
-      [](Daemon& d, std::string_view b) {
-        Call<v1::SubmitTaskRequest, v1::Task>(d, &TaskRpcs::SubmitTask, b, false);
-      },
-      [](Daemon& d, std::string_view b) {
-        Call<v1::BatchSubmitTasksRequest, v1::BatchSubmitTasksResponse>(
-            d, &TaskRpcs::BatchSubmitTasks, b, false);
-      },
-      [](Daemon& d, std::string_view b) {
-        Call<v1::RunTaskRequest, v1::Task>(d, &TaskRpcs::RunTask, b, true);
-      },
-      [](Daemon& d, std::string_view b) {
-        Call<v1::GetTaskRequest, v1::Task>(d, &TaskRpcs::GetTask, b, false);
-      },
-      [](Daemon& d, std::string_view b) {
-        Call<v1::ListTasksRequest, v1::ListTasksResponse>(d, &TaskRpcs::ListTasks, b, false);
-      },
-      [](Daemon& d, std::string_view b) {
-        Call<v1::CancelTaskRequest, v1::Task>(d, &TaskRpcs::CancelTask, b, true);
-      },
-      [](Daemon& d, std::string_view b) {
-        Call<v1::WaitTaskRequest, v1::Task>(d, &TaskRpcs::WaitTask, b, true);
-      },
-      [](Daemon& d, std::string_view b) {
-        Call<v1::ReportProgressRequest, v1::Task>(d, &TaskRpcs::ReportProgress, b, false);
-      },
-      [](Daemon& d, std::string_view b) {
-        Call<v1::DeleteTaskRequest, google::protobuf::Empty>(d, &TaskRpcs::DeleteTask, b, false);
-      },
-      [](Daemon& d, std::string_view b) {
-        Call<v1::GetServerInfoRequest, v1::ServerInfo>(d, &TaskRpcs::GetServerInfo, b, false);
-      },
+      &Fuzz<&TaskRpcs::SubmitTask, false>, &Fuzz<&TaskRpcs::BatchSubmitTasks, false>,
+      &Fuzz<&TaskRpcs::RunTask, true>,     &Fuzz<&TaskRpcs::GetTask, false>,
+      &Fuzz<&TaskRpcs::ListTasks, false>,  &Fuzz<&TaskRpcs::CancelTask, true>,
+      &Fuzz<&TaskRpcs::WaitTask, true>,    &Fuzz<&TaskRpcs::ReportProgress, false>,
+      &Fuzz<&TaskRpcs::DeleteTask, false>, &Fuzz<&TaskRpcs::GetServerInfo, false>,
   };
   kRpcs[data[0] % std::size(kRpcs)](d, bytes);
   return 0;

@@ -44,8 +44,11 @@ void WriteOldDatabase(const std::filesystem::path& path, const char* schema,
   sqlite3_close(db);
 }
 
-// Steps a prepared INSERT once and finalizes it.
-void InsertOnce(sqlite3_stmt* st) {
+// Runs the INSERT `sql` once, with its parameters bound by `bind`.
+void InsertOnce(sqlite3* db, const char* sql, const std::function<void(sqlite3_stmt*)>& bind) {
+  sqlite3_stmt* st;
+  ASSERT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sql;
+  bind(st);
   EXPECT_EQ(sqlite3_step(st), SQLITE_DONE);
   sqlite3_finalize(st);
 }
@@ -75,31 +78,28 @@ TEST(SqliteStoreMigration, Version1DatabaseIsMigratedAndLoads) {
   pending.id = NewTaskId();
   pending.spec = Exec({"true"});
   // The version 1 schema, as taskd wrote it.
-  WriteOldDatabase(path,
-                   "PRAGMA journal_mode=WAL;"
-                   "CREATE TABLE tasks (id TEXT PRIMARY KEY, request_id TEXT,"
-                   "  state INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;"
-                   "CREATE INDEX tasks_request_id ON tasks(request_id)"
-                   "  WHERE request_id IS NOT NULL;"
-                   "PRAGMA user_version=1;",
-                   [&](sqlite3* db) {
-                     for (const Task* t : {&done, &pending}) {
-                       sqlite3_stmt* st;
-                       ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO tasks VALUES (?1, ?2, ?3, ?4)",
-                                                    -1, &st, nullptr),
-                                 SQLITE_OK);
-                       std::string data = TaskToJson(*t);
-                       sqlite3_bind_text(st, 1, t->id.c_str(), -1, SQLITE_TRANSIENT);
-                       if (t->request_id.empty()) {
-                         sqlite3_bind_null(st, 2);
-                       } else {
-                         sqlite3_bind_text(st, 2, t->request_id.c_str(), -1, SQLITE_TRANSIENT);
-                       }
-                       sqlite3_bind_int(st, 3, static_cast<int>(t->state));
-                       sqlite3_bind_text(st, 4, data.c_str(), -1, SQLITE_TRANSIENT);
-                       InsertOnce(st);
-                     }
-                   });
+  WriteOldDatabase(
+      path,
+      "PRAGMA journal_mode=WAL;"
+      "CREATE TABLE tasks (id TEXT PRIMARY KEY, request_id TEXT,"
+      "  state INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;"
+      "CREATE INDEX tasks_request_id ON tasks(request_id)"
+      "  WHERE request_id IS NOT NULL;"
+      "PRAGMA user_version=1;",
+      [&](sqlite3* db) {
+        for (const Task* t : {&done, &pending}) {
+          InsertOnce(db, "INSERT INTO tasks VALUES (?1, ?2, ?3, ?4)", [&](sqlite3_stmt* st) {
+            sqlite3_bind_text(st, 1, t->id.c_str(), -1, SQLITE_TRANSIENT);
+            if (t->request_id.empty()) {
+              sqlite3_bind_null(st, 2);
+            } else {
+              sqlite3_bind_text(st, 2, t->request_id.c_str(), -1, SQLITE_TRANSIENT);
+            }
+            sqlite3_bind_int(st, 3, static_cast<int>(t->state));
+            sqlite3_bind_text(st, 4, TaskToJson(*t).c_str(), -1, SQLITE_TRANSIENT);
+          });
+        }
+      });
   StoredTasks loaded;
   auto store = OpenLoaded(path, &loaded);
   ASSERT_TRUE(store);
@@ -198,26 +198,23 @@ TEST(SqliteStoreMigration, Version2DatabaseGetsTheAttemptColumnAndIsFencedFromTh
   t.spec = Exec({"true"});
   t.attempt = 2;
   // The version 2 schema, as taskd wrote it.
-  WriteOldDatabase(
-      path,
-      "PRAGMA journal_mode=WAL;"
-      "CREATE TABLE tasks (key INTEGER PRIMARY KEY, id TEXT NOT NULL,"
-      "  request_id TEXT, state INTEGER NOT NULL, expire_ns INTEGER,"
-      "  data TEXT NOT NULL);"
-      "CREATE INDEX tasks_request_id ON tasks(request_id)"
-      "  WHERE request_id IS NOT NULL;"
-      "PRAGMA user_version=2;",
-      [&](sqlite3* db) {
-        sqlite3_stmt* st;
-        ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO tasks VALUES (?1, ?2, NULL, 0, NULL, ?3)", -1,
-                                     &st, nullptr),
-                  SQLITE_OK);
-        std::string data = TaskToJson(t);
-        sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(TaskKey(t.id)));
-        sqlite3_bind_text(st, 2, t.id.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, data.c_str(), -1, SQLITE_TRANSIENT);
-        InsertOnce(st);
-      });
+  WriteOldDatabase(path,
+                   "PRAGMA journal_mode=WAL;"
+                   "CREATE TABLE tasks (key INTEGER PRIMARY KEY, id TEXT NOT NULL,"
+                   "  request_id TEXT, state INTEGER NOT NULL, expire_ns INTEGER,"
+                   "  data TEXT NOT NULL);"
+                   "CREATE INDEX tasks_request_id ON tasks(request_id)"
+                   "  WHERE request_id IS NOT NULL;"
+                   "PRAGMA user_version=2;",
+                   [&](sqlite3* db) {
+                     InsertOnce(
+                         db, "INSERT INTO tasks VALUES (?1, ?2, NULL, 0, NULL, ?3)",
+                         [&](sqlite3_stmt* st) {
+                           sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(TaskKey(t.id)));
+                           sqlite3_bind_text(st, 2, t.id.c_str(), -1, SQLITE_TRANSIENT);
+                           sqlite3_bind_text(st, 3, TaskToJson(t).c_str(), -1, SQLITE_TRANSIENT);
+                         });
+                   });
   {
     StoredTasks loaded;
     auto store = OpenLoaded(path, &loaded);
