@@ -13,11 +13,7 @@ LocalTaskQueue::LocalTaskQueue(Strand strand, Clock& clock, int max_running,
 
 LocalTaskQueue::~LocalTaskQueue() = default;
 
-TaskQueue::Queue* LocalTaskQueue::QueueOf(std::string_view name) {
-  auto [it, fresh] = slots_.try_emplace(std::string(name));
-  if (fresh) it->second.ref = scheduler_.Queue(name);
-  return &it->second;
-}
+TaskQueue::Queue* LocalTaskQueue::QueueOf(std::string_view name) { return scheduler_.Queue(name); }
 
 void LocalTaskQueue::Offer(Queue* q, uint64_t key, int64_t priority, uint64_t sequence, void* ref) {
   scheduler_.Ready(Of(q), key, priority, sequence, ref);

@@ -12,7 +12,6 @@
 
 #include <memory>
 #include <string>
-#include <unordered_map>
 
 #include "core/engine/persister.h"
 #include "core/engine/scheduler.h"
@@ -42,18 +41,14 @@ class LocalTaskQueue final : public TaskQueue {
   }
 
  private:
-  struct Slot final : Queue {
-    Scheduler::QueueRef ref = nullptr;
-  };
-  static Scheduler::QueueRef Of(Queue* q) { return static_cast<Slot*>(q)->ref; }
+  static Scheduler::QueueRef Of(Queue* q) { return Scheduler::FromQueue(q); }
 
   Strand strand_;
   Clock& clock_;
   Scheduler scheduler_;
   Persister& persister_;
   Hooks hooks_;
-  std::unordered_map<std::string, Slot> slots_;  // a node map: Queue pointers stay valid
-  std::unique_ptr<Clock::Timer> wake_timer_;     // next rate-limit token
+  std::unique_ptr<Clock::Timer> wake_timer_;  // next rate-limit token
   SteadyTime wake_at_ = SteadyTime::max();
   bool closed_ = false;
 };

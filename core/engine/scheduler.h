@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/model/task.h"
+#include "core/store/task_queue.h"
 
 namespace taskd {
 
@@ -34,8 +35,10 @@ class Scheduler {
   struct QueueState;
 
  public:
-  // A queue, as Queue() returns it: stable for the scheduler's life.
+  // A queue, as Queue() returns it: stable for the scheduler's life. It is
+  // the TaskQueue::Queue that LocalTaskQueue hands out (FromQueue undoes it).
   using QueueRef = QueueState*;
+  static QueueRef FromQueue(TaskQueue::Queue* q) { return static_cast<QueueState*>(q); }
   // Whether the item (key, sequence) of a task is still its live ready
   // item. Asked only for queues that have had items dropped by Unready().
   using IsLive = std::function<bool(uint64_t key, uint64_t sequence)>;
@@ -94,7 +97,7 @@ class Scheduler {
                                               : a.sequence > b.sequence;
     }
   };
-  struct QueueState {
+  struct QueueState final : TaskQueue::Queue {
     int limit = 0;     // max running; 0: only the global limit
     double rate = 0;   // starts per second; 0: unlimited
     double burst = 1;  // token bucket size

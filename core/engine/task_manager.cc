@@ -4,20 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <thread>
 
-#include "core/engine/lifecycle.h"
-#include "core/engine/recovery.h"
-#include "core/exec/exec_runner.h"
-#include "core/model/check.h"
 #include "core/model/files.h"
 
 namespace taskd {
 
 namespace {
-
-constexpr Duration kProgressFlush = std::chrono::milliseconds(250);
 
 // The refusals of a cancel of a task that has ended, and of progress for a
 // task that is not running.
