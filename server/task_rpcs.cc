@@ -23,22 +23,25 @@ StatusOr<std::optional<Duration>> OptionalDuration(bool present,
   return std::optional<Duration>(*t);
 }
 
-using IoExecutor = asio::io_context::executor_type;
-
-// The manager answers on its strand; `answer` (the conversion to protobuf,
-// the serialization and the call's Finish) runs on an io thread instead, so
-// none of it is strand time.
+// The manager answers on its strand, or, for a submit it wrote, on the
+// store's commit thread. `answer` (the conversion to protobuf, the
+// serialization and the call's Finish) runs where the answer came, unless
+// that is the strand: then on an io thread, so none of it is strand time.
+// A batch's answer always goes to an io thread: its conversion would hold
+// up the writer's next commit.
 template <typename Result, typename F>
-std::function<void(Result)> OffStrand(const IoExecutor& io, F answer) {
-  return [io, answer = std::move(answer)](Result r) {
-    asio::post(io, [answer, r = std::move(r)]() mutable { answer(std::move(r)); });
+std::function<void(Result)> OffStrand(const Strand& strand, F answer, bool always_io = false) {
+  return [strand, always_io, answer = std::move(answer)](Result r) mutable {
+    if (!always_io && !strand.running_in_this_thread()) return answer(std::move(r));
+    asio::post(strand.get_inner_executor(),
+               [answer = std::move(answer), r = std::move(r)]() mutable { answer(std::move(r)); });
   };
 }
 
 // Fills `resp` from a task the manager answered with, then finishes (off
 // the strand).
-Callback<Task> TaskAnswer(const IoExecutor& io, v1::Task* resp, Done done) {
-  return OffStrand<StatusOr<Task>>(io, [resp, done = std::move(done)](StatusOr<Task> t) {
+Callback<Task> TaskAnswer(const Strand& strand, v1::Task* resp, Done done) {
+  return OffStrand<StatusOr<Task>>(strand, [resp, done = std::move(done)](StatusOr<Task> t) {
     if (t.ok()) TaskToProto(*t, resp);
     done(t.status());
   });
@@ -47,14 +50,14 @@ Callback<Task> TaskAnswer(const IoExecutor& io, v1::Task* resp, Done done) {
 }  // namespace
 
 void TaskRpcs::OnStrand(CallScope& scope, v1::Task* resp, Done done, Starter start) {
-  asio::post(manager_.strand(),
-             [&scope, io = io(), resp, done = std::move(done), start = std::move(start)] {
-               if (scope.cancelled.load()) {
-                 done(Status(StatusCode::kCancelled, "cancelled by the client"));
-                 return;
-               }
-               start(TaskAnswer(io, resp, done));
-             });
+  asio::post(manager_.strand(), [&scope, strand = manager_.strand(), resp, done = std::move(done),
+                                 start = std::move(start)] {
+    if (scope.cancelled.load()) {
+      done(Status(StatusCode::kCancelled, "cancelled by the client"));
+      return;
+    }
+    start(TaskAnswer(strand, resp, done));
+  });
 }
 
 void TaskRpcs::SubmitTask(const v1::SubmitTaskRequest& req, v1::Task* resp, CallScope& /*scope*/,
@@ -63,7 +66,7 @@ void TaskRpcs::SubmitTask(const v1::SubmitTaskRequest& req, v1::Task* resp, Call
   auto spec = SpecFromProto(req.spec(), "spec");
   if (!spec.ok()) return done(spec.status());
   manager_.Submit(SubmitRequest{std::move(spec).value(), req.request_id()},
-                  TaskAnswer(io(), resp, std::move(done)));
+                  TaskAnswer(manager_.strand(), resp, std::move(done)));
 }
 
 void TaskRpcs::BatchSubmitTasks(const v1::BatchSubmitTasksRequest& req,
@@ -84,12 +87,14 @@ void TaskRpcs::BatchSubmitTasks(const v1::BatchSubmitTasksRequest& req,
   }
   manager_.BatchSubmit(std::move(requests),
                        OffStrand<StatusOr<std::vector<Task>>>(
-                           io(), [resp, done = std::move(done)](StatusOr<std::vector<Task>> tasks) {
+                           manager_.strand(),
+                           [resp, done = std::move(done)](StatusOr<std::vector<Task>> tasks) {
                              if (tasks.ok()) {
                                for (const auto& t : *tasks) TaskToProto(t, resp->add_tasks());
                              }
                              done(tasks.status());
-                           }));
+                           },
+                           /*always_io=*/true));
 }
 
 void TaskRpcs::RunTask(const v1::RunTaskRequest& req, v1::Task* resp, CallScope& scope, Done done) {
@@ -104,23 +109,29 @@ void TaskRpcs::RunTask(const v1::RunTaskRequest& req, v1::Task* resp, CallScope&
            [this, &scope, timeout,
             request = std::make_shared<SubmitRequest>(
                 SubmitRequest{std::move(spec).value(), req.request_id()})](Callback<Task> answer) {
-             manager_.Submit(std::move(*request),
-                             [this, &scope, timeout, answer = std::move(answer)](StatusOr<Task> t) {
-                               // On the strand; `scope` lives until `answer` runs.
-                               if (!t.ok()) {
-                                 answer(t.status());
-                               } else if (scope.cancelled.load()) {
-                                 answer(Status(StatusCode::kCancelled, "cancelled by the client"));
-                               } else {
-                                 manager_.WaitOnStrand(scope.handle, t->id, timeout, answer);
-                               }
-                             });
+             auto wait = [this, &scope, timeout, answer](StatusOr<Task> t) {
+               // On the strand; `scope` lives until `answer` runs.
+               if (!t.ok()) {
+                 answer(t.status());
+               } else if (scope.cancelled.load()) {
+                 answer(Status(StatusCode::kCancelled, "cancelled by the client"));
+               } else {
+                 manager_.WaitOnStrand(scope.handle, t->id, timeout, answer);
+               }
+             };
+             // A written submit is answered on the commit thread, after its
+             // admission was posted to the strand: the wait goes there next.
+             manager_.Submit(std::move(*request), [this, wait](StatusOr<Task> t) {
+               if (manager_.strand().running_in_this_thread()) return wait(std::move(t));
+               asio::post(manager_.strand(),
+                          [wait, t = std::move(t)]() mutable { wait(std::move(t)); });
+             });
            });
 }
 
 void TaskRpcs::GetTask(const v1::GetTaskRequest& req, v1::Task* resp, CallScope& /*scope*/,
                        Done done) {
-  manager_.Get(req.id(), TaskAnswer(io(), resp, std::move(done)));
+  manager_.Get(req.id(), TaskAnswer(manager_.strand(), resp, std::move(done)));
 }
 
 void TaskRpcs::ListTasks(const v1::ListTasksRequest& req, v1::ListTasksResponse* resp,
@@ -139,7 +150,7 @@ void TaskRpcs::ListTasks(const v1::ListTasksRequest& req, v1::ListTasksResponse*
   list.filter = std::move(*filter);
   manager_.List(std::move(list),
                 OffStrand<StatusOr<ListResult>>(
-                    io(), [resp, done = std::move(done)](StatusOr<ListResult> result) {
+                    manager_.strand(), [resp, done = std::move(done)](StatusOr<ListResult> result) {
                       if (result.ok()) {
                         for (const auto& t : result->tasks) TaskToProto(t, resp->add_tasks());
                         if (!result->last_id.empty()) {
@@ -178,12 +189,12 @@ void TaskRpcs::WaitTask(const v1::WaitTaskRequest& req, v1::Task* resp, CallScop
 void TaskRpcs::ReportProgress(const v1::ReportProgressRequest& req, v1::Task* resp,
                               CallScope& /*scope*/, Done done) {
   manager_.ReportProgress(req.id(), req.percent(), req.message(),
-                          TaskAnswer(io(), resp, std::move(done)));
+                          TaskAnswer(manager_.strand(), resp, std::move(done)));
 }
 
 void TaskRpcs::DeleteTask(const v1::DeleteTaskRequest& req, google::protobuf::Empty* /*resp*/,
                           CallScope& /*scope*/, Done done) {
-  manager_.Delete(req.id(), OffStrand<Status>(io(), std::move(done)));
+  manager_.Delete(req.id(), OffStrand<Status>(manager_.strand(), std::move(done)));
 }
 
 void TaskRpcs::GetServerInfo(const v1::GetServerInfoRequest& /*req*/, v1::ServerInfo* resp,

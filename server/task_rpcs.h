@@ -67,8 +67,6 @@ class TaskRpcs {
   // through the Callback, which fills `resp`.
   using Starter = std::function<void(Callback<Task> answer)>;
   void OnStrand(CallScope& scope, v1::Task* resp, Done done, Starter start);
-  // The io_context under the manager strand: where answers are finished.
-  asio::io_context::executor_type io() const { return manager_.strand().get_inner_executor(); }
 
   TaskManager& manager_;
   const ServiceInfo info_;

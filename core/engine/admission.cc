@@ -27,10 +27,16 @@ StatusOr<AdmissionPlan> PlanAdmission(const std::vector<SubmitRequest>& requests
     }
     const auto& after = requests[i].spec.after;
     for (size_t j = 0; j < after.size(); ++j) {
-      if (table.Find(after[j]) != table.end()) continue;
+      if (auto d = table.Find(after[j]); d != table.end()) {
+        if (FailsDependents(d->second.task.state)) plan.as_planned = false;
+        continue;
+      }
       auto stored = table.ReadStored(after[j]);  // nullopt from a store that keeps nothing
       if (!stored.ok()) return stored.status();
-      if (*stored) continue;
+      if (*stored) {
+        if (FailsDependents((*stored)->state)) plan.as_planned = false;
+        continue;
+      }
       std::string field = single ? "spec" : "requests[" + std::to_string(i) + "].spec";
       return InvalidArgument(field + ".after[" + std::to_string(j) + "]",
                              "unknown task " + Quote(after[j]));

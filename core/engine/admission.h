@@ -35,6 +35,9 @@ struct SubmitRequest {
 struct AdmissionPlan {
   std::vector<Task> out;      // per request: the known task, or empty when fresh
   std::vector<size_t> fresh;  // the requests that create a task, in order
+  // False when an `after` id of a fresh task has failed or been cancelled:
+  // admission then fails that task, so the answer must wait for it.
+  bool as_planned = true;
 };
 
 // The store reads PlanAdmission would make now: keys of `after` ids not in

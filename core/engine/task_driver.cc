@@ -117,7 +117,7 @@ void TaskDriver::Admit(Task task, bool recovered) {
     // checks its ids, so only a recovered task meets this). It COMPLETED —
     // had it failed, this task would have been failed, and persisted so,
     // before then.
-    if (dep_state == TaskState::kFailed || dep_state == TaskState::kCancelled) {
+    if (FailsDependents(dep_state)) {
       Finish(e, TaskState::kFailed, TaskReason::kDependencyFailed,
              TaskError{StatusCode::kFailedPrecondition,
                        "dependency " + dep + " ended " + std::string(StateName(dep_state))});
@@ -404,8 +404,15 @@ void TaskDriver::MaybeEvict(TaskTable::Map::iterator it) {
     auto left = std::max<Duration>(Duration::zero(), *t.expire_time - clock_.WallNow());
     expire_ns = NanosSinceEpoch(clock_.SteadyNow() + ToSteady(left));
   }
-  table_.Evict(it, expire_ns);
+  if (!table_.Evict(it, expire_ns)) return;  // after the reads made ahead (EndOutsideRead)
   retention_.Indexed(expire_ns);
+}
+
+void TaskDriver::EndOutsideRead() {
+  OnStrand("EndOutsideRead");
+  for (uint64_t key : table_.EndOutsideRead()) {
+    if (auto it = table_.entries().find(key); it != table_.end()) MaybeEvict(it);
+  }
 }
 
 void TaskDriver::Emit(TaskEvent::Type type, const Task& task, WallTime now) {

@@ -88,6 +88,9 @@ class TaskDriver {
   // runs on the strand, with NOT_FOUND when there is none or it is being
   // deleted (checked again once the read is back). For a task not in RAM.
   void WithStored(const std::string& id, Callback<Task> then);
+  // A read made ahead (TaskTable::BeginOutsideRead) is back: evicts what
+  // waited for it.
+  void EndOutsideRead();
   // Stops admitting and claiming; ends waits and watches; stops what runs
   // (its grace capped at options.shutdown_grace). `done` runs once nothing runs.
   void Shutdown(std::function<void()> done);

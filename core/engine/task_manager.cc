@@ -215,43 +215,75 @@ void TaskManager::DoSubmit(std::vector<SubmitRequest> requests, Callback<std::ve
   }
   driver_.AddPending(fresh.size());
   // The acknowledgement waits for the commit; the tasks are admitted only
-  // once committed, so no task runs that a crash could forget.
-  store_.Write(std::move(ops), [this, out = std::move(out), fresh = std::move(fresh), ahead,
-                                done = std::move(done)](Status s) mutable {
-    asio::post(strand_, [this, s = std::move(s), out = std::move(out), fresh = std::move(fresh),
-                         ahead = std::move(ahead), done = std::move(done)]() mutable {
-      driver_.SubPending(fresh.size());
-      for (size_t i : fresh) {
-        std::vector<Callback<Task>> followers;
-        if (const auto& rid = out[i].request_id; !rid.empty()) {
-          auto it = inflight_.find(rid.str());
-          if (it != inflight_.end()) {
-            followers = std::move(it->second);
-            inflight_.erase(it);
-          }
-        }
-        if (s.ok()) {
-          driver_.AddPending(1);
-          std::string id = out[i].id;
-          {
-            // Admit reads the state of `after` ids that are only in the store.
-            TaskTable::Using reads(table(), ahead.get(), /*any_age=*/true);
-            driver_.Admit(std::move(out[i]), /*recovered=*/false);
-          }
-          out[i] = table().Find(id)->second.task;  // as admitted: it may have ended already
-          for (auto& f : followers) f(out[i]);
-        } else {
-          for (auto& f : followers) f(s);
-        }
+  // once committed, so no task runs that a crash could forget. When
+  // admission cannot change a task the plan made (no `after` id had failed),
+  // the commit thread answers, once it has posted the admission: a call made
+  // after the answer reaches the strand after the tasks. Otherwise the strand
+  // answers, with the tasks as admitted.
+  store_.Write(std::move(ops),
+               [this, out = std::move(out), fresh = std::move(fresh), ahead,
+                as_planned = plan->as_planned, done = std::move(done)](Status s) mutable {
+                 auto admit = [this, s, ahead](std::vector<Task> tasks) {
+                   AdmitCommitted(s, tasks, ahead.get());
+                   driver_.Dispatch();
+                   return tasks;
+                 };
+                 if (s.ok() && as_planned && !strand_.running_in_this_thread()) {
+                   std::vector<Task> committed;
+                   committed.reserve(fresh.size());
+                   for (size_t i : fresh) committed.push_back(out[i]);
+                   asio::post(strand_, [admit, committed = std::move(committed)]() mutable {
+                     admit(std::move(committed));
+                   });
+                   done(std::move(out));
+                   return;
+                 }
+                 auto answer = [admit, s, out = std::move(out), fresh = std::move(fresh),
+                                done = std::move(done)]() mutable {
+                   std::vector<Task> committed;
+                   committed.reserve(fresh.size());
+                   for (size_t i : fresh) committed.push_back(std::move(out[i]));
+                   committed = admit(std::move(committed));
+                   if (!s.ok()) return done(s);
+                   for (size_t k = 0; k < fresh.size(); ++k)
+                     out[fresh[k]] = std::move(committed[k]);
+                   done(std::move(out));
+                 };
+                 if (strand_.running_in_this_thread()) {
+                   answer();  // a store that writes nothing answers at once
+                 } else {
+                   asio::post(strand_, std::move(answer));
+                 }
+               });
+}
+
+void TaskManager::AdmitCommitted(const Status& s, std::vector<Task>& tasks,
+                                 const TaskTable::Prefetched* ahead) {
+  driver_.OnStrand("AdmitCommitted");
+  driver_.SubPending(tasks.size());
+  for (Task& task : tasks) {
+    std::vector<Callback<Task>> followers;
+    if (const auto& rid = task.request_id; !rid.empty()) {
+      auto it = inflight_.find(rid.str());
+      if (it != inflight_.end()) {
+        followers = std::move(it->second);
+        inflight_.erase(it);
       }
-      if (!s.ok()) {
-        done(s);
-        return;
-      }
-      done(std::move(out));
-      driver_.Dispatch();
-    });
-  });
+    }
+    if (!s.ok()) {
+      for (auto& f : followers) f(s);
+      continue;
+    }
+    driver_.AddPending(1);
+    std::string id = task.id;
+    {
+      // Admit reads the state of `after` ids that are only in the store.
+      TaskTable::Using reads(table(), ahead, /*any_age=*/true);
+      driver_.Admit(std::move(task), /*recovered=*/false);
+    }
+    task = table().Find(id)->second.task;  // as admitted: it may have ended already
+    for (auto& f : followers) f(task);
+  }
 }
 
 // ---------------------------------------------------------------- running
@@ -270,15 +302,58 @@ void TaskManager::Get(std::string id, Callback<Task> done) {
 }
 
 void TaskManager::List(ListRequest request, Callback<ListResult> done) {
-  asio::post(strand_, [this, request = std::move(request), done = std::move(done)] {
-    done(table().List(request));
+  asio::post(strand_, [this, request = std::move(request), done = std::move(done)]() mutable {
+    if (!table().ScansStore(request)) return ListOrSnapshot(std::move(request), false, done);
+    // The scan of finished tasks runs on an io thread; the page is merged
+    // with RAM back here.
+    table().BeginOutsideRead();
+    RunOffStrand(
+        strand_, [this, request] { return TaskTable::ReadEndedAhead(store_, request); },
+        [this, request, done = std::move(done)](TaskTable::EndedAhead ahead) {
+          auto page = table().List(request, &ahead);
+          driver_.EndOutsideRead();
+          done(std::move(page));
+        });
   });
 }
 
 void TaskManager::SnapshotPage(ListRequest request, Callback<ListResult> done) {
   asio::post(strand_, [this, request = std::move(request), done = std::move(done)]() mutable {
-    done(table().Snapshot(std::move(request)));
+    ListOrSnapshot(std::move(request), true, std::move(done));
   });
+}
+
+void TaskManager::ListOrSnapshot(ListRequest request, bool snapshot, Callback<ListResult> done) {
+  driver_.OnStrand("ListOrSnapshot");
+  auto answer = [this, snapshot](ListRequest request) {
+    return snapshot ? table().Snapshot(std::move(request)) : table().List(request);
+  };
+  // Listed ids of finished tasks only in the store are read on an io thread.
+  StoreReads reads;
+  if (table().evicts()) {
+    for (const auto& id : request.filter.ids) {
+      auto key = TaskIdNumber(id);
+      if (key && !table().entries().count(*key) && !table().IsDeleting(*key)) {
+        reads.keys.push_back(*key);
+      }
+    }
+  }
+  if (reads.empty()) return done(answer(std::move(request)));
+  // Deletions that commit meanwhile stay known (BeginOutsideRead), so the
+  // reads hold for every key that is not being, or was not, deleted.
+  table().BeginOutsideRead();
+  RunOffStrand(
+      strand_, [this, reads = std::move(reads)] { return ReadAhead(store_, reads); },
+      [this, answer, request = std::move(request),
+       done = std::move(done)](TaskTable::Prefetched got) mutable {
+        StatusOr<ListResult> page = got.status;
+        if (got.status.ok()) {
+          TaskTable::Using ahead(table(), &got, /*any_age=*/true);
+          page = answer(std::move(request));
+        }
+        driver_.EndOutsideRead();
+        done(std::move(page));
+      });
 }
 
 // ---------------------------------------------------------------- cancel

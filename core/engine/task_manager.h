@@ -17,7 +17,9 @@
 // changes there, one unit of work at a time. Public methods may be called
 // from any thread; they post to the strand and return at once. Every
 // callback runs on the strand, also one refusing a request that failed
-// validation: they must not block (post elsewhere for real work).
+// validation, but one: a submit that was written is answered on the store's
+// commit thread (see Submit). Callbacks must not block (post elsewhere for
+// real work).
 // Strand-only functions (the *OnStrand ones, and everything private) check
 // that they run there in debug and sanitizer builds, once Start() returned.
 //
@@ -73,8 +75,14 @@ class TaskManager {
   // nothing is running.
   void Shutdown(std::function<void()> done);
 
+  // `done` runs on the store's commit thread once the new task is durable,
+  // after its admission was posted to the strand (so a call made after the
+  // answer finds it). It runs on the strand instead for a refusal, for a
+  // request_id that names a task already, for a store that writes nothing,
+  // and when an `after` id had failed (the answer is then the FAILED task).
   void Submit(SubmitRequest request, Callback<Task> done);
   // All requests are validated first; then all are accepted or none is.
+  // `done` runs on the thread Submit's would.
   void BatchSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done);
   void Get(std::string id, Callback<Task> done);
   void List(ListRequest request, Callback<ListResult> done);
@@ -151,6 +159,14 @@ class TaskManager {
   // store reads admission needs are made ahead, off the strand (`ahead`).
   void DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done,
                 std::shared_ptr<const TaskTable::Prefetched> ahead = nullptr);
+  // Strand only: a page of List (or SnapshotPage), once the store reads
+  // for its listed ids were made on an io thread.
+  void ListOrSnapshot(ListRequest request, bool snapshot, Callback<ListResult> done);
+  // Strand only: admits the committed `tasks` (or, when the write failed,
+  // answers the submits that waited for their request ids) and leaves each
+  // as admitted.
+  void AdmitCommitted(const Status& s, std::vector<Task>& tasks,
+                      const TaskTable::Prefetched* ahead);
   TaskTable& table() { return driver_.table(); }
 
   Strand strand_;

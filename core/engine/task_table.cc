@@ -58,7 +58,11 @@ Task TaskTable::Remove(Map::iterator it) {
   return task;
 }
 
-void TaskTable::Evict(Map::iterator it, int64_t expire_ns) {
+bool TaskTable::Evict(Map::iterator it, int64_t expire_ns) {
+  if (outside_reads_ > 0) {
+    waiting_evictions_.push_back(it->first);
+    return false;
+  }
   const Task& t = it->second.task;
   EndedTask ended;
   ended.key = it->first;
@@ -67,6 +71,13 @@ void TaskTable::Evict(Map::iterator it, int64_t expire_ns) {
   Unindex(it);
   tasks_.erase(it);
   ended_.Add(ended);
+  return true;
+}
+
+std::vector<uint64_t> TaskTable::EndOutsideRead() {
+  if (--outside_reads_ > 0) return {};
+  deleted_while_read_.clear();
+  return std::move(waiting_evictions_);
 }
 
 void TaskTable::RemoveStored(const Task& task) {
@@ -80,7 +91,9 @@ void TaskTable::RemoveStored(const Task& task) {
 StatusOr<std::optional<Task>> TaskTable::ReadStored(std::string_view id) {
   if (!evict_) return std::optional<Task>();
   auto key = TaskIdNumber(id);
-  if (!key || deleting_.count(*key)) return std::optional<Task>();
+  if (!key || deleting_.count(*key) || deleted_while_read_.count(*key)) {
+    return std::optional<Task>();
+  }
   if (prefetched_) {
     if (auto it = prefetched_->by_key.find(*key); it != prefetched_->by_key.end())
       return it->second;
@@ -123,9 +136,56 @@ StatusOr<std::optional<Task>> TaskTable::StoredByRequestId(const std::string& re
   return std::optional<Task>(std::move(*first));
 }
 
-StatusOr<ListResult> TaskTable::List(const ListRequest& request) {
+namespace {
+
+uint64_t StartKey(const ListRequest& request) {
+  return request.start_after.empty() ? 0 : TaskIdNumber(request.start_after).value_or(0);
+}
+
+// The finished states a filter asks for, as a ReadEnded mask.
+unsigned EndedMask(const TaskFilter& filter) {
+  if (filter.states.empty()) return kEndedStates;
+  unsigned mask = 0;
+  for (TaskState st : filter.states) mask |= StateBit(st);
+  return mask & kEndedStates;
+}
+
+}  // namespace
+
+bool TaskTable::ScansStore(const ListRequest& request) const {
+  return evict_ && request.filter.ids.empty() && EndedMask(request.filter) != 0;
+}
+
+TaskTable::EndedAhead TaskTable::ReadEndedAhead(Store& store, const ListRequest& request) {
+  EndedAhead out;
+  out.scanned = StartKey(request);
+  const unsigned mask = EndedMask(request.filter);
+  const size_t want = std::max<size_t>(1, request.page_size) + 1;
+  size_t budget = kListScanRows;
+  while (budget > 0) {
+    auto got = store.ReadEnded(out.scanned, std::min<size_t>(budget, 256), mask,
+                               [](uint64_t) { return false; });
+    if (!got.ok()) {
+      out.status = got.status();
+      return out;
+    }
+    budget -= std::min(budget, got->rows);
+    if (got->rows > 0) out.scanned = got->last_key;
+    for (auto& t : got->tasks) {
+      if (request.filter.Matches(t)) out.tasks.push_back(std::move(t));
+    }
+    if (!got->more) {
+      out.done = true;
+      break;
+    }
+    if (out.tasks.size() >= want) break;
+  }
+  return out;
+}
+
+StatusOr<ListResult> TaskTable::List(const ListRequest& request, EndedAhead* ahead) {
   // With ids, ListMerged looks each one up instead of scanning every task.
-  if (evict_ || !request.filter.ids.empty()) return ListMerged(request);
+  if (evict_ || !request.filter.ids.empty()) return ListMerged(request, ahead);
   ListResult result;
   size_t page = std::max<size_t>(1, request.page_size);
   auto it = request.start_after.empty()
@@ -162,12 +222,11 @@ StatusOr<ListResult> TaskTable::Snapshot(ListRequest request) {
 
 // Tasks in RAM (unfinished, or finished and not evicted yet) merged in id
 // order with finished tasks only in the store.
-StatusOr<ListResult> TaskTable::ListMerged(const ListRequest& request) {
+StatusOr<ListResult> TaskTable::ListMerged(const ListRequest& request, EndedAhead* ahead) {
   ListResult result;
   const size_t page = std::max<size_t>(1, request.page_size);
   const TaskFilter& filter = request.filter;
-  const uint64_t after =
-      request.start_after.empty() ? 0 : TaskIdNumber(request.start_after).value_or(0);
+  const uint64_t after = StartKey(request);
   // Adds `t` when it matches; false once the page is full and `t` is a
   // further match (so more may follow).
   auto take = [&](const Task& t) {
@@ -198,12 +257,7 @@ StatusOr<ListResult> TaskTable::ListMerged(const ListRequest& request) {
     }
     return result;
   }
-  unsigned mask = kEndedStates;
-  if (!filter.states.empty()) {
-    mask = 0;
-    for (TaskState st : filter.states) mask |= StateBit(st);
-    mask &= kEndedStates;
-  }
+  const unsigned mask = EndedMask(filter);
   auto ram = tasks_.upper_bound(after);
   // Store rows with keys up to `scanned` have been read; all of them when
   // store_done.
@@ -213,7 +267,7 @@ StatusOr<ListResult> TaskTable::ListMerged(const ListRequest& request) {
   std::vector<Task> buf;
   size_t next = 0;  // into buf
   auto in_ram_or_deleted = [this](uint64_t key) {
-    return tasks_.count(key) > 0 || deleting_.count(key) > 0;
+    return tasks_.count(key) > 0 || deleting_.count(key) > 0 || deleted_while_read_.count(key) > 0;
   };
   for (;;) {
     if (next == buf.size() && !store_done && (ram == tasks_.end() || ram->first > scanned)) {
@@ -226,6 +280,22 @@ StatusOr<ListResult> TaskTable::ListMerged(const ListRequest& request) {
       }
       buf.clear();
       next = 0;
+      if (ahead) {
+        // Read off the strand: every row this call may scan, at once. RAM
+        // is newer than the store for a task in both.
+        if (!ahead->status.ok()) {
+          spdlog::error("list: cannot read finished tasks: {}", ahead->status.message());
+          return ahead->status;
+        }
+        for (Task& t : ahead->tasks) {
+          if (!in_ram_or_deleted(TaskKey(t.id))) buf.push_back(std::move(t));
+        }
+        scanned = std::max(scanned, ahead->scanned);
+        store_done = ahead->done;
+        budget = 0;
+        ahead = nullptr;
+        continue;
+      }
       auto got = store_.ReadEnded(scanned, std::min<size_t>(budget, 256), mask, in_ram_or_deleted);
       if (!got.ok()) {
         spdlog::error("list: cannot read finished tasks: {}", got.status().message());

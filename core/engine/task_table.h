@@ -12,8 +12,8 @@
 // Blocking: the reads of finished tasks (ReadStored, Lookup,
 // StoredByRequestId, List over finished states) are store reads on the
 // caller's thread — for SQLite short indexed lookups, and at most
-// kListScanRows rows per List call — unless they were made ahead
-// (Using), as a submit does.
+// kListScanRows rows per List call — unless they were made ahead: by key
+// or request_id (Using), as a submit does, or a List's scan (ReadEndedAhead).
 //
 // Threading: not thread-safe; the manager calls it on its strand only.
 #pragma once
@@ -80,7 +80,8 @@ class TaskTable {
   Task Remove(Map::iterator it);
   // Moves a finished task from RAM to the ended index, with its TTL deadline
   // (ns on the steady clock; INT64_MAX: none).
-  void Evict(Map::iterator it, int64_t expire_ns);
+  // False when it must wait, for a read made ahead (BeginOutsideRead).
+  [[nodiscard]] bool Evict(Map::iterator it, int64_t expire_ns);
 
   // ---- finished tasks only in the store (evicts())
   EndedIndex& ended() { return ended_; }
@@ -90,7 +91,10 @@ class TaskTable {
   // Hides the task with this key from reads until Deleted(key).
   void Deleting(uint64_t key) { MarkDeleting(key); }
   // Its deletion committed: the store no longer has it.
-  void Deleted(uint64_t key) { deleting_.erase(key); }
+  void Deleted(uint64_t key) {
+    deleting_.erase(key);
+    if (outside_reads_ > 0) deleted_while_read_.insert(key);
+  }
   bool IsDeleting(uint64_t key) const { return deleting_.count(key) > 0; }
   // Counts the deletions begun so far: a store read made off the strand is
   // still good if this has not moved since the read was chosen (a deletion
@@ -124,6 +128,28 @@ class TaskTable {
     TaskTable& table_;
   };
 
+  // The rows of finished tasks a List page scans, read ahead: those that
+  // match, with keys in (start_after, scanned], in id order; `status`: the
+  // read failed.
+  struct EndedAhead {
+    std::vector<Task> tasks;
+    uint64_t scanned = 0;
+    bool done = false;  // no row past `scanned`
+    Status status;
+  };
+  // Whether List(request) scans the store (else it reads RAM, and the
+  // store only by key for listed ids).
+  bool ScansStore(const ListRequest& request) const;
+  // Any thread: reads what List(request) would scan, stopping at
+  // page_size + 1 matches or kListScanRows rows.
+  static EndedAhead ReadEndedAhead(Store& store, const ListRequest& request);
+  // While a read made ahead is out, finished tasks stay in RAM (Evict
+  // waits) and committed deletions are remembered, so the rows it brings
+  // back merge with RAM as rows read here would. EndOutsideRead gives back,
+  // once no such read is out, the keys whose eviction waited.
+  void BeginOutsideRead() { ++outside_reads_; }
+  std::vector<uint64_t> EndOutsideRead();
+
   // ---- reads (RAM, else the store)
   // The task with this id as the store has it, when it is not in RAM:
   // nullopt when there is none (or it is being deleted).
@@ -136,15 +162,16 @@ class TaskTable {
   StatusOr<std::optional<Task>> Lookup(std::string_view id);
   // A finished task only in the store that holds this request_id.
   StatusOr<std::optional<Task>> StoredByRequestId(const std::string& request_id);
-  // A page of every matching task, RAM and store merged in id order.
-  StatusOr<ListResult> List(const ListRequest& request);
+  // A page of every matching task, RAM and store merged in id order; the
+  // store's rows from `ahead` when given (taken from it).
+  StatusOr<ListResult> List(const ListRequest& request, EndedAhead* ahead = nullptr);
   // A page of a subscription's snapshot (TaskManager::SnapshotPage): with
   // ids, each listed task; without, the matching tasks in RAM, and with
   // evicts() only unfinished ones.
   StatusOr<ListResult> Snapshot(ListRequest request);
 
  private:
-  StatusOr<ListResult> ListMerged(const ListRequest& request);
+  StatusOr<ListResult> ListMerged(const ListRequest& request, EndedAhead* ahead);
   // Drops the request-id index entry that points at this task (a later
   // task with the same request_id keeps its own).
   void Unindex(Map::iterator it);
@@ -164,6 +191,11 @@ class TaskTable {
   std::unordered_set<uint64_t> deleting_;
   uint64_t deletions_ = 0;
   const Prefetched* prefetched_ = nullptr;
+  // Reads made ahead that are out; while any is, the evictions that wait and
+  // the keys whose deletion committed.
+  int outside_reads_ = 0;
+  std::vector<uint64_t> waiting_evictions_;
+  std::unordered_set<uint64_t> deleted_while_read_;
 };
 
 }  // namespace taskd

@@ -67,6 +67,10 @@ enum class TaskReason : uint8_t {
 inline bool IsTerminal(TaskState s) {
   return s == TaskState::kCompleted || s == TaskState::kFailed || s == TaskState::kCancelled;
 }
+// A dependency that ended so fails the tasks that run `after` it.
+inline bool FailsDependents(TaskState s) {
+  return s == TaskState::kFailed || s == TaskState::kCancelled;
+}
 // "PENDING", "RUNNING", ... (the proto names without prefix).
 std::string_view StateName(TaskState s);
 std::optional<TaskState> ParseState(std::string_view name);  // case-insensitive

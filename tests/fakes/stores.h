@@ -96,8 +96,8 @@ class CountingStore final : public ForwardingStore {
   std::atomic<int> reads_{0};
 };
 
-// Counts the reads (Read, ReadByRequestId) made on a given strand and off
-// it: to show which reads a call keeps off the manager strand.
+// Counts the reads (Read, ReadByRequestId, ReadEnded) made on a given
+// strand and off it: to show which reads a call keeps off the manager strand.
 class StrandWatchingStore final : public ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
@@ -112,6 +112,11 @@ class StrandWatchingStore final : public ForwardingStore {
   StatusOr<std::vector<Task>> ReadByRequestId(std::string_view rid) override {
     Count();
     return inner_.ReadByRequestId(rid);
+  }
+  StatusOr<EndedPage> ReadEnded(uint64_t after_key, size_t max_rows, unsigned state_mask,
+                                const std::function<bool(uint64_t)>& skip) override {
+    Count();
+    return inner_.ReadEnded(after_key, max_rows, state_mask, skip);
   }
   int on_strand() const { return on_strand_.load(); }
   int off_strand() const { return off_strand_.load(); }

@@ -96,5 +96,46 @@ TEST_F(StoreReadsTest, RequestsAboutAFinishedTaskReadItOffTheStrand) {
   EXPECT_GE(store_->off_strand(), off_strand + 5);  // get, wait, cancel, progress, delete
 }
 
+// A List over finished states scans the store on an io thread, and so do a
+// List and a snapshot page by ids for tasks only in the store; each page is
+// what the reads made on the strand gave.
+TEST_F(StoreReadsTest, ListingFinishedTasksReadsThemOffTheStrand) {
+  Task first = h_->Finished(Exec({"true"}));
+  Task second = h_->Finished(Exec({"false"}));
+  const int on_strand = store_->on_strand();
+  const int off_strand = store_->off_strand();
+
+  auto page = [&](ListRequest request, bool snapshot) {
+    std::promise<StatusOr<ListResult>> p;
+    auto done = [&](StatusOr<ListResult> r) { p.set_value(std::move(r)); };
+    if (snapshot) {
+      h_->m().SnapshotPage(std::move(request), done);
+    } else {
+      h_->m().List(std::move(request), done);
+    }
+    auto f = p.get_future();
+    return testing::Await(f);
+  };
+  auto ids = [](const StatusOr<ListResult>& r) {
+    std::vector<std::string> out;
+    if (r.ok()) {
+      for (const auto& t : r->tasks) out.push_back(t.id);
+    }
+    return out;
+  };
+  const std::vector<std::string> both = {first.id, second.id};
+  EXPECT_EQ(ids(page(ListRequest{}, false)), both);
+  ListRequest failed;
+  failed.filter.states = {TaskState::kFailed};
+  EXPECT_EQ(ids(page(failed, false)), std::vector<std::string>{second.id});
+  ListRequest by_ids;
+  by_ids.filter.ids = {second.id, first.id};
+  EXPECT_EQ(ids(page(by_ids, false)), both);
+  EXPECT_EQ(ids(page(by_ids, true)), both);
+
+  EXPECT_EQ(store_->on_strand(), on_strand);
+  EXPECT_GE(store_->off_strand(), off_strand + 6);  // two scans, two ids twice
+}
+
 }  // namespace
 }  // namespace taskd

@@ -40,7 +40,7 @@ class TaskTableOnSqlite : public ::testing::Test {
     Task t = Finished(rid);
     WriteSync(*store_, t);
     EXPECT_TRUE(table_->Insert(t));
-    table_->Evict(table_->Find(t.id), INT64_MAX);
+    EXPECT_TRUE(table_->Evict(table_->Find(t.id), INT64_MAX));
     return t;
   }
 
@@ -115,6 +115,56 @@ TEST_F(TaskTableOnSqlite, ASnapshotWithoutIdsLeavesFinishedTasksOut) {
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->tasks.size(), 1u);
   EXPECT_EQ(page->tasks[0].id, pending.id);
+}
+
+// A List page whose store rows were read ahead (off the strand) is the page
+// a List reading here gives, RAM newer than the store for a task in both.
+TEST_F(TaskTableOnSqlite, AListReadAheadMergesAsAListReadHere) {
+  Task a = Evicted();
+  Task b = Finished();
+  WriteSync(*store_, b);  // committed, still in RAM: RAM's copy is listed
+  b.state = TaskState::kFailed;
+  ASSERT_TRUE(table_->Insert(b));
+  Task c = Evicted();
+  ListRequest all;
+  ASSERT_TRUE(table_->ScansStore(all));
+  auto here = table_->List(all);
+  auto ahead = TaskTable::ReadEndedAhead(*store_, all);
+  auto merged = table_->List(all, &ahead);
+  ASSERT_TRUE(here.ok() && merged.ok());
+  ASSERT_EQ(merged->tasks.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(merged->tasks[i].id, here->tasks[i].id);
+  EXPECT_EQ(merged->tasks[1].state, TaskState::kFailed);
+  EXPECT_TRUE(merged->last_id.empty());
+  ListRequest pending;
+  pending.filter.states = {TaskState::kPending};
+  EXPECT_FALSE(table_->ScansStore(pending));  // unfinished tasks are all in RAM
+}
+
+// While a read made ahead is out, a finished task does not leave RAM (the
+// read may have missed its row), and a task whose deletion commits stays
+// hidden (the read may have seen its row); both end with the last read.
+TEST_F(TaskTableOnSqlite, AReadAheadHoldsEvictionsAndRemembersDeletions) {
+  Task gone = Evicted();
+  Task kept = Finished();
+  WriteSync(*store_, kept);
+  ASSERT_TRUE(table_->Insert(kept));
+  table_->BeginOutsideRead();
+  table_->BeginOutsideRead();
+  auto ahead = TaskTable::ReadEndedAhead(*store_, ListRequest{});
+  ASSERT_EQ(ahead.tasks.size(), 2u);
+  table_->RemoveStored(gone);
+  table_->Deleted(TaskKey(gone.id));  // committed: no longer "deleting"
+  EXPECT_FALSE(table_->Evict(table_->Find(kept.id), INT64_MAX));
+  EXPECT_NE(table_->Find(kept.id), table_->end());
+  auto page = table_->List(ListRequest{}, &ahead);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->tasks.size(), 1u);
+  EXPECT_EQ(page->tasks[0].id, kept.id);
+  EXPECT_FALSE(*table_->ReadStored(gone.id));
+  EXPECT_TRUE(table_->EndOutsideRead().empty());  // one read is still out
+  EXPECT_EQ(table_->EndOutsideRead(), std::vector<uint64_t>{TaskKey(kept.id)});
+  EXPECT_TRUE(table_->Evict(table_->Find(kept.id), INT64_MAX));
 }
 
 TEST(TaskTableInRam, InsertRefusesAMalformedOrRepeatedId) {
