@@ -40,6 +40,7 @@
 
 #include "core/engine/admission.h"
 #include "core/engine/event_bus.h"
+#include "core/engine/intake.h"
 #include "core/engine/manager_options.h"
 #include "core/engine/task_driver.h"
 #include "core/engine/task_filter.h"
@@ -155,18 +156,9 @@ class TaskManager {
   void Refuse(Callback<T> done, Status s) {
     asio::post(strand_, [done = std::move(done), s = std::move(s)] { done(s); });
   }
-  // Strand only: admits what validation let through (all or none). The
-  // store reads admission needs are made ahead, off the strand (`ahead`).
-  void DoSubmit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done,
-                std::shared_ptr<const TaskTable::Prefetched> ahead = nullptr);
   // Strand only: a page of List (or SnapshotPage), once the store reads
   // for its listed ids were made on an io thread.
   void ListOrSnapshot(ListRequest request, bool snapshot, Callback<ListResult> done);
-  // Strand only: admits the committed `tasks` (or, when the write failed,
-  // answers the submits that waited for their request ids) and leaves each
-  // as admitted.
-  void AdmitCommitted(const Status& s, std::vector<Task>& tasks,
-                      const TaskTable::Prefetched* ahead);
   TaskTable& table() { return driver_.table(); }
 
   Strand strand_;
@@ -175,9 +167,8 @@ class TaskManager {
   Store& store_;
   const HandlerRegistry& handlers_;
   std::atomic<uint64_t> next_handle_{1};
-  // Strand only: uncommitted request_ids, with the submits that wait for them.
-  std::unordered_map<std::string, std::vector<Callback<Task>>> inflight_;
   TaskDriver driver_;
+  Intake intake_;
 };
 
 }  // namespace taskd
