@@ -48,26 +48,19 @@ StatusOr<AdmissionPlan> PlanAdmission(const std::vector<SubmitRequest>& requests
 
 StoreReads AdmissionReads(const std::vector<SubmitRequest>& requests, TaskTable& table) {
   StoreReads reads;
-  reads.deletions = table.deletions();
   if (!table.evicts()) return reads;  // a store that serves no reads: nothing is read
   for (const auto& r : requests) {
     if (!r.request_id.empty() && !table.ByRequestId(r.request_id) &&
         table.ended().MayHaveRequestId(RequestIdHash(r.request_id))) {
       reads.request_ids.push_back(r.request_id);
     }
-    for (const auto& dep : r.spec.after) {
-      auto key = TaskIdNumber(dep);
-      if (key && !table.entries().count(*key) && !table.IsDeleting(*key)) {
-        reads.keys.push_back(*key);
-      }
-    }
+    for (uint64_t key : table.OnlyInStore(r.spec.after)) reads.keys.push_back(key);
   }
   return reads;
 }
 
 TaskTable::Prefetched ReadAhead(Store& store, const StoreReads& reads) {
   TaskTable::Prefetched out;
-  out.deletions = reads.deletions;
   for (uint64_t key : reads.keys) {
     auto t = store.Read(key);
     if (!t.ok()) {

@@ -45,7 +45,6 @@ struct AdmissionPlan {
 struct StoreReads {
   std::vector<uint64_t> keys;
   std::vector<std::string> request_ids;
-  uint64_t deletions = 0;  // TaskTable::deletions() when chosen
   bool empty() const { return keys.empty() && request_ids.empty(); }
 };
 StoreReads AdmissionReads(const std::vector<SubmitRequest>& requests, TaskTable& table);

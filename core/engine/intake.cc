@@ -1,20 +1,39 @@
 #include "core/engine/intake.h"
 
+#include <algorithm>
+
 namespace taskd {
+
+namespace {
+
+bool HasAfter(const std::vector<SubmitRequest>& requests) {
+  return std::any_of(requests.begin(), requests.end(),
+                     [](const SubmitRequest& r) { return !r.spec.after.empty(); });
+}
+
+}  // namespace
+
+void Intake::EndRead(const std::shared_ptr<const TaskTable::Prefetched>& ahead) {
+  if (ahead && ahead->ticket != 0) driver_.EndOutsideRead(ahead->ticket);
+}
 
 void Intake::Submit(std::vector<SubmitRequest> requests, Callback<std::vector<Task>> done,
                     std::shared_ptr<const TaskTable::Prefetched> ahead) {
   driver_.OnStrand("Intake::Submit");
-  if (driver_.shutting_down()) {
-    done(Unavailable("taskd is shutting down"));
-    return;
-  }
+  // The read made ahead is held until the tasks are admitted (so the tasks
+  // it did not read stay in RAM); every way out ends it.
+  auto refuse = [&](Status s) {
+    EndRead(ahead);
+    done(std::move(s));
+  };
+  if (driver_.shutting_down()) return refuse(Unavailable("taskd is shutting down"));
   const bool single = requests.size() == 1;
   // A repeated request_id of a single submit whose first request is still
   // being committed waits for that commit.
   if (single && !requests[0].request_id.empty()) {
     auto it = inflight_.find(requests[0].request_id);
     if (it != inflight_.end()) {
+      EndRead(ahead);
       it->second.push_back([done](StatusOr<Task> t) {
         if (!t.ok()) {
           done(t.status());
@@ -28,40 +47,46 @@ void Intake::Submit(std::vector<SubmitRequest> requests, Callback<std::vector<Ta
   if (!ahead) {
     // What the plan would read from the store is read on an io thread
     // first; then the submit comes back here with the answers.
-    if (StoreReads reads = AdmissionReads(requests, table()); !reads.empty()) {
-      RunOffStrand(
-          strand_,
-          [this, reads = std::move(reads)] {
-            return std::make_shared<const TaskTable::Prefetched>(ReadAhead(store_, reads));
-          },
-          [this, requests = std::move(requests),
-           done = std::move(done)](std::shared_ptr<const TaskTable::Prefetched> got) mutable {
-            Submit(std::move(requests), std::move(done), std::move(got));
-          });
-      return;
+    StoreReads reads = AdmissionReads(requests, table());
+    if (!reads.empty() || HasAfter(requests)) {
+      const uint64_t ticket = table().BeginOutsideRead();
+      if (!reads.empty()) {
+        RunOffStrand(
+            strand_,
+            [this, ticket, reads = std::move(reads)] {
+              auto got = std::make_shared<TaskTable::Prefetched>(ReadAhead(store_, reads));
+              got->ticket = ticket;
+              return std::shared_ptr<const TaskTable::Prefetched>(std::move(got));
+            },
+            [this, requests = std::move(requests),
+             done = std::move(done)](std::shared_ptr<const TaskTable::Prefetched> got) mutable {
+              Submit(std::move(requests), std::move(done), std::move(got));
+            });
+        return;
+      }
+      // Nothing to read: the ticket alone keeps the `after` tasks in RAM.
+      auto held = std::make_shared<TaskTable::Prefetched>();
+      held->ticket = ticket;
+      ahead = std::move(held);
     }
   } else if (!ahead->status.ok()) {
-    done(ahead->status);
-    return;
+    return refuse(ahead->status);
   }
   auto plan = [&] {
-    // Stale when a deletion began since the reads: then read here, as before.
     TaskTable::Using reads(table(), ahead.get());
     return PlanAdmission(requests, table(),
                          [this](const std::string& rid) { return inflight_.count(rid) > 0; });
   }();
-  if (!plan.ok()) {
-    done(plan.status());
-    return;
-  }
+  if (!plan.ok()) return refuse(plan.status());
   std::vector<Task> out = std::move(plan->out);
   std::vector<size_t> fresh = std::move(plan->fresh);  // the requests that create a task
   if (driver_.pending() + fresh.size() > options_.max_pending) {
-    done(ResourceExhausted("the pending task limit (" + std::to_string(options_.max_pending) +
-                           ") is reached; retry later"));
-    return;
+    return refuse(ResourceExhausted("the pending task limit (" +
+                                    std::to_string(options_.max_pending) +
+                                    ") is reached; retry later"));
   }
   if (fresh.empty()) {
+    EndRead(ahead);
     done(std::move(out));
     return;
   }
@@ -92,6 +117,7 @@ void Intake::Submit(std::vector<SubmitRequest> requests, Callback<std::vector<Ta
                 as_planned = plan->as_planned, done = std::move(done)](Status s) mutable {
                  auto admit = [this, s, ahead](std::vector<Task> tasks) {
                    AdmitCommitted(s, tasks, ahead.get());
+                   EndRead(ahead);
                    driver_.Dispatch();
                    return tasks;
                  };
@@ -145,7 +171,7 @@ void Intake::AdmitCommitted(const Status& s, std::vector<Task>& tasks,
     std::string id = task.id;
     {
       // Admit reads the state of `after` ids that are only in the store.
-      TaskTable::Using reads(table(), ahead, /*any_age=*/true);
+      TaskTable::Using reads(table(), ahead);
       driver_.Admit(std::move(task), /*recovered=*/false);
     }
     task = table().Find(id)->second.task;  // as admitted: it may have ended already

@@ -55,6 +55,8 @@ class Intake {
   // as admitted.
   void AdmitCommitted(const Status& s, std::vector<Task>& tasks,
                       const TaskTable::Prefetched* ahead);
+  // Ends the read made ahead for a submit (its ticket), if any.
+  void EndRead(const std::shared_ptr<const TaskTable::Prefetched>& ahead);
   TaskTable& table() { return driver_.table(); }
 
   Strand strand_;

@@ -60,29 +60,42 @@ void Retention::Sweep() {
 
 void Retention::ExpireEnded(SteadyTime now) {
   std::vector<std::string> ids;
+  std::vector<EndedTask> wanted;  // the expiring tasks whose delete event carries the task
   EndedTask e;
   const int64_t now_ns = NanosSinceEpoch(now);
   const bool wanted_deleted = events_.Wants(TaskEvent::Type::kDeleted);
   while (ids.size() < kExpireBatch && table_.ended().PopDue(now_ns, &e)) {
-    std::string id = TaskIdFromNumber(e.key);
     table_.Deleting(e.key);
-    if (wanted_deleted) {
-      // Watchers filter on more than the index holds: read the task for its event.
-      auto stored = store_.Read(e.key);
-      Task task;
-      if (stored.ok() && *stored) {
-        task = std::move(**stored);
-      } else {
-        task.id = id;
-        task.state = e.state();
-      }
-      events_.Emit(TaskEvent::Type::kDeleted, task, clock_.WallNow());
-    }
-    ids.push_back(std::move(id));
+    ids.push_back(TaskIdFromNumber(e.key));
+    if (wanted_deleted) wanted.push_back(e);
   }
   if (ids.empty()) return;
   spdlog::debug("{} finished tasks reached the end of their retention; deleting", ids.size());
-  DeleteRows(std::move(ids), Persister::OnCommit::kNotify);
+  if (wanted.empty()) return DeleteRows(std::move(ids), Persister::OnCommit::kNotify);
+  // Watchers filter on more than the index holds: their events carry the
+  // task, read on an io thread. The rows are deleted once read; the table
+  // hides them meanwhile.
+  RunOffStrand(
+      strand_,
+      [this, wanted = std::move(wanted)] {
+        std::vector<Task> tasks(wanted.size());
+        for (size_t i = 0; i < wanted.size(); ++i) {
+          auto stored = store_.Read(wanted[i].key);
+          if (stored.ok() && *stored) {
+            tasks[i] = std::move(**stored);
+          } else {
+            tasks[i].id = TaskIdFromNumber(wanted[i].key);
+            tasks[i].state = wanted[i].state();
+          }
+        }
+        return tasks;
+      },
+      [this, ids = std::move(ids)](std::vector<Task> tasks) mutable {
+        if (stopped_) return;  // shutting down: they expire again at the next start
+        const WallTime now = clock_.WallNow();
+        for (const Task& task : tasks) events_.Emit(TaskEvent::Type::kDeleted, task, now);
+        DeleteRows(std::move(ids), Persister::OnCommit::kNotify);
+      });
 }
 
 void Retention::DeleteRows(std::vector<std::string> ids, Persister::OnCommit on_commit,

@@ -8,7 +8,8 @@
 // (or the ended index), removes its log files, deletes its row through the
 // Persister (retried until it commits; the table hides the task meanwhile)
 // and emits kDeleted. Reaching the end of retention for a task only in the
-// store reads its row only when some subscriber wants kDeleted.
+// store reads its row only when some subscriber wants kDeleted, on an io
+// thread, and deletes the row once it is read.
 //
 // Promises: a finished task is deleted at its deadline (give or take the
 // sweep's batching: at most kExpireBatch store rows per turn, the sweep
@@ -16,8 +17,8 @@
 // no sweep runs.
 //
 // Threading: strand-only (the manager's), like the units it uses. The log
-// files are unlinked off the strand (on the io_context under it); the rest
-// is bookkeeping. Blocking: the store read above, on the strand.
+// files are unlinked, and the rows read for delete events, off the strand
+// (on the io_context under it); the rest is bookkeeping. Nothing blocks.
 #pragma once
 
 #include <cstddef>

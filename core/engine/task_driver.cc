@@ -389,7 +389,7 @@ void TaskDriver::OnCommitted(const std::vector<std::string>& ids, Persister::Wri
   }
 }
 
-void TaskDriver::MaybeEvict(TaskTable::Map::iterator it) {
+void TaskDriver::MaybeEvict(TaskTable::Map::iterator it, bool released) {
   OnStrand("MaybeEvict");
   Entry& e = it->second;
   const Task& t = e.task;
@@ -404,14 +404,14 @@ void TaskDriver::MaybeEvict(TaskTable::Map::iterator it) {
     auto left = std::max<Duration>(Duration::zero(), *t.expire_time - clock_.WallNow());
     expire_ns = NanosSinceEpoch(clock_.SteadyNow() + ToSteady(left));
   }
-  if (!table_.Evict(it, expire_ns)) return;  // after the reads made ahead (EndOutsideRead)
+  if (!table_.Evict(it, expire_ns, released)) return;  // after the reads out (EndOutsideRead)
   retention_.Indexed(expire_ns);
 }
 
-void TaskDriver::EndOutsideRead() {
+void TaskDriver::EndOutsideRead(uint64_t ticket) {
   OnStrand("EndOutsideRead");
-  for (uint64_t key : table_.EndOutsideRead()) {
-    if (auto it = table_.entries().find(key); it != table_.end()) MaybeEvict(it);
+  for (uint64_t key : table_.EndOutsideRead(ticket)) {
+    if (auto it = table_.entries().find(key); it != table_.end()) MaybeEvict(it, true);
   }
 }
 
@@ -490,22 +490,19 @@ void TaskDriver::WithStored(const std::string& id, Callback<Task> then) {
     then(TaskTable::TaskNotFound(id));
     return;
   }
-  const uint64_t deletions = table_.deletions();
+  // Deletions that commit meanwhile stay known while the ticket is out.
+  const uint64_t ticket = table_.BeginOutsideRead();
   RunOffStrand(
       strand_, [this, key = *key] { return store_.Read(key); },
-      [this, id, key = *key, deletions,
-       then = std::move(then)](StatusOr<std::optional<Task>> read) {
-        if (table_.deletions() != deletions) {
-          // A deletion began since: one that committed meanwhile would not
-          // show in IsDeleting, so read again here (rare).
-          then(table_.StoredOrNotFound(id));
-        } else if (!read.ok()) {
-          then(read.status());
-        } else if (!*read || table_.IsDeleting(key)) {
-          then(TaskTable::TaskNotFound(id));
-        } else {
-          then(std::move(**read));
+      [this, id, key = *key, ticket, then = std::move(then)](StatusOr<std::optional<Task>> read) {
+        StatusOr<Task> answer = TaskTable::TaskNotFound(id);
+        if (!read.ok()) {
+          answer = read.status();
+        } else if (*read && !table_.IsDeleting(key)) {
+          answer = std::move(**read);
         }
+        EndOutsideRead(ticket);
+        then(std::move(answer));
       });
 }
 

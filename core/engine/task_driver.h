@@ -86,11 +86,11 @@ class TaskDriver {
   void AnswerWaiter(uint64_t handle, std::optional<Status> status = std::nullopt);
   // The finished task `id` as the store has it, read on an io thread: `then`
   // runs on the strand, with NOT_FOUND when there is none or it is being
-  // deleted (checked again once the read is back). For a task not in RAM.
+  // (or was, meanwhile) deleted. For a task not in RAM.
   void WithStored(const std::string& id, Callback<Task> then);
-  // A read made ahead (TaskTable::BeginOutsideRead) is back: evicts what
-  // waited for it.
-  void EndOutsideRead();
+  // The read made ahead with this ticket (TaskTable::BeginOutsideRead) is
+  // back: evicts what waited for it.
+  void EndOutsideRead(uint64_t ticket);
   // Stops admitting and claiming; ends waits and watches; stops what runs
   // (its grace capped at options.shutdown_grace). `done` runs once nothing runs.
   void Shutdown(std::function<void()> done);
@@ -131,8 +131,9 @@ class TaskDriver {
   // a deletion's own commit ends its deleting entry).
   void OnCommitted(const std::vector<std::string>& ids, Persister::WriteOf of);
   // Moves a finished task whose final state is committed out of RAM (see
-  // TaskTable::Evict), unless something still needs its entry.
-  void MaybeEvict(TaskTable::Map::iterator it);
+  // TaskTable::Evict), unless something still needs its entry; `released`:
+  // no read made ahead holds it back any more.
+  void MaybeEvict(TaskTable::Map::iterator it, bool released = false);
   void Emit(TaskEvent::Type type, const Task& task, WallTime now);
   void MaybeFinishShutdown();
   Aux& AuxOf(Entry& e);    // allocates it when missing

@@ -154,12 +154,12 @@ void TaskManager::List(ListRequest request, Callback<ListResult> done) {
     if (!table().ScansStore(request)) return ListOrSnapshot(std::move(request), false, done);
     // The scan of finished tasks runs on an io thread; the page is merged
     // with RAM back here.
-    table().BeginOutsideRead();
+    const uint64_t ticket = table().BeginOutsideRead();
     RunOffStrand(
         strand_, [this, request] { return TaskTable::ReadEndedAhead(store_, request); },
-        [this, request, done = std::move(done)](TaskTable::EndedAhead ahead) {
+        [this, ticket, request, done = std::move(done)](TaskTable::EndedAhead ahead) {
           auto page = table().List(request, &ahead);
-          driver_.EndOutsideRead();
+          driver_.EndOutsideRead(ticket);
           done(std::move(page));
         });
   });
@@ -167,40 +167,44 @@ void TaskManager::List(ListRequest request, Callback<ListResult> done) {
 
 void TaskManager::SnapshotPage(ListRequest request, Callback<ListResult> done) {
   asio::post(strand_, [this, request = std::move(request), done = std::move(done)]() mutable {
+    if (!checking_.empty()) {
+      // After the subscriptions being checked are registered (see Subscribe).
+      waiting_pages_.push_back([this, request = std::move(request), done = std::move(done)] {
+        ListOrSnapshot(request, true, done);
+      });
+      return;
+    }
     ListOrSnapshot(std::move(request), true, std::move(done));
   });
 }
 
 void TaskManager::ListOrSnapshot(ListRequest request, bool snapshot, Callback<ListResult> done) {
   driver_.OnStrand("ListOrSnapshot");
-  auto answer = [this, snapshot](ListRequest request) {
-    return snapshot ? table().Snapshot(std::move(request)) : table().List(request);
-  };
-  // Listed ids of finished tasks only in the store are read on an io thread.
+  std::vector<std::string> ids = request.filter.ids;
+  WithIdsRead(ids, [this, snapshot, request = std::move(request),
+                    done = std::move(done)](Status read) mutable {
+    if (!read.ok()) return done(read);
+    done(snapshot ? table().Snapshot(std::move(request)) : table().List(request));
+  });
+}
+
+void TaskManager::WithIdsRead(const std::vector<std::string>& ids,
+                              std::function<void(Status)> then) {
+  driver_.OnStrand("WithIdsRead");
   StoreReads reads;
-  if (table().evicts()) {
-    for (const auto& id : request.filter.ids) {
-      auto key = TaskIdNumber(id);
-      if (key && !table().entries().count(*key) && !table().IsDeleting(*key)) {
-        reads.keys.push_back(*key);
-      }
-    }
-  }
-  if (reads.empty()) return done(answer(std::move(request)));
+  reads.keys = table().OnlyInStore(ids);
+  if (reads.empty()) return then(OkStatus());
   // Deletions that commit meanwhile stay known (BeginOutsideRead), so the
   // reads hold for every key that is not being, or was not, deleted.
-  table().BeginOutsideRead();
+  const uint64_t ticket = table().BeginOutsideRead();
   RunOffStrand(
       strand_, [this, reads = std::move(reads)] { return ReadAhead(store_, reads); },
-      [this, answer, request = std::move(request),
-       done = std::move(done)](TaskTable::Prefetched got) mutable {
-        StatusOr<ListResult> page = got.status;
-        if (got.status.ok()) {
-          TaskTable::Using ahead(table(), &got, /*any_age=*/true);
-          page = answer(std::move(request));
+      [this, ticket, then = std::move(then)](TaskTable::Prefetched got) {
+        {
+          TaskTable::Using ahead(table(), &got);
+          then(got.status);
         }
-        driver_.EndOutsideRead();
-        done(std::move(page));
+        driver_.EndOutsideRead(ticket);
       });
 }
 
@@ -342,48 +346,70 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
   uint64_t handle = next_handle_++;
   asio::post(strand_, [this, handle, filter = std::move(filter), snapshot, types,
                        on_event = std::move(on_event), on_close = std::move(on_close)]() mutable {
-    auto close = [&](Status s) {
-      if (on_close) on_close(std::move(s));
-    };
-    if (driver_.shutting_down()) {
-      close(Unavailable("taskd is shutting down"));
-      return;
-    }
-    // Every listed task must exist (those only in the store are read).
-    for (size_t i = 0; i < filter.ids.size(); ++i) {
-      if (table().Find(filter.ids[i]) != table().end()) continue;
-      auto t = table().ReadStored(filter.ids[i]);
-      if (!t.ok()) {
-        close(t.status());
-        return;
-      }
-      if (!*t) {
-        close(NotFound("ids[" + std::to_string(i) + "]: task '" + filter.ids[i] + "' not found"));
-        return;
-      }
-    }
-    if (snapshot) {
-      const WallTime now = clock_.WallNow();
-      ListRequest page{filter, 1024, ""};
-      for (;;) {
-        auto got = table().Snapshot(page);
-        if (!got.ok()) {
-          close(got.status());
-          return;
-        }
-        for (const Task& t : got->tasks) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
-        if (got->last_id.empty()) break;
-        page.start_after = std::move(got->last_id);
-      }
-    }
-    driver_.events().Add(handle, std::move(filter), std::move(on_event), std::move(on_close),
-                         types);
+    // Listed tasks only in the store are read on an io thread first. The
+    // subscription registers once they are back, so SnapshotPage calls made
+    // meanwhile wait for it (Subscribe, then page: see the header).
+    checking_.emplace(handle, false);
+    std::vector<std::string> ids = filter.ids;
+    WithIdsRead(
+        ids, [this, handle, filter = std::move(filter), snapshot, types,
+              on_event = std::move(on_event), on_close = std::move(on_close)](Status read) mutable {
+          const bool unsubscribed = checking_.at(handle);
+          checking_.erase(handle);
+          if (!unsubscribed) {
+            Register(handle, std::move(filter), snapshot, types, std::move(on_event),
+                     std::move(on_close), std::move(read));
+          }
+          if (!checking_.empty()) return;
+          // Posted, in order: not under this read's answers (TaskTable::Using).
+          for (auto& page : waiting_pages_) asio::post(strand_, std::move(page));
+          waiting_pages_.clear();
+        });
   });
   return handle;
 }
 
+void TaskManager::Register(uint64_t handle, TaskFilter filter, bool snapshot, EventTypes types,
+                           std::function<void(const TaskEvent&)> on_event,
+                           std::function<void(Status)> on_close, Status read) {
+  driver_.OnStrand("Register");
+  auto close = [&](Status s) {
+    if (on_close) on_close(std::move(s));
+  };
+  if (driver_.shutting_down()) return close(Unavailable("taskd is shutting down"));
+  if (!read.ok()) return close(std::move(read));
+  // Every listed task must exist (those only in the store were read ahead).
+  for (size_t i = 0; i < filter.ids.size(); ++i) {
+    if (table().Find(filter.ids[i]) != table().end()) continue;
+    auto t = table().ReadStored(filter.ids[i]);
+    if (!t.ok()) return close(t.status());
+    if (!*t) {
+      return close(
+          NotFound("ids[" + std::to_string(i) + "]: task '" + filter.ids[i] + "' not found"));
+    }
+  }
+  if (snapshot) {
+    const WallTime now = clock_.WallNow();
+    ListRequest page{filter, 1024, ""};
+    for (;;) {
+      auto got = table().Snapshot(page);
+      if (!got.ok()) return close(got.status());
+      for (const Task& t : got->tasks) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
+      if (got->last_id.empty()) break;
+      page.start_after = std::move(got->last_id);
+    }
+  }
+  driver_.events().Add(handle, std::move(filter), std::move(on_event), std::move(on_close), types);
+}
+
 void TaskManager::Unsubscribe(uint64_t handle) {
-  asio::post(strand_, [this, handle] { driver_.events().Remove(handle); });
+  asio::post(strand_, [this, handle] {
+    if (auto it = checking_.find(handle); it != checking_.end()) {
+      it->second = true;  // not registered yet: it will not be
+      return;
+    }
+    driver_.events().Remove(handle);
+  });
 }
 
 // ---------------------------------------------------------------- stats

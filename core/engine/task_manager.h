@@ -106,6 +106,8 @@ class TaskManager {
   // `on_close` (optional) runs at most once, on the strand, when the
   // subscription ends without Unsubscribe: NOT_FOUND when a listed id does
   // not exist (nothing is registered then), UNAVAILABLE at shutdown.
+  // Listed ids of tasks only in the store are read on an io thread before
+  // the subscription registers; SnapshotPage calls made meanwhile wait.
   // `types` limits the events delivered (kSnapshot is about `snapshot`
   // only); name only those you use, so the manager can skip the rest.
   uint64_t Subscribe(TaskFilter filter, bool snapshot,
@@ -159,6 +161,16 @@ class TaskManager {
   // Strand only: a page of List (or SnapshotPage), once the store reads
   // for its listed ids were made on an io thread.
   void ListOrSnapshot(ListRequest request, bool snapshot, Callback<ListResult> done);
+  // Strand only: a subscription whose listed ids were read: registers it,
+  // or closes it (shutdown, a read that failed, a listed id not found).
+  void Register(uint64_t handle, TaskFilter filter, bool snapshot, EventTypes types,
+                std::function<void(const TaskEvent&)> on_event,
+                std::function<void(Status)> on_close, Status read);
+  // Strand only: runs `then` once the store reads of those `ids` that are
+  // only in the store were made on an io thread (the table answers from
+  // them while `then` runs), or at once when there are none. `then` gets
+  // the error of a read that failed.
+  void WithIdsRead(const std::vector<std::string>& ids, std::function<void(Status)> then);
   TaskTable& table() { return driver_.table(); }
 
   Strand strand_;
@@ -169,6 +181,10 @@ class TaskManager {
   std::atomic<uint64_t> next_handle_{1};
   TaskDriver driver_;
   Intake intake_;
+  // Strand only: subscriptions whose listed ids are being read (true once
+  // unsubscribed), and the snapshot pages asked for meanwhile.
+  std::unordered_map<uint64_t, bool> checking_;
+  std::vector<std::function<void()>> waiting_pages_;
 };
 
 }  // namespace taskd

@@ -58,9 +58,9 @@ Task TaskTable::Remove(Map::iterator it) {
   return task;
 }
 
-bool TaskTable::Evict(Map::iterator it, int64_t expire_ns) {
-  if (outside_reads_ > 0) {
-    waiting_evictions_.push_back(it->first);
+bool TaskTable::Evict(Map::iterator it, int64_t expire_ns, bool released) {
+  if (!released && !outside_reads_.empty()) {
+    waiting_evictions_.emplace_back(++tickets_, it->first);
     return false;
   }
   const Task& t = it->second.task;
@@ -74,10 +74,32 @@ bool TaskTable::Evict(Map::iterator it, int64_t expire_ns) {
   return true;
 }
 
-std::vector<uint64_t> TaskTable::EndOutsideRead() {
-  if (--outside_reads_ > 0) return {};
-  deleted_while_read_.clear();
-  return std::move(waiting_evictions_);
+void TaskTable::Deleted(uint64_t key) {
+  deleting_.erase(key);
+  if (outside_reads_.empty()) return;
+  deleted_while_read_.emplace_back(++tickets_, key);
+  deleted_keys_.insert(key);
+}
+
+uint64_t TaskTable::BeginOutsideRead() {
+  outside_reads_.insert(++tickets_);
+  return tickets_;
+}
+
+std::vector<uint64_t> TaskTable::EndOutsideRead(uint64_t ticket) {
+  outside_reads_.erase(ticket);
+  // What happened after the oldest read still out began is still needed.
+  const uint64_t oldest = outside_reads_.empty() ? UINT64_MAX : *outside_reads_.begin();
+  while (!deleted_while_read_.empty() && deleted_while_read_.front().first < oldest) {
+    deleted_keys_.erase(deleted_while_read_.front().second);
+    deleted_while_read_.pop_front();
+  }
+  std::vector<uint64_t> evict;
+  while (!waiting_evictions_.empty() && waiting_evictions_.front().first < oldest) {
+    evict.push_back(waiting_evictions_.front().second);
+    waiting_evictions_.pop_front();
+  }
+  return evict;
 }
 
 void TaskTable::RemoveStored(const Task& task) {
@@ -91,7 +113,7 @@ void TaskTable::RemoveStored(const Task& task) {
 StatusOr<std::optional<Task>> TaskTable::ReadStored(std::string_view id) {
   if (!evict_) return std::optional<Task>();
   auto key = TaskIdNumber(id);
-  if (!key || deleting_.count(*key) || deleted_while_read_.count(*key)) {
+  if (!key || IsDeleting(*key)) {
     return std::optional<Task>();
   }
   if (prefetched_) {
@@ -130,7 +152,7 @@ StatusOr<std::optional<Task>> TaskTable::StoredByRequestId(const std::string& re
   if (!stored.ok()) return stored.status();
   auto first = std::find_if(stored->begin(), stored->end(), [&](const Task& t) {
     auto key = TaskIdNumber(t.id);
-    return key && !deleting_.count(*key) && !tasks_.count(*key);
+    return key && !IsDeleting(*key) && !tasks_.count(*key);
   });
   if (first == stored->end()) return std::optional<Task>();
   return std::optional<Task>(std::move(*first));
@@ -151,6 +173,16 @@ unsigned EndedMask(const TaskFilter& filter) {
 }
 
 }  // namespace
+
+std::vector<uint64_t> TaskTable::OnlyInStore(const std::vector<std::string>& ids) const {
+  std::vector<uint64_t> keys;
+  if (!evict_) return keys;
+  for (const auto& id : ids) {
+    auto key = TaskIdNumber(id);
+    if (key && !tasks_.count(*key) && !IsDeleting(*key)) keys.push_back(*key);
+  }
+  return keys;
+}
 
 bool TaskTable::ScansStore(const ListRequest& request) const {
   return evict_ && request.filter.ids.empty() && EndedMask(request.filter) != 0;
@@ -267,7 +299,7 @@ StatusOr<ListResult> TaskTable::ListMerged(const ListRequest& request, EndedAhea
   std::vector<Task> buf;
   size_t next = 0;  // into buf
   auto in_ram_or_deleted = [this](uint64_t key) {
-    return tasks_.count(key) > 0 || deleting_.count(key) > 0 || deleted_while_read_.count(key) > 0;
+    return tasks_.count(key) > 0 || IsDeleting(key);
   };
   for (;;) {
     if (next == buf.size() && !store_done && (ram == tasks_.end() || ram->first > scanned)) {

@@ -13,14 +13,17 @@
 // StoredByRequestId, List over finished states) are store reads on the
 // caller's thread — for SQLite short indexed lookups, and at most
 // kListScanRows rows per List call — unless they were made ahead: by key
-// or request_id (Using), as a submit does, or a List's scan (ReadEndedAhead).
+// or request_id (Using), as a submit, a List or a watch by ids does, or a
+// List's scan (ReadEndedAhead). The manager makes every read ahead.
 //
 // Threading: not thread-safe; the manager calls it on its strand only.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -80,8 +83,9 @@ class TaskTable {
   Task Remove(Map::iterator it);
   // Moves a finished task from RAM to the ended index, with its TTL deadline
   // (ns on the steady clock; INT64_MAX: none).
-  // False when it must wait, for a read made ahead (BeginOutsideRead).
-  [[nodiscard]] bool Evict(Map::iterator it, int64_t expire_ns);
+  // False when it must wait, for a read made ahead (BeginOutsideRead);
+  // `released`: EndOutsideRead gave its key, it waits no more.
+  [[nodiscard]] bool Evict(Map::iterator it, int64_t expire_ns, bool released = false);
 
   // ---- finished tasks only in the store (evicts())
   EndedIndex& ended() { return ended_; }
@@ -91,16 +95,11 @@ class TaskTable {
   // Hides the task with this key from reads until Deleted(key).
   void Deleting(uint64_t key) { MarkDeleting(key); }
   // Its deletion committed: the store no longer has it.
-  void Deleted(uint64_t key) {
-    deleting_.erase(key);
-    if (outside_reads_ > 0) deleted_while_read_.insert(key);
+  void Deleted(uint64_t key);
+  // Being deleted, or deleted while a read made ahead was out (hidden either way).
+  bool IsDeleting(uint64_t key) const {
+    return deleting_.count(key) > 0 || deleted_keys_.count(key) > 0;
   }
-  bool IsDeleting(uint64_t key) const { return deleting_.count(key) > 0; }
-  // Counts the deletions begun so far: a store read made off the strand is
-  // still good if this has not moved since the read was chosen (a deletion
-  // may have committed meanwhile, and then IsDeleting no longer tells).
-  uint64_t deletions() const { return deletions_; }
-
   // ---- store reads made ahead, off the strand
   // What a reader fetched from the store (ReadAhead, admission.h) for a
   // call that would otherwise read on the strand: tasks by key (nullopt: no
@@ -109,17 +108,15 @@ class TaskTable {
     std::unordered_map<uint64_t, std::optional<Task>> by_key;
     std::unordered_map<std::string, std::vector<Task>> by_request_id;
     Status status;
-    uint64_t deletions = 0;  // deletions() when the reads were chosen
+    uint64_t ticket = 0;  // the read's (BeginOutsideRead); 0: none
   };
   // While in scope, ReadStored and StoredByRequestId answer from `p` for
-  // what it holds (the table's own checks, RAM and deletions, still apply).
-  // A null `p` is not used, nor one older than a deletion since, unless
-  // `any_age` (for the state of a finished task, which never changes).
+  // what it holds (the table's own checks, RAM and deletions, still apply:
+  // a read made ahead holds while BeginOutsideRead's ticket is out). A
+  // null `p` is not used.
   class Using {
    public:
-    Using(TaskTable& table, const Prefetched* p, bool any_age = false) : table_(table) {
-      table_.prefetched_ = p && (any_age || p->deletions == table.deletions_) ? p : nullptr;
-    }
+    Using(TaskTable& table, const Prefetched* p) : table_(table) { table_.prefetched_ = p; }
     ~Using() { table_.prefetched_ = nullptr; }
     Using(const Using&) = delete;
     Using& operator=(const Using&) = delete;
@@ -137,18 +134,23 @@ class TaskTable {
     bool done = false;  // no row past `scanned`
     Status status;
   };
+  // The keys of those `ids` a read would look up in the store: valid ids,
+  // not in RAM, not being deleted (none when !evicts()).
+  std::vector<uint64_t> OnlyInStore(const std::vector<std::string>& ids) const;
   // Whether List(request) scans the store (else it reads RAM, and the
   // store only by key for listed ids).
   bool ScansStore(const ListRequest& request) const;
   // Any thread: reads what List(request) would scan, stopping at
   // page_size + 1 matches or kListScanRows rows.
   static EndedAhead ReadEndedAhead(Store& store, const ListRequest& request);
-  // While a read made ahead is out, finished tasks stay in RAM (Evict
-  // waits) and committed deletions are remembered, so the rows it brings
-  // back merge with RAM as rows read here would. EndOutsideRead gives back,
-  // once no such read is out, the keys whose eviction waited.
-  void BeginOutsideRead() { ++outside_reads_; }
-  std::vector<uint64_t> EndOutsideRead();
+  // While a read made ahead is out, the finished tasks that would leave RAM
+  // stay (Evict waits) and committed deletions are remembered, so the rows
+  // it brings back merge with RAM as rows read here would. Begin gives the
+  // read's ticket; End gives back the keys whose eviction no read still out
+  // waits for (only reads begun before an eviction hold it back, so a
+  // stream of overlapping reads does not hold evictions for long).
+  uint64_t BeginOutsideRead();
+  std::vector<uint64_t> EndOutsideRead(uint64_t ticket);
 
   // ---- reads (RAM, else the store)
   // The task with this id as the store has it, when it is not in RAM:
@@ -175,10 +177,7 @@ class TaskTable {
   // Drops the request-id index entry that points at this task (a later
   // task with the same request_id keeps its own).
   void Unindex(Map::iterator it);
-  void MarkDeleting(uint64_t key) {
-    deleting_.insert(key);
-    ++deletions_;
-  }
+  void MarkDeleting(uint64_t key) { deleting_.insert(key); }
 
   Store& store_;
   const bool evict_;
@@ -189,13 +188,14 @@ class TaskTable {
   // Keys of deleted tasks whose deletion is not committed yet: the store
   // still has them, reads must not (evicts()).
   std::unordered_set<uint64_t> deleting_;
-  uint64_t deletions_ = 0;
   const Prefetched* prefetched_ = nullptr;
-  // Reads made ahead that are out; while any is, the evictions that wait and
-  // the keys whose deletion committed.
-  int outside_reads_ = 0;
-  std::vector<uint64_t> waiting_evictions_;
-  std::unordered_set<uint64_t> deleted_while_read_;
+  // Reads made ahead that are out, by ticket; the evictions that wait for
+  // them and the deletions that committed while one was out, each in ticket
+  // order (a ticket taken then), kept until no read begun before is out.
+  uint64_t tickets_ = 0;
+  std::set<uint64_t> outside_reads_;
+  std::deque<std::pair<uint64_t, uint64_t>> waiting_evictions_, deleted_while_read_;
+  std::unordered_set<uint64_t> deleted_keys_;  // the keys in deleted_while_read_
 };
 
 }  // namespace taskd

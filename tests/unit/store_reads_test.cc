@@ -3,6 +3,7 @@
 // `after` ids and request_id) and those of requests about one task.
 #include <future>
 
+#include "core/model/clock.h"
 #include "core/store/sqlite_store.h"
 #include "tests/fakes/manager_harness.h"
 #include "tests/fakes/stores.h"
@@ -19,7 +20,9 @@ class StoreReadsTest : public ::testing::Test {
     sqlite_ = testing::OpenSqlite(dir_.path() / "taskd.db");
     ASSERT_TRUE(sqlite_);
     store_ = std::make_unique<testing::StrandWatchingStore>(*sqlite_);
-    h_ = std::make_unique<testing::ManagerHarness>(ManagerOptions{}, store_.get());
+    ManagerOptions o;
+    o.clock = &clock_;  // for TTLs; nothing else here waits on the clock
+    h_ = std::make_unique<testing::ManagerHarness>(std::move(o), store_.get());
     ASSERT_TRUE(h_->start_status().ok());
     store_->Watch([this] { return h_->m().strand().running_in_this_thread(); });
   }
@@ -41,6 +44,7 @@ class StoreReadsTest : public ::testing::Test {
     return testing::Await(f);
   }
 
+  ManualClock clock_;
   testing::TempDir dir_;
   std::unique_ptr<SqliteStore> sqlite_;
   std::unique_ptr<testing::StrandWatchingStore> store_;
@@ -135,6 +139,73 @@ TEST_F(StoreReadsTest, ListingFinishedTasksReadsThemOffTheStrand) {
 
   EXPECT_EQ(store_->on_strand(), on_strand);
   EXPECT_GE(store_->off_strand(), off_strand + 6);  // two scans, two ids twice
+}
+
+// A watch by ids reads the listed tasks only in the store on an io thread:
+// its snapshot holds them, a listed id that names nothing closes it
+// NOT_FOUND, and one unsubscribed before the reads are back is never
+// registered (the deletion below would reach it).
+TEST_F(StoreReadsTest, AWatchByIdsReadsItsTasksOffTheStrand) {
+  Task done = h_->Finished(Exec({"true"}));
+  const int on_strand = store_->on_strand();
+  const int off_strand = store_->off_strand();
+
+  TaskFilter filter;
+  filter.ids = {done.id};
+  std::promise<TaskEvent::Type> first;
+  std::atomic<bool> got_first{false};
+  uint64_t handle = h_->m().Subscribe(filter, true, [&](const TaskEvent& e) {
+    if (!got_first.exchange(true)) first.set_value(e.type);
+  });
+  auto f = first.get_future();
+  EXPECT_EQ(testing::Await(f), TaskEvent::Type::kSnapshot);
+  h_->m().Unsubscribe(handle);
+
+  filter.ids = {done.id, "0000000000000"};
+  std::promise<Status> closed;
+  h_->m().Subscribe(
+      filter, false, [](const TaskEvent&) {}, [&](Status s) { closed.set_value(s); });
+  auto c = closed.get_future();
+  EXPECT_EQ(testing::Await(c).code(), StatusCode::kNotFound);
+
+  filter.ids = {done.id};
+  std::atomic<int> late{0};
+  h_->m().Unsubscribe(h_->m().Subscribe(filter, false, [&](const TaskEvent&) { ++late; }));
+  EXPECT_TRUE(Delete(done.id).ok());
+  EXPECT_EQ(late.load(), 0);
+
+  EXPECT_EQ(store_->on_strand(), on_strand);
+  EXPECT_GE(store_->off_strand(), off_strand + 3);
+}
+
+// The end of retention of a task only in the store reads its row for the
+// delete event a subscriber wants on an io thread, and the event carries
+// the task (its labels, what a filter matches on).
+TEST_F(StoreReadsTest, ExpiryReadsTheRowForADeleteEventOffTheStrand) {
+  TaskSpec spec = Exec({"true"});
+  spec.ttl = 10min;
+  spec.labels = {{"team", "a"}};
+  Task done = h_->Finished(spec);
+  const int on_strand = store_->on_strand();
+  const int off_strand = store_->off_strand();
+
+  TaskFilter filter;
+  filter.labels = {{"team", "a"}};
+  std::promise<Task> deleted;
+  h_->m().Subscribe(filter, false, [&](const TaskEvent& e) { deleted.set_value(e.task); }, nullptr,
+                    {TaskEvent::Type::kDeleted});
+  // The subscription is registered once a call posted after it is answered.
+  ASSERT_TRUE(h_->Get(done.id).ok());
+  clock_.Advance(10min);
+  auto f = deleted.get_future();
+  Task gone = testing::Await(f);
+  EXPECT_EQ(gone.id, done.id);
+  EXPECT_EQ(gone.state, TaskState::kCompleted);
+  h_->WaitInStore(0);
+  EXPECT_EQ(h_->Get(done.id).status().code(), StatusCode::kNotFound);
+
+  EXPECT_EQ(store_->on_strand(), on_strand);
+  EXPECT_GE(store_->off_strand(), off_strand + 2);  // the get, the expiring row
 }
 
 }  // namespace

@@ -149,8 +149,8 @@ TEST_F(TaskTableOnSqlite, AReadAheadHoldsEvictionsAndRemembersDeletions) {
   Task kept = Finished();
   WriteSync(*store_, kept);
   ASSERT_TRUE(table_->Insert(kept));
-  table_->BeginOutsideRead();
-  table_->BeginOutsideRead();
+  const uint64_t first = table_->BeginOutsideRead();
+  const uint64_t second = table_->BeginOutsideRead();
   auto ahead = TaskTable::ReadEndedAhead(*store_, ListRequest{});
   ASSERT_EQ(ahead.tasks.size(), 2u);
   table_->RemoveStored(gone);
@@ -162,9 +162,41 @@ TEST_F(TaskTableOnSqlite, AReadAheadHoldsEvictionsAndRemembersDeletions) {
   ASSERT_EQ(page->tasks.size(), 1u);
   EXPECT_EQ(page->tasks[0].id, kept.id);
   EXPECT_FALSE(*table_->ReadStored(gone.id));
-  EXPECT_TRUE(table_->EndOutsideRead().empty());  // one read is still out
-  EXPECT_EQ(table_->EndOutsideRead(), std::vector<uint64_t>{TaskKey(kept.id)});
-  EXPECT_TRUE(table_->Evict(table_->Find(kept.id), INT64_MAX));
+  {
+    TaskTable::Prefetched read;  // a read made ahead that saw the row
+    read.by_key.emplace(TaskKey(gone.id), gone);
+    TaskTable::Using using_it(*table_, &read);
+    EXPECT_FALSE(*table_->ReadStored(gone.id));
+  }
+  EXPECT_TRUE(table_->EndOutsideRead(second).empty());  // the first is still out
+  EXPECT_EQ(table_->EndOutsideRead(first), std::vector<uint64_t>{TaskKey(kept.id)});
+  EXPECT_TRUE(table_->Evict(table_->Find(kept.id), INT64_MAX, /*released=*/true));
+}
+
+// An eviction waits only for the reads begun before it: once they are back
+// it may go, though reads begun since are still out (a stream of
+// overlapping reads does not keep finished tasks in RAM).
+TEST_F(TaskTableOnSqlite, AnEvictionWaitsOnlyForTheReadsBegunBeforeIt) {
+  Task a = Finished();
+  Task b = Finished();
+  for (const Task& t : {a, b}) {
+    WriteSync(*store_, t);
+    ASSERT_TRUE(table_->Insert(t));
+  }
+  const uint64_t r1 = table_->BeginOutsideRead();
+  EXPECT_FALSE(table_->Evict(table_->Find(a.id), INT64_MAX));
+  const uint64_t r2 = table_->BeginOutsideRead();
+  EXPECT_FALSE(table_->Evict(table_->Find(b.id), INT64_MAX));
+  const uint64_t r3 = table_->BeginOutsideRead();
+  EXPECT_EQ(table_->EndOutsideRead(r1), std::vector<uint64_t>{TaskKey(a.id)});
+  EXPECT_TRUE(table_->Evict(table_->Find(a.id), INT64_MAX, /*released=*/true));
+  EXPECT_EQ(table_->EndOutsideRead(r2), std::vector<uint64_t>{TaskKey(b.id)});
+  EXPECT_TRUE(table_->Evict(table_->Find(b.id), INT64_MAX, /*released=*/true));
+  // A deletion that commits while r3 is out stays known until it is back.
+  table_->RemoveStored(a);
+  table_->Deleted(TaskKey(a.id));
+  EXPECT_FALSE(*table_->ReadStored(a.id));
+  EXPECT_TRUE(table_->EndOutsideRead(r3).empty());
 }
 
 TEST(TaskTableInRam, InsertRefusesAMalformedOrRepeatedId) {
