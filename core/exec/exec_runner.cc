@@ -289,10 +289,27 @@ StatusOr<std::shared_ptr<ExecAttempt>> ExecAttempt::Start(Strand strand, ExecLau
     }
   }
 
+  // The pipes, the log writes and the exit watch run on a strand of the
+  // attempt's own; what it reports is posted to the caller's.
+  if (launch.on_progress) {
+    launch.on_progress = [strand, f = std::move(launch.on_progress)](double percent,
+                                                                     std::string message) {
+      asio::post(strand, [f, percent, message = std::move(message)]() mutable {
+        f(percent, std::move(message));
+      });
+    };
+  }
+  if (launch.on_exit) {
+    launch.on_exit = [strand, f = std::move(launch.on_exit)](ExecOutcome o) {
+      asio::post(strand, [f, o] { f(o); });
+    };
+  }
   auto self = std::shared_ptr<ExecAttempt>(new ExecAttempt());
-  self->impl_ = std::make_unique<Impl>(strand);
+  self->impl_ = std::make_unique<Impl>(asio::make_strand(strand.get_inner_executor()));
   Impl& im = *self->impl_;
   im.launch = std::move(launch);
+  im.launch.action = nullptr;  // the caller's: read here only
+  im.launch.daemon_env = nullptr;
 
   auto out = MakePipe();
   auto err = MakePipe();

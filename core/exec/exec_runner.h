@@ -9,9 +9,11 @@
 // the child never blocks), and parses "PERCENT [MESSAGE]" lines from the
 // progress fd (fd 3, announced in TASKD_PROGRESS_FD).
 //
-// Threading: every method and callback runs on the executor given to
-// Start() (the manager strand). The object keeps itself alive until its
-// exit has been reported.
+// Threading: Start() and SignalGroup() run on the strand given to Start()
+// (the manager strand); on_progress and on_exit are posted to it. The pipe
+// reads, the log writes and the exit watch run on a strand of the attempt's
+// own, over the same io_context, so the output costs the caller's strand
+// nothing. The object keeps itself alive until its exit has been reported.
 #pragma once
 
 #include <sys/types.h>

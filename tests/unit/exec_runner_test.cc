@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <optional>
+#include <thread>
+
+#include "tests/fakes/manager_harness.h"
 
 namespace taskd {
 namespace {
@@ -105,6 +109,57 @@ TEST(ExecAttempt, AnEarlyExitWakeUpIsNotTakenAsTheExit) {
   ASSERT_TRUE(outcome->exit_code.has_value()) << "an early wake-up was taken as the exit";
   EXPECT_EQ(*outcome->exit_code, 0);
   EXPECT_FALSE(outcome->signal.has_value());
+}
+
+// The child's output is read and written to its log off the strand the
+// attempt reports to: with that strand held by other work, a child that
+// writes far more than a pipe holds still gets to finish its writes.
+TEST(ExecAttempt, OutputIsTakenOffTheCallersStrand) {
+  testing::TempDir dir;
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&io] { io.run(); });
+  Strand strand = asio::make_strand(io);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> held;
+  asio::post(strand, [&held, released] {
+    held.set_value();
+    released.wait_for(std::chrono::seconds(30));
+  });
+  held.get_future().wait();
+
+  const auto marker = dir.path() / "wrote-it-all";
+  ExecAction action;
+  action.argv = {"sh", "-c", "head -c 1048576 /dev/zero && : > '" + marker.string() + "'"};
+  ExecLaunch launch;
+  launch.action = &action;
+  launch.task_id = "big-output";
+  launch.stdout_path = dir.path() / "out";
+  launch.stderr_path = dir.path() / "err";
+  std::promise<ExecOutcome> exited;
+  launch.on_exit = [&exited, &strand](ExecOutcome o) {
+    EXPECT_TRUE(strand.running_in_this_thread());  // reported on the caller's strand
+    exited.set_value(o);
+  };
+  std::optional<StatusOr<std::shared_ptr<ExecAttempt>>> attempt;
+  attempt.emplace(ExecAttempt::Start(strand, std::move(launch)));
+  ASSERT_TRUE(attempt->ok()) << attempt->status().ToString();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!std::filesystem::exists(marker) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(std::filesystem::exists(marker))
+      << "the child's writes waited for the caller's strand";
+  release.set_value();
+  auto f = exited.get_future();
+  ExecOutcome outcome = testing::Await(f);
+  EXPECT_EQ(outcome.stdout_bytes, 1048576);
+  EXPECT_EQ(std::filesystem::file_size(dir.path() / "out"), 1048576u);
+  attempt.reset();
+  work.reset();
+  for (auto& t : threads) t.join();
 }
 
 }  // namespace
