@@ -34,7 +34,7 @@ std::function<void(Result)> OffStrand(const Strand& strand, F answer, bool alway
   return [strand, always_io, answer = std::move(answer)](Result r) mutable {
     if (!always_io && !strand.running_in_this_thread()) return answer(std::move(r));
     asio::post(strand.get_inner_executor(),
-               [answer = std::move(answer), r = std::move(r)]() mutable { answer(std::move(r)); });
+               [answer, r = std::move(r)]() mutable { answer(std::move(r)); });
   };
 }
 

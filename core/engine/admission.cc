@@ -50,9 +50,13 @@ StoreReads AdmissionReads(const std::vector<SubmitRequest>& requests, TaskTable&
   StoreReads reads;
   if (!table.evicts()) return reads;  // a store that serves no reads: nothing is read
   for (const auto& r : requests) {
-    if (!r.request_id.empty() && !table.ByRequestId(r.request_id) &&
-        table.ended().MayHaveRequestId(RequestIdHash(r.request_id))) {
-      reads.request_ids.push_back(r.request_id);
+    if (!r.request_id.empty()) {
+      const Task* known = table.ByRequestId(r.request_id);
+      // In RAM (and staying there while the reads are out), or not in the store.
+      if (known ? table.LeavingRam(TaskKey(known->id))
+                : table.ended().MayHaveRequestId(RequestIdHash(r.request_id))) {
+        reads.request_ids.push_back(r.request_id);
+      }
     }
     for (uint64_t key : table.OnlyInStore(r.spec.after)) reads.keys.push_back(key);
   }

@@ -64,7 +64,10 @@ AttemptRunner::Started AttemptRunner::Start(const Task& t, RunningAttempt& run,
     return started;
   }
   run.exec = std::move(spawned).value();
-  if (want_process_ref) started.process = RefOf(run.exec->pid());
+  if (want_process_ref) {
+    started.process = run.exec->ref();
+    if (!started.process) started.process = RefOf(run.exec->pid());
+  }
   return started;
 }
 

@@ -68,6 +68,7 @@ class EventBus {
   void Add(uint64_t handle, TaskFilter filter, OnEvent on_event, OnClose on_close,
            EventTypes types);
   void Remove(uint64_t handle) { subscribers_.erase(handle); }
+  bool Has(uint64_t handle) const { return subscribers_.count(handle) > 0; }
   bool Wants(TaskEvent::Type type) const;
   void Emit(TaskEvent::Type type, const Task& task, WallTime now);
   // Ends every subscription: on_close(status) for those that have one.

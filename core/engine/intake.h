@@ -8,8 +8,11 @@
 // one whose first submit is still being committed waits for that commit.
 // The answer of a written submit runs on the store's commit thread, after
 // the admission was posted to the strand (a call made after the answer finds
-// the tasks); a refusal's, a store that writes nothing's, and one whose
-// `after` id had failed (answered as admitted: FAILED) run on the strand.
+// the tasks); a refusal's, a failed write's, a store that writes nothing's,
+// and one whose `after` id had failed (answered as admitted: FAILED) run on
+// the strand. "Had failed" is decided by the plan: a dependency that fails
+// while the write commits fails the task at admission, after an answer
+// that said PENDING (the task was PENDING when it was committed).
 //
 // Threading: Submit on the manager strand; it reads the store for a plan
 // only on an io thread (AdmissionReads, ReadAhead).

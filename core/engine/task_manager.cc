@@ -167,11 +167,12 @@ void TaskManager::List(ListRequest request, Callback<ListResult> done) {
 
 void TaskManager::SnapshotPage(ListRequest request, Callback<ListResult> done) {
   asio::post(strand_, [this, request = std::move(request), done = std::move(done)]() mutable {
-    if (!checking_.empty()) {
-      // After the subscriptions being checked are registered (see Subscribe).
-      waiting_pages_.push_back([this, request = std::move(request), done = std::move(done)] {
-        ListOrSnapshot(request, true, done);
-      });
+    if (!checks_.empty()) {
+      // After the subscriptions being checked now (see Subscribe).
+      waiting_pages_.emplace_back(check_seq_,
+                                  [this, request = std::move(request), done = std::move(done)] {
+                                    ListOrSnapshot(request, true, done);
+                                  });
       return;
     }
     ListOrSnapshot(std::move(request), true, std::move(done));
@@ -340,76 +341,122 @@ void TaskManager::Delete(std::string id, std::function<void(Status)> done) {
 
 // ---------------------------------------------------------------- events
 
+// A subscription whose listed tasks are being read: registered at once, so
+// it misses no event, but holding its events until the check is done.
+struct TaskManager::Checking {
+  struct Held {
+    TaskEvent::Type type;
+    Task task;
+    WallTime time;
+    uint64_t sequence;
+  };
+  std::function<void(const TaskEvent&)> on_event;
+  bool live = false;
+  bool closed = false;  // closed meanwhile (shutdown)
+  std::vector<Held> held;
+};
+
 uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
                                 std::function<void(const TaskEvent&)> on_event,
                                 std::function<void(Status)> on_close, EventTypes types) {
   uint64_t handle = next_handle_++;
   asio::post(strand_, [this, handle, filter = std::move(filter), snapshot, types,
                        on_event = std::move(on_event), on_close = std::move(on_close)]() mutable {
-    // Listed tasks only in the store are read on an io thread first. The
-    // subscription registers once they are back, so SnapshotPage calls made
-    // meanwhile wait for it (Subscribe, then page: see the header).
-    checking_.emplace(handle, false);
+    if (driver_.shutting_down()) {
+      if (on_close) on_close(Unavailable("taskd is shutting down"));
+      return;
+    }
+    if (table().OnlyInStore(filter.ids).empty()) {
+      // Every listed task is in RAM: checked, and registered, now.
+      if (Status s = CheckIds(filter); !s.ok()) {
+        if (on_close) on_close(std::move(s));
+        return;
+      }
+      if (snapshot) EmitSnapshot(filter, on_event);
+      driver_.events().Add(handle, std::move(filter), std::move(on_event), std::move(on_close),
+                           types);
+      return;
+    }
+    // Listed tasks only in the store are read on an io thread first; the
+    // subscription holds its events meanwhile, then delivers them (or its
+    // snapshot, which is newer) or ends NOT_FOUND. Pages asked for meanwhile
+    // wait for it (Subscribe, then page: see the header).
+    auto st = std::make_shared<Checking>();
+    st->on_event = std::move(on_event);
+    const uint64_t seq = ++check_seq_;
+    checks_.insert(seq);
     std::vector<std::string> ids = filter.ids;
-    WithIdsRead(
-        ids, [this, handle, filter = std::move(filter), snapshot, types,
-              on_event = std::move(on_event), on_close = std::move(on_close)](Status read) mutable {
-          const bool unsubscribed = checking_.at(handle);
-          checking_.erase(handle);
-          if (!unsubscribed) {
-            Register(handle, std::move(filter), snapshot, types, std::move(on_event),
-                     std::move(on_close), std::move(read));
-          }
-          if (!checking_.empty()) return;
-          // Posted, in order: not under this read's answers (TaskTable::Using).
-          for (auto& page : waiting_pages_) asio::post(strand_, std::move(page));
-          waiting_pages_.clear();
-        });
+    driver_.events().Add(
+        handle, filter,
+        [st](const TaskEvent& e) {
+          if (st->live) return st->on_event(e);
+          st->held.push_back({e.type, e.task, e.time, e.sequence});
+        },
+        [st, on_close](Status s) {
+          st->closed = true;
+          if (on_close) on_close(std::move(s));
+        },
+        types);
+    WithIdsRead(ids, [this, handle, seq, st, snapshot, filter = std::move(filter),
+                      on_close = std::move(on_close)](Status read) mutable {
+      checks_.erase(seq);
+      if (!st->closed && driver_.events().Has(handle)) {  // not unsubscribed meanwhile
+        if (read.ok()) read = CheckIds(filter);
+        if (!read.ok()) {
+          driver_.events().Remove(handle);
+          if (on_close) on_close(std::move(read));
+        } else if (snapshot) {
+          EmitSnapshot(filter, st->on_event);  // newer than what it held
+        } else {
+          for (const auto& h : st->held)
+            st->on_event(TaskEvent{h.type, h.task, h.time, h.sequence});
+        }
+        st->held.clear();
+        st->live = true;
+      }
+      // The pages asked for after a check that is still out wait on.
+      const uint64_t oldest = checks_.empty() ? UINT64_MAX : *checks_.begin();
+      while (!waiting_pages_.empty() && waiting_pages_.front().first < oldest) {
+        // Posted: not under this read's answers (TaskTable::Using).
+        asio::post(strand_, std::move(waiting_pages_.front().second));
+        waiting_pages_.pop_front();
+      }
+    });
   });
   return handle;
 }
 
-void TaskManager::Register(uint64_t handle, TaskFilter filter, bool snapshot, EventTypes types,
-                           std::function<void(const TaskEvent&)> on_event,
-                           std::function<void(Status)> on_close, Status read) {
-  driver_.OnStrand("Register");
-  auto close = [&](Status s) {
-    if (on_close) on_close(std::move(s));
-  };
-  if (driver_.shutting_down()) return close(Unavailable("taskd is shutting down"));
-  if (!read.ok()) return close(std::move(read));
-  // Every listed task must exist (those only in the store were read ahead).
+Status TaskManager::CheckIds(const TaskFilter& filter) {
+  driver_.OnStrand("CheckIds");
   for (size_t i = 0; i < filter.ids.size(); ++i) {
     if (table().Find(filter.ids[i]) != table().end()) continue;
     auto t = table().ReadStored(filter.ids[i]);
-    if (!t.ok()) return close(t.status());
-    if (!*t) {
-      return close(
-          NotFound("ids[" + std::to_string(i) + "]: task '" + filter.ids[i] + "' not found"));
-    }
+    if (!t.ok()) return t.status();
+    if (!*t)
+      return NotFound("ids[" + std::to_string(i) + "]: task '" + filter.ids[i] + "' not found");
   }
-  if (snapshot) {
-    const WallTime now = clock_.WallNow();
-    ListRequest page{filter, 1024, ""};
-    for (;;) {
-      auto got = table().Snapshot(page);
-      if (!got.ok()) return close(got.status());
-      for (const Task& t : got->tasks) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
-      if (got->last_id.empty()) break;
-      page.start_after = std::move(got->last_id);
+  return OkStatus();
+}
+
+void TaskManager::EmitSnapshot(const TaskFilter& filter,
+                               const std::function<void(const TaskEvent&)>& on_event) {
+  driver_.OnStrand("EmitSnapshot");
+  const WallTime now = clock_.WallNow();
+  ListRequest page{filter, 1024, ""};
+  for (;;) {
+    auto got = table().Snapshot(page);
+    if (!got.ok()) {
+      spdlog::error("subscription snapshot: {}", got.status().message());
+      return;
     }
+    for (const Task& t : got->tasks) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
+    if (got->last_id.empty()) return;
+    page.start_after = std::move(got->last_id);
   }
-  driver_.events().Add(handle, std::move(filter), std::move(on_event), std::move(on_close), types);
 }
 
 void TaskManager::Unsubscribe(uint64_t handle) {
-  asio::post(strand_, [this, handle] {
-    if (auto it = checking_.find(handle); it != checking_.end()) {
-      it->second = true;  // not registered yet: it will not be
-      return;
-    }
-    driver_.events().Remove(handle);
-  });
+  asio::post(strand_, [this, handle] { driver_.events().Remove(handle); });
 }
 
 // ---------------------------------------------------------------- stats

@@ -28,12 +28,14 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -79,8 +81,9 @@ class TaskManager {
   // `done` runs on the store's commit thread once the new task is durable,
   // after its admission was posted to the strand (so a call made after the
   // answer finds it). It runs on the strand instead for a refusal, for a
-  // request_id that names a task already, for a store that writes nothing,
-  // and when an `after` id had failed (the answer is then the FAILED task).
+  // request_id that names a task already, for a failed write, for a store
+  // that writes nothing, and when an `after` id had failed when the submit
+  // was planned (the answer is then the FAILED task).
   void Submit(SubmitRequest request, Callback<Task> done);
   // All requests are validated first; then all are accepted or none is.
   // `done` runs on the thread Submit's would.
@@ -107,7 +110,10 @@ class TaskManager {
   // subscription ends without Unsubscribe: NOT_FOUND when a listed id does
   // not exist (nothing is registered then), UNAVAILABLE at shutdown.
   // Listed ids of tasks only in the store are read on an io thread before
-  // the subscription registers; SnapshotPage calls made meanwhile wait.
+  // the subscription delivers anything. It is registered at once all the
+  // same and misses no event: those meanwhile are held, then delivered (or
+  // stand replaced by the snapshot, which is newer). SnapshotPage calls made
+  // after it wait for its check.
   // `types` limits the events delivered (kSnapshot is about `snapshot`
   // only); name only those you use, so the manager can skip the rest.
   uint64_t Subscribe(TaskFilter filter, bool snapshot,
@@ -161,11 +167,13 @@ class TaskManager {
   // Strand only: a page of List (or SnapshotPage), once the store reads
   // for its listed ids were made on an io thread.
   void ListOrSnapshot(ListRequest request, bool snapshot, Callback<ListResult> done);
-  // Strand only: a subscription whose listed ids were read: registers it,
-  // or closes it (shutdown, a read that failed, a listed id not found).
-  void Register(uint64_t handle, TaskFilter filter, bool snapshot, EventTypes types,
-                std::function<void(const TaskEvent&)> on_event,
-                std::function<void(Status)> on_close, Status read);
+  struct Checking;
+  // Strand only: NOT_FOUND naming the first listed id that names no task
+  // (the store is read for those not in RAM, unless read ahead).
+  Status CheckIds(const TaskFilter& filter);
+  // Strand only: a kSnapshot event per task of the subscription's snapshot.
+  void EmitSnapshot(const TaskFilter& filter,
+                    const std::function<void(const TaskEvent&)>& on_event);
   // Strand only: runs `then` once the store reads of those `ids` that are
   // only in the store were made on an io thread (the table answers from
   // them while `then` runs), or at once when there are none. `then` gets
@@ -181,10 +189,12 @@ class TaskManager {
   std::atomic<uint64_t> next_handle_{1};
   TaskDriver driver_;
   Intake intake_;
-  // Strand only: subscriptions whose listed ids are being read (true once
-  // unsubscribed), and the snapshot pages asked for meanwhile.
-  std::unordered_map<uint64_t, bool> checking_;
-  std::vector<std::function<void()>> waiting_pages_;
+  // Strand only: the subscriptions whose listed ids are being read, by
+  // number, and the snapshot pages asked for meanwhile, each with the
+  // newest check it waits for.
+  uint64_t check_seq_ = 0;
+  std::set<uint64_t> checks_;
+  std::deque<std::pair<uint64_t, std::function<void()>>> waiting_pages_;
 };
 
 }  // namespace taskd

@@ -61,6 +61,7 @@ Task TaskTable::Remove(Map::iterator it) {
 bool TaskTable::Evict(Map::iterator it, int64_t expire_ns, bool released) {
   if (!released && !outside_reads_.empty()) {
     waiting_evictions_.emplace_back(++tickets_, it->first);
+    waiting_keys_.insert(it->first);
     return false;
   }
   const Task& t = it->second.task;
@@ -97,6 +98,7 @@ std::vector<uint64_t> TaskTable::EndOutsideRead(uint64_t ticket) {
   std::vector<uint64_t> evict;
   while (!waiting_evictions_.empty() && waiting_evictions_.front().first < oldest) {
     evict.push_back(waiting_evictions_.front().second);
+    waiting_keys_.erase(waiting_evictions_.front().second);
     waiting_evictions_.pop_front();
   }
   return evict;
@@ -179,7 +181,9 @@ std::vector<uint64_t> TaskTable::OnlyInStore(const std::vector<std::string>& ids
   if (!evict_) return keys;
   for (const auto& id : ids) {
     auto key = TaskIdNumber(id);
-    if (key && !tasks_.count(*key) && !IsDeleting(*key)) keys.push_back(*key);
+    if (key && !IsDeleting(*key) && (!tasks_.count(*key) || LeavingRam(*key))) {
+      keys.push_back(*key);
+    }
   }
   return keys;
 }

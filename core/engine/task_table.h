@@ -14,7 +14,8 @@
 // caller's thread — for SQLite short indexed lookups, and at most
 // kListScanRows rows per List call — unless they were made ahead: by key
 // or request_id (Using), as a submit, a List or a watch by ids does, or a
-// List's scan (ReadEndedAhead). The manager makes every read ahead.
+// List's scan (ReadEndedAhead). The manager makes every read ahead, but
+// those of recovery in Start(), before it serves.
 //
 // Threading: not thread-safe; the manager calls it on its strand only.
 #pragma once
@@ -135,7 +136,8 @@ class TaskTable {
     Status status;
   };
   // The keys of those `ids` a read would look up in the store: valid ids,
-  // not in RAM, not being deleted (none when !evicts()).
+  // not being deleted, not in RAM or about to leave it (LeavingRam); none
+  // when !evicts().
   std::vector<uint64_t> OnlyInStore(const std::vector<std::string>& ids) const;
   // Whether List(request) scans the store (else it reads RAM, and the
   // store only by key for listed ids).
@@ -151,6 +153,10 @@ class TaskTable {
   // stream of overlapping reads does not hold evictions for long).
   uint64_t BeginOutsideRead();
   std::vector<uint64_t> EndOutsideRead(uint64_t ticket);
+  // A finished task in RAM whose eviction waits for a read begun earlier:
+  // it may leave RAM while a read begun now is out, so that read must not
+  // count on finding it in RAM (it reads it ahead from the store).
+  bool LeavingRam(uint64_t key) const { return waiting_keys_.count(key) > 0; }
 
   // ---- reads (RAM, else the store)
   // The task with this id as the store has it, when it is not in RAM:
@@ -196,6 +202,7 @@ class TaskTable {
   std::set<uint64_t> outside_reads_;
   std::deque<std::pair<uint64_t, uint64_t>> waiting_evictions_, deleted_while_read_;
   std::unordered_set<uint64_t> deleted_keys_;  // the keys in deleted_while_read_
+  std::unordered_set<uint64_t> waiting_keys_;  // the keys in waiting_evictions_
 };
 
 }  // namespace taskd

@@ -363,6 +363,8 @@ StatusOr<std::shared_ptr<ExecAttempt>> ExecAttempt::Start(Strand strand, ExecLau
     return Status(StatusCode::kFailedPrecondition, what);
   }
   self->pid_ = pid;
+  // Read here: once the exit watch is armed, another thread may reap it.
+  self->ref_ = RefOf(pid);
   // The child holds the write ends now; ours must close so EOF arrives.
   out->write.reset();
   err->write.reset();

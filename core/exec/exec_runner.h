@@ -73,6 +73,9 @@ class Process {
  public:
   virtual ~Process() = default;
   virtual pid_t pid() const = 0;
+  // Its identity, taken before it could be reaped; nullopt when unknown
+  // (the caller may then take it from pid()).
+  virtual std::optional<ProcessRef> ref() const { return std::nullopt; }
   // Sends `sig` to the process's whole group (grandchildren included).
   virtual void SignalGroup(int sig) = 0;
 };
@@ -82,9 +85,9 @@ class Process {
 class Spawner {
  public:
   virtual ~Spawner() = default;
-  // Starts `launch`; reports output, progress and the exit through its
-  // callbacks on `strand`. A missing or non-executable program or a bad cwd
-  // is returned as an error with the OS error text; nothing runs then.
+  // Starts `launch`; reports progress and the exit through its callbacks,
+  // on `strand` (the output goes to the log files, off it). A missing or non-executable program or
+  // a bad cwd is returned as an error with the OS error text; nothing runs then.
   virtual StatusOr<std::shared_ptr<Process>> Spawn(Strand strand, ExecLaunch launch) = 0;
 };
 Spawner& PosixSpawner();
@@ -95,6 +98,7 @@ class ExecAttempt final : public Process, public std::enable_shared_from_this<Ex
   ~ExecAttempt() override;
 
   pid_t pid() const override { return pid_; }
+  std::optional<ProcessRef> ref() const override { return ref_; }
   void SignalGroup(int sig) override;
 
   // Tests only: a wake-up of the exit watcher as if the pidfd were readable,
@@ -112,6 +116,7 @@ class ExecAttempt final : public Process, public std::enable_shared_from_this<Ex
 
   std::unique_ptr<Impl> impl_;
   pid_t pid_ = -1;
+  std::optional<ProcessRef> ref_;  // set in Start(), before the exit can be reaped
 };
 
 }  // namespace taskd

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <future>
@@ -98,6 +99,7 @@ class CountingStore final : public ForwardingStore {
 
 // Counts the reads (Read, ReadByRequestId, ReadEnded) made on a given
 // strand and off it: to show which reads a call keeps off the manager strand.
+// HoldReads() makes reads wait (bounded) until ReleaseReads().
 class StrandWatchingStore final : public ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
@@ -120,9 +122,34 @@ class StrandWatchingStore final : public ForwardingStore {
   }
   int on_strand() const { return on_strand_.load(); }
   int off_strand() const { return off_strand_.load(); }
+  void HoldReads() {
+    std::lock_guard lock(mu_);
+    hold_ = true;
+  }
+  void ReleaseReads() {
+    {
+      std::lock_guard lock(mu_);
+      hold_ = false;
+    }
+    cv_.notify_all();
+  }
+  // Waits (bounded) until a read is held; false when none came.
+  bool AwaitHeldRead() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return held_ > 0; });
+  }
 
  private:
   void Count() {
+    {
+      std::unique_lock lock(mu_);
+      if (hold_) {
+        ++held_;
+        cv_.notify_all();
+        cv_.wait_for(lock, std::chrono::seconds(30), [&] { return !hold_; });
+        --held_;
+      }
+    }
     if (on_strand_fn_ && on_strand_fn_()) {
       ++on_strand_;
     } else {
@@ -131,6 +158,10 @@ class StrandWatchingStore final : public ForwardingStore {
   }
   std::function<bool()> on_strand_fn_;
   std::atomic<int> on_strand_{0}, off_strand_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  int held_ = 0;
 };
 
 // Forwards to another store, but can hold writes back and release them one

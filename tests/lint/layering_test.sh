@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The layering rule of ARCHITECTURE.md, checked on the includes: a file may
 # include taskd headers only from the folders its own folder may depend on.
-# Every target's include path is the source root, so the compiler alone
-# would not stop, say, the store from including the engine; this does.
+# The build enforces it too (each target's include path holds only its own
+# folder: taskd_headers in cmake/TaskdOptions.cmake), but only for what a
+# target compiles; this also covers a header its own target never includes.
 # Usage: layering_test.sh SOURCE_DIR
 set -euo pipefail
 cd "$1"

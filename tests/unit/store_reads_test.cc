@@ -208,5 +208,36 @@ TEST_F(StoreReadsTest, ExpiryReadsTheRowForADeleteEventOffTheStrand) {
   EXPECT_GE(store_->off_strand(), off_strand + 2);  // the get, the expiring row
 }
 
+// While a watch by ids waits for its reads, an event on a listed task in
+// RAM is held for it, not lost: it arrives once the reads are back.
+TEST_F(StoreReadsTest, AWatchByIdsMissesNoEventWhileItsTasksAreRead) {
+  Task done = h_->Finished(Exec({"true"}));
+  auto running = h_->Submit(Exec({"sleep", "30"}));
+  ASSERT_TRUE(running.ok());
+  h_->WaitFor(running->id, [](const Task& t) { return t.state == TaskState::kRunning; });
+
+  TaskFilter filter;
+  filter.ids = {done.id, running->id};
+  std::mutex mu;
+  std::vector<TaskState> seen;
+  std::promise<void> cancelled;
+  store_->HoldReads();
+  h_->m().Subscribe(filter, false, [&](const TaskEvent& e) {
+    std::lock_guard lock(mu);
+    seen.push_back(e.task.state);
+    if (e.task.id == running->id && e.task.state == TaskState::kCancelled) cancelled.set_value();
+  });
+  ASSERT_TRUE(store_->AwaitHeldRead());
+  auto c = h_->Cancel(running->id);  // its events come while the read is held
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(seen.empty()) << "delivered before the check";
+  }
+  store_->ReleaseReads();
+  auto f = cancelled.get_future();
+  testing::Await(f);
+}
+
 }  // namespace
 }  // namespace taskd

@@ -199,6 +199,22 @@ TEST_F(TaskTableOnSqlite, AnEvictionWaitsOnlyForTheReadsBegunBeforeIt) {
   EXPECT_TRUE(table_->EndOutsideRead(r3).empty());
 }
 
+// A task whose eviction waits for an earlier read may leave RAM while a
+// later read is out: the later read reads it ahead like one only in the
+// store, so it never has to read it on the strand.
+TEST_F(TaskTableOnSqlite, ATaskAboutToLeaveRamIsReadAheadToo) {
+  Task t = Finished();
+  WriteSync(*store_, t);
+  ASSERT_TRUE(table_->Insert(t));
+  EXPECT_TRUE(table_->OnlyInStore({t.id}).empty());  // in RAM, and staying
+  const uint64_t read = table_->BeginOutsideRead();
+  EXPECT_FALSE(table_->Evict(table_->Find(t.id), INT64_MAX));
+  EXPECT_TRUE(table_->LeavingRam(TaskKey(t.id)));
+  EXPECT_EQ(table_->OnlyInStore({t.id}), std::vector<uint64_t>{TaskKey(t.id)});
+  EXPECT_EQ(table_->EndOutsideRead(read), std::vector<uint64_t>{TaskKey(t.id)});
+  EXPECT_FALSE(table_->LeavingRam(TaskKey(t.id)));
+}
+
 TEST(TaskTableInRam, InsertRefusesAMalformedOrRepeatedId) {
   MemoryStore store;
   TaskTable table(store);
