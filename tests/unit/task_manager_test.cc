@@ -5,12 +5,21 @@
 #include <fstream>
 
 #include "tests/fakes/manager_harness.h"
+#include "tests/fakes/spawners.h"
 
 namespace taskd {
 namespace {
 
 using namespace std::chrono_literals;
 using namespace testing;  // taskd::testing: the harness and its spec helpers
+
+// Options whose exec tasks run ProgramSpawner's programs, not processes:
+// for the tests about the engine's rules, not the OS.
+ManagerOptions FakePrograms(ManagerOptions o = {}) {
+  static ProgramSpawner spawner;
+  o.spawner = &spawner;
+  return o;
+}
 
 TEST(TaskManager, ExecTrueCompletesWithExitCodeZero) {
   ManagerHarness h;
@@ -184,8 +193,8 @@ TEST(TaskManager, HandlerSeesTimeoutAsCancellation) {
 }
 
 TEST(TaskManager, RetriesCountAttemptsThenExhaust) {
-  ManagerHarness h;
-  TaskSpec spec = Exec({"sh", "-c", "exit 5"});
+  ManagerHarness h(FakePrograms());
+  TaskSpec spec = Exec({"exit", "5"});
   spec.retry.max_attempts = 3;
   spec.retry.initial_backoff = 10ms;
   auto done = h.Wait(h.MustSubmit(spec).id);
@@ -197,11 +206,9 @@ TEST(TaskManager, RetriesCountAttemptsThenExhaust) {
 }
 
 TEST(TaskManager, RetrySucceedsOnALaterAttempt) {
-  ManagerHarness h;
+  ManagerHarness h(FakePrograms());
   auto marker = h.dir() / "attempted";
-  TaskSpec spec = Exec({"sh", "-c",
-                        "if [ -e " + marker.string() + " ]; then exit 0; fi; touch " +
-                            marker.string() + "; exit 1"});
+  TaskSpec spec = Exec({"fails-once", marker.string()});
   spec.retry.max_attempts = 3;
   spec.retry.initial_backoff = 10ms;
   auto done = h.Wait(h.MustSubmit(spec).id);
@@ -213,12 +220,12 @@ TEST(TaskManager, RetrySucceedsOnALaterAttempt) {
 TEST(TaskManager, PriorityOrdersStartsWithinAQueue) {
   ManagerOptions o;
   o.max_running = 1;
-  ManagerHarness h(o);
+  ManagerHarness h(FakePrograms(o));
   auto order = h.dir() / "order";
   Task blocker = h.MustSubmit(Handler("sleep", R"({"seconds": 0.3})"));
   std::vector<std::string> ids;
   for (int p : {1, 5, 3, 5}) {
-    TaskSpec spec = Exec({"sh", "-c", "echo " + std::to_string(p) + " >> " + order.string()});
+    TaskSpec spec = Exec({"append", std::to_string(p), order.string()});
     spec.priority = p;
     spec.name = "p" + std::to_string(p);
     ids.push_back(h.MustSubmit(spec).id);
@@ -229,14 +236,14 @@ TEST(TaskManager, PriorityOrdersStartsWithinAQueue) {
 }
 
 TEST(TaskManager, DependencyChainRunsInOrderAndFailurePropagates) {
-  ManagerHarness h;
+  ManagerHarness h(FakePrograms());
   auto order = h.dir() / "order";
-  TaskSpec a = Exec({"sh", "-c", "sleep 0.1; echo a >> " + order.string()});
+  TaskSpec a = Exec({"append", "a", order.string()});
   Task ta = h.MustSubmit(a);
-  TaskSpec b = Exec({"sh", "-c", "echo b >> " + order.string()});
+  TaskSpec b = Exec({"append", "b", order.string()});
   b.after = {ta.id};
   Task tb = h.MustSubmit(b);
-  TaskSpec c = Exec({"sh", "-c", "exit 1"});
+  TaskSpec c = Exec({"exit", "1"});
   c.after = {tb.id};
   Task tc = h.MustSubmit(c);
   TaskSpec d = Exec({"true"});
@@ -257,7 +264,7 @@ TEST(TaskManager, DependencyChainRunsInOrderAndFailurePropagates) {
 }
 
 TEST(TaskManager, RequestIdReturnsTheFirstTask) {
-  ManagerHarness h;
+  ManagerHarness h(FakePrograms());
   Task a = *h.Submit(Exec({"true"}), "req-1");
   Task b = *h.Submit(Exec({"false"}), "req-1");
   EXPECT_EQ(a.id, b.id);
@@ -269,7 +276,7 @@ TEST(TaskManager, PendingLimitIsResourceExhausted) {
   ManagerOptions o;
   o.max_running = 1;
   o.max_pending = 2;
-  ManagerHarness h(o);
+  ManagerHarness h(FakePrograms(o));
   Task running = h.MustSubmit(Handler("sleep", R"({"seconds": 30})"));
   h.WaitFor(running.id, [](const Task& t) { return t.state == TaskState::kRunning; });
   ASSERT_TRUE(h.Submit(Exec({"true"})).ok());
@@ -281,7 +288,7 @@ TEST(TaskManager, PendingLimitIsResourceExhausted) {
 }
 
 TEST(TaskManager, TtlDeletesTaskAndLogs) {
-  ManagerHarness h;
+  ManagerHarness h(FakePrograms());
   TaskSpec spec = Exec({"echo", "hello"});
   spec.ttl = 200ms;
   Task t = h.MustSubmit(spec);
