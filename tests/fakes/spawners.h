@@ -6,6 +6,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +40,7 @@ class FailingSpawner final : public Spawner {
 //   echo WORDS...        the words, a line, to the task's stdout log
 //   append LINE FILE     LINE, a line, appended to FILE
 //   fails-once MARKER    exit 1 and create MARKER; exit 0 once it exists
+//   hold                 runs until ReleaseHeld() (exit 0) or a signal (killed by it)
 class ProgramSpawner final : public Spawner {
  public:
   using Program = std::function<int(const std::vector<std::string>& argv, const ExecLaunch&)>;
@@ -63,6 +66,13 @@ class ProgramSpawner final : public Spawner {
   }
   StatusOr<std::shared_ptr<Process>> Spawn(Strand strand, ExecLaunch launch) override {
     const auto& argv = launch.action->argv;
+    if (argv.at(0) == "hold") {
+      auto p = std::make_shared<HeldProcess>(strand, std::move(launch.on_exit));
+      std::lock_guard lock(mu_);
+      held_.push_back(p);
+      ++spawned;
+      return std::shared_ptr<Process>(p);
+    }
     auto it = programs_.find(argv.at(0));
     if (it == programs_.end()) {
       return Status(StatusCode::kFailedPrecondition, "'" + argv[0] + "': no such fake program");
@@ -73,9 +83,39 @@ class ProgramSpawner final : public Spawner {
     ++spawned;
     return std::shared_ptr<Process>(std::make_shared<FakeProcess>());
   }
+  // Ends every `hold` program still running, with exit code 0.
+  void ReleaseHeld() {
+    std::vector<std::weak_ptr<HeldProcess>> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& w : held) {
+      if (auto p = w.lock()) p->Exit(0, std::nullopt);
+    }
+  }
   std::atomic<int> spawned{0};
 
  private:
+  class HeldProcess final : public Process {
+   public:
+    HeldProcess(Strand strand, std::function<void(ExecOutcome)> on_exit)
+        : strand_(std::move(strand)), on_exit_(std::move(on_exit)) {}
+    pid_t pid() const override { return 0x7ffffff1; }
+    void SignalGroup(int sig) override { Exit(std::nullopt, sig); }
+    void Exit(std::optional<int> code, std::optional<int> signal) {
+      if (exited_.exchange(true)) return;
+      ExecOutcome o;
+      o.exit_code = code;
+      o.signal = signal;
+      asio::post(strand_, [on_exit = on_exit_, o] { on_exit(o); });
+    }
+
+   private:
+    Strand strand_;
+    std::function<void(ExecOutcome)> on_exit_;
+    std::atomic<bool> exited_{false};
+  };
   // No process: nothing to signal. Its pid is past any pid_max, so no
   // lookup in /proc finds a real process by it.
   class FakeProcess final : public Process {
@@ -84,6 +124,8 @@ class ProgramSpawner final : public Spawner {
     void SignalGroup(int) override {}
   };
   std::map<std::string, Program> programs_;
+  std::mutex mu_;
+  std::vector<std::weak_ptr<HeldProcess>> held_;
 };
 
 }  // namespace taskd::testing

@@ -15,9 +15,12 @@ using namespace testing;  // taskd::testing: the harness and its spec helpers
 
 // Options whose exec tasks run ProgramSpawner's programs, not processes:
 // for the tests about the engine's rules, not the OS.
-ManagerOptions FakePrograms(ManagerOptions o = {}) {
+ProgramSpawner& Programs() {
   static ProgramSpawner spawner;
-  o.spawner = &spawner;
+  return spawner;
+}
+ManagerOptions FakePrograms(ManagerOptions o = {}) {
+  o.spawner = &Programs();
   return o;
 }
 
@@ -222,7 +225,9 @@ TEST(TaskManager, PriorityOrdersStartsWithinAQueue) {
   o.max_running = 1;
   ManagerHarness h(FakePrograms(o));
   auto order = h.dir() / "order";
-  Task blocker = h.MustSubmit(Handler("sleep", R"({"seconds": 0.3})"));
+  // Holds the one slot until every other task is queued.
+  Task blocker = h.MustSubmit(Exec({"hold"}));
+  h.WaitFor(blocker.id, [](const Task& t) { return t.state == TaskState::kRunning; });
   std::vector<std::string> ids;
   for (int p : {1, 5, 3, 5}) {
     TaskSpec spec = Exec({"append", std::to_string(p), order.string()});
@@ -230,6 +235,7 @@ TEST(TaskManager, PriorityOrdersStartsWithinAQueue) {
     spec.name = "p" + std::to_string(p);
     ids.push_back(h.MustSubmit(spec).id);
   }
+  Programs().ReleaseHeld();
   for (const auto& id : ids) ASSERT_TRUE(h.Wait(id).ok());
   EXPECT_EQ(ReadFile(order), "5\n5\n3\n1\n");
   (void)blocker;
