@@ -372,7 +372,10 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
         if (on_close) on_close(std::move(s));
         return;
       }
-      if (snapshot) EmitSnapshot(filter, on_event);
+      if (Status s = snapshot ? EmitSnapshot(filter, on_event) : OkStatus(); !s.ok()) {
+        if (on_close) on_close(std::move(s));
+        return;
+      }
       driver_.events().Add(handle, std::move(filter), std::move(on_event), std::move(on_close),
                            types);
       return;
@@ -402,12 +405,12 @@ uint64_t TaskManager::Subscribe(TaskFilter filter, bool snapshot,
       checks_.erase(seq);
       if (!st->closed && driver_.events().Has(handle)) {  // not unsubscribed meanwhile
         if (read.ok()) read = CheckIds(filter);
+        // The snapshot is newer than what it held.
+        if (read.ok() && snapshot) read = EmitSnapshot(filter, st->on_event);
         if (!read.ok()) {
           driver_.events().Remove(handle);
           if (on_close) on_close(std::move(read));
-        } else if (snapshot) {
-          EmitSnapshot(filter, st->on_event);  // newer than what it held
-        } else {
+        } else if (!snapshot) {
           for (const auto& h : st->held)
             st->on_event(TaskEvent{h.type, h.task, h.time, h.sequence});
         }
@@ -438,19 +441,16 @@ Status TaskManager::CheckIds(const TaskFilter& filter) {
   return OkStatus();
 }
 
-void TaskManager::EmitSnapshot(const TaskFilter& filter,
-                               const std::function<void(const TaskEvent&)>& on_event) {
+Status TaskManager::EmitSnapshot(const TaskFilter& filter,
+                                 const std::function<void(const TaskEvent&)>& on_event) {
   driver_.OnStrand("EmitSnapshot");
   const WallTime now = clock_.WallNow();
   ListRequest page{filter, 1024, ""};
   for (;;) {
     auto got = table().Snapshot(page);
-    if (!got.ok()) {
-      spdlog::error("subscription snapshot: {}", got.status().message());
-      return;
-    }
+    if (!got.ok()) return got.status();
     for (const Task& t : got->tasks) on_event(TaskEvent{TaskEvent::Type::kSnapshot, t, now});
-    if (got->last_id.empty()) return;
+    if (got->last_id.empty()) return OkStatus();
     page.start_after = std::move(got->last_id);
   }
 }

@@ -171,9 +171,10 @@ class TaskManager {
   // Strand only: NOT_FOUND naming the first listed id that names no task
   // (the store is read for those not in RAM, unless read ahead).
   Status CheckIds(const TaskFilter& filter);
-  // Strand only: a kSnapshot event per task of the subscription's snapshot.
-  void EmitSnapshot(const TaskFilter& filter,
-                    const std::function<void(const TaskEvent&)>& on_event);
+  // Strand only: a kSnapshot event per task of the subscription's snapshot;
+  // the error of a read that failed (the subscription then ends with it).
+  Status EmitSnapshot(const TaskFilter& filter,
+                      const std::function<void(const TaskEvent&)>& on_event);
   // Strand only: runs `then` once the store reads of those `ids` that are
   // only in the store were made on an io thread (the table answers from
   // them while `then` runs), or at once when there are none. `then` gets
