@@ -2,9 +2,12 @@
 // transport allows, measured in the same run. The floor is a bare echo
 // server on gRPC's callback API, built from the same toolchain and served on
 // the same transport (a unix socket in a temp dir); the same client code
-// (generated stubs) calls both. Each scenario runs against the echo server,
+// (generated stubs) calls both. What taskd adds on that transport is part of
+// what it costs: its own accept loop (connections handed to gRPC by fd),
+// the metrics interceptor, auth, parsing, the engine. Each scenario runs against the echo server,
 // taskd with the memory store and taskd with the SQLite store, alternating,
-// for --rounds rounds; the table shows medians. taskd runs in this process
+// for --rounds rounds, the order rotated each round; the table shows
+// medians. Failed calls are counted apart, never as results. taskd runs in this process
 // (taskd::server::Server, as the daemon's main does), so both servers share
 // the machine with their clients alike.
 //
@@ -24,6 +27,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -57,13 +61,19 @@ fs::path TempDir(const std::string& name) {
   return d;
 }
 
+// Nearest rank: the smallest value with at least p of them at or below it.
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  return v[i];
+  const auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(v.size())));
+  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
 }
-double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 // The floor: answers SubmitTask with a task at once, as cheaply as the
 // callback API allows.
@@ -163,7 +173,10 @@ Run SubmitLoad(const std::string& address, int callers, int channels, int calls)
         ctx.set_deadline(std::chrono::system_clock::now() + 30s);
         v1::Task resp;
         auto t0 = Clock::now();
-        if (!stub.SubmitTask(&ctx, req, &resp).ok()) ++failed;
+        if (!stub.SubmitTask(&ctx, req, &resp).ok()) {
+          ++failed;  // not a result: neither a latency nor a call counted
+          continue;
+        }
         mine.push_back(Micros(Clock::now() - t0));
       }
     });
@@ -173,7 +186,7 @@ Run SubmitLoad(const std::string& address, int callers, int channels, int calls)
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   Run r;
-  r.calls_per_s = static_cast<double>(callers) * calls / secs;
+  r.calls_per_s = static_cast<double>(all.size()) / secs;
   r.p50_us = Percentile(all, 0.5);
   r.p99_us = Percentile(all, 0.99);
   r.failed = failed.load();
@@ -227,12 +240,15 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::warn);
   const std::vector<std::string> kinds = {"echo", "memory", "sqlite"};
-  // scenario -> target -> figures, each round alternating the targets.
-  std::map<std::string, std::map<std::string, Figures>> got;
+  // The durable floor first, before any server has written to the disk.
   std::vector<double> fsync;
+  for (int round = 0; round < rounds; ++round) fsync.push_back(FdatasyncP50(200));
+  // scenario -> target -> figures. Each round runs every target, in an order
+  // rotated by one each round, so no target always follows the same one.
+  std::map<std::string, std::map<std::string, Figures>> got;
   for (int round = 0; round < rounds; ++round) {
-    fsync.push_back(FdatasyncP50(200));
-    for (const auto& kind : kinds) {
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      const std::string& kind = kinds[(k + static_cast<size_t>(round)) % kinds.size()];
       Target target(kind);
       got["submit_x1"][kind].Add(SubmitLoad(target.address(), 1, 1, calls));
       got["submit_x16"][kind].Add(SubmitLoad(target.address(), 16, 4, calls / 4));
@@ -267,6 +283,10 @@ int main(int argc, char** argv) {
     double value, limit;
     bool at_least;
   };
+  int failed = 0;
+  for (auto& [scenario, by_kind] : got) {
+    for (auto& [kind, f] : by_kind) failed += f.failed;
+  }
   const double fs50 = Median(fsync);
   std::vector<Check> checks = {
       {"submit_x16 memory / echo calls/s",
@@ -277,9 +297,12 @@ int main(int argc, char** argv) {
        p50("submit_x1", "echo") + 1.5 * fs50, false},
   };
   for (const auto& c : checks) {
-    const bool met = c.at_least ? c.value >= c.limit : c.value <= c.limit;
+    const bool met = failed == 0 && (c.at_least ? c.value >= c.limit : c.value <= c.limit);
     std::printf("%-62s %8.2f  target %s %.2f  %s\n", c.what.c_str(), c.value,
-                c.at_least ? ">=" : "<=", c.limit, met ? "met" : "MISSED");
+                c.at_least ? ">=" : "<=", c.limit,
+                failed > 0 ? "NOT MEASURED (calls failed)"
+                : met      ? "met"
+                           : "MISSED");
     out["targets"].push_back(
         {{"what", c.what}, {"value", c.value}, {"limit", c.limit}, {"met", met}});
   }

@@ -64,10 +64,8 @@ AttemptRunner::Started AttemptRunner::Start(const Task& t, RunningAttempt& run,
     return started;
   }
   run.exec = std::move(spawned).value();
-  if (want_process_ref) {
-    started.process = run.exec->ref();
-    if (!started.process) started.process = RefOf(run.exec->pid());
-  }
+  // Taken by the spawner before the exit could be reaped (none: unknown).
+  if (want_process_ref) started.process = run.exec->ref();
   return started;
 }
 

@@ -61,7 +61,7 @@ Task TaskTable::Remove(Map::iterator it) {
 bool TaskTable::Evict(Map::iterator it, int64_t expire_ns, bool released) {
   if (!released && !outside_reads_.empty()) {
     waiting_evictions_.emplace_back(++tickets_, it->first);
-    waiting_keys_.insert(it->first);
+    ++waiting_keys_[it->first];
     return false;
   }
   const Task& t = it->second.task;
@@ -98,7 +98,9 @@ std::vector<uint64_t> TaskTable::EndOutsideRead(uint64_t ticket) {
   std::vector<uint64_t> evict;
   while (!waiting_evictions_.empty() && waiting_evictions_.front().first < oldest) {
     evict.push_back(waiting_evictions_.front().second);
-    waiting_keys_.erase(waiting_evictions_.front().second);
+    if (auto w = waiting_keys_.find(waiting_evictions_.front().second); --w->second == 0) {
+      waiting_keys_.erase(w);
+    }
     waiting_evictions_.pop_front();
   }
   return evict;

@@ -202,7 +202,8 @@ class TaskTable {
   std::set<uint64_t> outside_reads_;
   std::deque<std::pair<uint64_t, uint64_t>> waiting_evictions_, deleted_while_read_;
   std::unordered_set<uint64_t> deleted_keys_;  // the keys in deleted_while_read_
-  std::unordered_set<uint64_t> waiting_keys_;  // the keys in waiting_evictions_
+  // The keys in waiting_evictions_, each with how often it is there.
+  std::unordered_map<uint64_t, int> waiting_keys_;
 };
 
 }  // namespace taskd

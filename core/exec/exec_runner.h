@@ -73,8 +73,7 @@ class Process {
  public:
   virtual ~Process() = default;
   virtual pid_t pid() const = 0;
-  // Its identity, taken before it could be reaped; nullopt when unknown
-  // (the caller may then take it from pid()).
+  // Its identity, taken before it could be reaped; nullopt when unknown.
   virtual std::optional<ProcessRef> ref() const { return std::nullopt; }
   // Sends `sig` to the process's whole group (grandchildren included).
   virtual void SignalGroup(int sig) = 0;

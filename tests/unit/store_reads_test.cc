@@ -218,25 +218,31 @@ TEST_F(StoreReadsTest, AWatchByIdsMissesNoEventWhileItsTasksAreRead) {
 
   TaskFilter filter;
   filter.ids = {done.id, running->id};
-  std::mutex mu;
-  std::vector<TaskState> seen;
-  std::promise<void> cancelled;
+  // Shared with the callback: it may outlive an early return of the test.
+  struct Seen {
+    std::mutex mu;
+    std::vector<TaskState> states;
+    std::promise<void> cancelled;
+  };
+  auto seen = std::make_shared<Seen>();
   store_->HoldReads();
-  h_->m().Subscribe(filter, false, [&](const TaskEvent& e) {
-    std::lock_guard lock(mu);
-    seen.push_back(e.task.state);
-    if (e.task.id == running->id && e.task.state == TaskState::kCancelled) cancelled.set_value();
+  uint64_t handle = h_->m().Subscribe(filter, false, [seen, id = running->id](const TaskEvent& e) {
+    std::lock_guard lock(seen->mu);
+    seen->states.push_back(e.task.state);
+    if (e.task.id == id && e.task.state == TaskState::kCancelled) seen->cancelled.set_value();
   });
-  ASSERT_TRUE(store_->AwaitHeldRead());
+  const bool held = store_->AwaitHeldRead();
   auto c = h_->Cancel(running->id);  // its events come while the read is held
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
   {
-    std::lock_guard lock(mu);
-    EXPECT_TRUE(seen.empty()) << "delivered before the check";
+    std::lock_guard lock(seen->mu);
+    EXPECT_TRUE(seen->states.empty()) << "delivered before the check";
   }
   store_->ReleaseReads();
-  auto f = cancelled.get_future();
+  ASSERT_TRUE(held);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto f = seen->cancelled.get_future();
   testing::Await(f);
+  h_->m().Unsubscribe(handle);
 }
 
 }  // namespace
