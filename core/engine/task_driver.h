@@ -91,6 +91,19 @@ class TaskDriver {
   // The read made ahead with this ticket (TaskTable::BeginOutsideRead) is
   // back: evicts what waited for it.
   void EndOutsideRead(uint64_t ticket);
+  // Runs `work` (store reads) on an io thread, then `then(its result)` on
+  // the strand, holding a ticket from now until `then` has run, so the
+  // result is good as reads made on the strand would be.
+  template <typename Work, typename Then>
+  void ReadOffStrand(Work work, Then then) {
+    OnStrand("ReadOffStrand");
+    const uint64_t ticket = table_.BeginOutsideRead();
+    RunOffStrand(strand_, std::move(work),
+                 [this, ticket, then = std::move(then)](auto result) mutable {
+                   then(std::move(result));
+                   EndOutsideRead(ticket);
+                 });
+  }
   // Stops admitting and claiming; ends waits and watches; stops what runs
   // (its grace capped at options.shutdown_grace). `done` runs once nothing runs.
   void Shutdown(std::function<void()> done);

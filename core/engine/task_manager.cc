@@ -154,14 +154,10 @@ void TaskManager::List(ListRequest request, Callback<ListResult> done) {
     if (!table().ScansStore(request)) return ListOrSnapshot(std::move(request), false, done);
     // The scan of finished tasks runs on an io thread; the page is merged
     // with RAM back here.
-    const uint64_t ticket = table().BeginOutsideRead();
-    RunOffStrand(
-        strand_, [this, request] { return TaskTable::ReadEndedAhead(store_, request); },
-        [this, ticket, request, done = std::move(done)](TaskTable::EndedAhead ahead) {
-          auto page = table().List(request, &ahead);
-          driver_.EndOutsideRead(ticket);
-          done(std::move(page));
-        });
+    driver_.ReadOffStrand([this, request] { return TaskTable::ReadEndedAhead(store_, request); },
+                          [this, request, done = std::move(done)](TaskTable::EndedAhead ahead) {
+                            done(table().List(request, &ahead));
+                          });
   });
 }
 
@@ -195,18 +191,13 @@ void TaskManager::WithIdsRead(const std::vector<std::string>& ids,
   StoreReads reads;
   reads.keys = table().OnlyInStore(ids);
   if (reads.empty()) return then(OkStatus());
-  // Deletions that commit meanwhile stay known (BeginOutsideRead), so the
+  // Deletions that commit meanwhile stay known (the read's ticket), so the
   // reads hold for every key that is not being, or was not, deleted.
-  const uint64_t ticket = table().BeginOutsideRead();
-  RunOffStrand(
-      strand_, [this, reads = std::move(reads)] { return ReadAhead(store_, reads); },
-      [this, ticket, then = std::move(then)](TaskTable::Prefetched got) {
-        {
-          TaskTable::Using ahead(table(), &got);
-          then(got.status);
-        }
-        driver_.EndOutsideRead(ticket);
-      });
+  driver_.ReadOffStrand([this, reads = std::move(reads)] { return ReadAhead(store_, reads); },
+                        [this, then = std::move(then)](TaskTable::Prefetched got) {
+                          TaskTable::Using ahead(table(), &got);
+                          then(got.status);
+                        });
 }
 
 // ---------------------------------------------------------------- cancel
