@@ -222,26 +222,25 @@ grpc::Status Client::ReadLogs(const v1::ReadTaskLogsRequest& request,
 
 grpc::Status Client::Watch(const v1::WatchTasksRequest& request,
                            const std::function<bool(const v1::TaskEvent&)>& on_event) {
-  grpc::ClientContext ctx;
-  Prepare(ctx, false);
-  auto reader = stub_->WatchTasks(&ctx, request);
+  auto watch = Watch(request);
   v1::TaskEvent event;
-  while (reader->Read(&event)) {
+  while (watch->Next(&event)) {
     if (!on_event(event)) {
-      ctx.TryCancel();
-      while (reader->Read(&event)) {
-      }
+      watch->Cancel();
       break;
     }
   }
-  return reader->Finish();
+  return watch->Finish();
 }
 
 std::unique_ptr<Client::TaskWatch> Client::Watch(const v1::WatchTasksRequest& request) {
-  std::unique_ptr<TaskWatch> watch(new TaskWatch());
-  Prepare(watch->ctx_, false);
-  watch->reader_ = stub_->WatchTasks(&watch->ctx_, request);
-  return watch;
+  return std::unique_ptr<TaskWatch>(new TaskWatch(*this, request));
+}
+
+Client::TaskWatch::TaskWatch(const Client& client, const v1::WatchTasksRequest& request)
+    : client_(client), request_(request) {
+  client_.Prepare(ctx_, false);
+  batches_ = client_.stub_->WatchTasksBatched(&ctx_, request_);
 }
 
 Client::TaskWatch::~TaskWatch() {
@@ -251,18 +250,53 @@ Client::TaskWatch::~TaskWatch() {
   }
 }
 
-bool Client::TaskWatch::Next(v1::TaskEvent* event) { return !finished_ && reader_->Read(event); }
+void Client::TaskWatch::FallBack() {
+  std::lock_guard l(mu_);
+  v1_ctx_ = std::make_unique<grpc::ClientContext>();
+  client_.Prepare(*v1_ctx_, false);
+  if (cancelled_) v1_ctx_->TryCancel();
+  events_ = client_.stub_->WatchTasks(v1_ctx_.get(), request_);
+}
 
-void Client::TaskWatch::Cancel() { ctx_.TryCancel(); }
+bool Client::TaskWatch::Next(v1::TaskEvent* event) {
+  if (finished_) return false;
+  if (!events_) {
+    while (next_ >= batch_.events_size()) {
+      if (!batches_->Read(&batch_)) {
+        // Finish needs every message read first: there are none left.
+        status_ = batches_->Finish();
+        if (got_batch_ || status_.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
+          finished_ = true;
+          return false;
+        }
+        FallBack();
+        break;
+      }
+      got_batch_ = true;
+      next_ = 0;
+    }
+    if (!events_) {
+      event->Swap(batch_.mutable_events(next_++));
+      return true;
+    }
+  }
+  if (events_->Read(event)) return true;
+  status_ = events_->Finish();
+  finished_ = true;
+  return false;
+}
+
+void Client::TaskWatch::Cancel() {
+  std::lock_guard l(mu_);
+  cancelled_ = true;
+  ctx_.TryCancel();
+  if (v1_ctx_) v1_ctx_->TryCancel();
+}
 
 grpc::Status Client::TaskWatch::Finish() {
-  if (!finished_) {
-    // Finish needs every message read first.
-    v1::TaskEvent drain;
-    while (reader_->Read(&drain)) {
-    }
-    status_ = reader_->Finish();
-    finished_ = true;
+  // Finish needs every message read first (Next finishes the call at the end).
+  v1::TaskEvent drain;
+  while (Next(&drain)) {
   }
   return status_;
 }

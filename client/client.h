@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,7 +79,9 @@ class Client {
                         const std::function<void(const v1::LogChunk&)>& on_chunk);
   // Streams events to `on_event` until the stream ends (with ids: once all
   // are terminal) or `on_event` returns false (then the call is cancelled
-  // and CANCELLED returned).
+  // and CANCELLED returned). Over WatchTasksBatched, several events per
+  // message, so a watch keeps up with a busy daemon; against a taskd too old
+  // to have it (UNIMPLEMENTED before any event), over WatchTasks.
   grpc::Status Watch(const v1::WatchTasksRequest& request,
                      const std::function<bool(const v1::TaskEvent&)>& on_event);
   // The same stream as an iterator:
@@ -125,9 +128,22 @@ class Client::TaskWatch {
 
  private:
   friend class Client;
-  TaskWatch() = default;
+  TaskWatch(const Client& client, const v1::WatchTasksRequest& request);
+  // Opens a WatchTasks call (one event per message) in place of the batched
+  // one, which the server does not have.
+  void FallBack();
+
+  const Client& client_;
+  v1::WatchTasksRequest request_;  // kept for FallBack
+  std::mutex mu_;                  // guards the contexts' creation against Cancel
+  bool cancelled_ = false;         // guarded by mu_
   grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReader<v1::TaskEvent>> reader_;
+  std::unique_ptr<grpc::ClientReader<v1::TaskEventBatch>> batches_;
+  v1::TaskEventBatch batch_;  // the last batch read, handed out from `next_`
+  int next_ = 0;
+  bool got_batch_ = false;
+  std::unique_ptr<grpc::ClientContext> v1_ctx_;
+  std::unique_ptr<grpc::ClientReader<v1::TaskEvent>> events_;  // after FallBack
   bool finished_ = false;
   grpc::Status status_;
 };

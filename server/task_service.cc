@@ -125,10 +125,18 @@ TaskServiceImpl::Unary TaskServiceImpl::GetServerInfo(Ctx* ctx, const Bytes* req
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchTasks(Ctx* ctx,
                                                                         const Bytes* req) {
+  return Watch(ctx, req, /*batched=*/false);
+}
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::WatchTasksBatched(Ctx* ctx,
+                                                                               const Bytes* req) {
+  return Watch(ctx, req, /*batched=*/true);
+}
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::Watch(Ctx* ctx, const Bytes* req,
+                                                                   bool batched) {
   if (auto s = Authenticate(ctx); !s.ok()) return new FailedStream(s);
   v1::WatchTasksRequest request;
   if (auto s = ParseCallRequest(*req, &request); !s.ok()) return new FailedStream(s);
-  return NewWatcher(watch_hub_, request);
+  return NewWatcher(watch_hub_, request, batched);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TaskServiceImpl::ReadTaskLogs(Ctx* ctx,

@@ -31,18 +31,20 @@ using RawTaskService = v1::TaskService::WithRawCallbackMethod_SubmitTask<
                     v1::TaskService::WithRawCallbackMethod_CancelTask<
                         v1::TaskService::WithRawCallbackMethod_WaitTask<
                             v1::TaskService::WithRawCallbackMethod_WatchTasks<
-                                v1::TaskService::WithRawCallbackMethod_ReportProgress<
-                                    v1::TaskService::WithRawCallbackMethod_ReadTaskLogs<
-                                        v1::TaskService::WithRawCallbackMethod_DeleteTask<
-                                            v1::TaskService::WithRawCallbackMethod_GetServerInfo<
-                                                v1::TaskService::Service>>>>>>>>>>>>;
+                                v1::TaskService::WithRawCallbackMethod_WatchTasksBatched<
+                                    v1::TaskService::WithRawCallbackMethod_ReportProgress<
+                                        v1::TaskService::WithRawCallbackMethod_ReadTaskLogs<
+                                            v1::TaskService::WithRawCallbackMethod_DeleteTask<
+                                                v1::TaskService::
+                                                    WithRawCallbackMethod_GetServerInfo<
+                                                        v1::TaskService::Service>>>>>>>>>>>>>;
 
 class TaskServiceImpl final : public RawTaskService {
  public:
   // `token`: callers over TCP must send "authorization: Bearer TOKEN";
   // empty: no token. Unix socket callers never need one: `connections`
   // tells which connections came through one (see listener.h).
-  // `max_watchers`: WatchTasks streams open at once (one more is
+  // `max_watchers`: WatchTasks and WatchTasksBatched streams open at once (one more is
   // RESOURCE_EXHAUSTED).
   TaskServiceImpl(TaskManager& manager, ServiceInfo info, std::string token = "",
                   const ConnectionTable* connections = nullptr,
@@ -67,6 +69,7 @@ class TaskServiceImpl final : public RawTaskService {
   Unary DeleteTask(Ctx* ctx, const Bytes* req, Bytes* resp) override;
   Unary GetServerInfo(Ctx* ctx, const Bytes* req, Bytes* resp) override;
   grpc::ServerWriteReactor<Bytes>* WatchTasks(Ctx* ctx, const Bytes* req) override;
+  grpc::ServerWriteReactor<Bytes>* WatchTasksBatched(Ctx* ctx, const Bytes* req) override;
   grpc::ServerWriteReactor<Bytes>* ReadTaskLogs(Ctx* ctx, const Bytes* req) override;
 
   size_t open_watchers() const { return watch_hub_->open(); }
@@ -78,6 +81,7 @@ class TaskServiceImpl final : public RawTaskService {
   // method); `waits`: the call registers a wait the client's cancel ends.
   template <typename Req, typename Resp, typename Handler>
   Unary Serve(Ctx* ctx, const Bytes* req, Bytes* resp, Handler handle, bool waits = false);
+  grpc::ServerWriteReactor<Bytes>* Watch(Ctx* ctx, const Bytes* req, bool batched);
 
   TaskRpcs rpcs_;
   std::string token_;

@@ -4,10 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <vector>
 
 #include "server/convert.h"
 #include "server/failed_stream.h"
@@ -33,6 +36,23 @@ v1::TaskEvent::Type EventType(TaskEvent::Type t) {
   return v1::TaskEvent::TYPE_UNSPECIFIED;
 }
 
+size_t VarintSize(size_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+uint8_t* PutVarint(uint8_t* p, size_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<uint8_t>(v);
+  return p;
+}
+
 struct Queued {
   std::shared_ptr<const WatchEvent> event;
   bool snapshot = false;  // from a snapshot page (not counted against the limits)
@@ -49,6 +69,7 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
   TaskFilter filter;
   bool forward_snapshot = false;
   bool by_ids = false;
+  bool batched = false;             // WatchTasksBatched: the queued events go together
   std::set<std::string> remaining;  // listed ids not yet terminal
 
   // Snapshot paging: pages cover ids up to `cursor` so far.
@@ -65,13 +86,7 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
   void Pump() override {
     if (finished()) return;
     if (!writing() && !queue.empty()) {
-      Queued q = std::move(queue.front());
-      queue.pop_front();
-      if (!q.snapshot) {
-        --live_events;
-        live_bytes -= q.event->bytes;
-      }
-      grpc::ByteBuffer buffer(&q.event->message, 1);  // references the event's slice
+      grpc::ByteBuffer buffer = batched ? TakeBatch() : TakeOne();
       StartWrite(&buffer);
     }
     // Not forwarded, the snapshot only tells which listed tasks ended:
@@ -80,6 +95,48 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
     if (by_ids && remaining.empty() && !writing() && queue.empty() &&
         !(paging && forward_snapshot)) {
       Stop(grpc::Status::OK);
+    }
+  }
+
+  // The queue's first event, as its own message (WatchTasks).
+  grpc::ByteBuffer TakeOne() {
+    Queued q = std::move(queue.front());
+    queue.pop_front();
+    Dequeued(q);
+    return grpc::ByteBuffer(&q.event->message, 1);  // references the event's slice
+  }
+
+  // The queue's first events, up to kMaxBatchBytes (at least one), as one
+  // serialized v1::TaskEventBatch (WatchTasksBatched): each event is field 1
+  // of the batch, its tag and length followed by the event's bytes.
+  grpc::ByteBuffer TakeBatch() {
+    size_t n = 0, size = 0;
+    for (const Queued& q : queue) {
+      const size_t len = q.event->message.size();
+      const size_t framed = 1 + VarintSize(len) + len;
+      if (n > 0 && size + framed > kMaxBatchBytes) break;
+      size += framed;
+      ++n;
+    }
+    grpc::Slice out(size);
+    // Written in place: the slice was just made and nothing else refers to it.
+    auto* p = const_cast<uint8_t*>(out.begin());
+    for (size_t i = 0; i < n; ++i) {
+      const grpc::Slice& m = queue.front().event->message;
+      *p++ = 0x0a;  // field 1, length-delimited
+      p = PutVarint(p, m.size());
+      std::memcpy(p, m.begin(), m.size());
+      p += m.size();
+      Dequeued(queue.front());
+      queue.pop_front();
+    }
+    return grpc::ByteBuffer(&out, 1);
+  }
+
+  void Dequeued(const Queued& q) {
+    if (!q.snapshot) {
+      --live_events;
+      live_bytes -= q.event->bytes;
     }
   }
 
@@ -128,32 +185,71 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
     Pump();
   }
 
-  // On the watcher's strand, for each live event the manager delivered.
-  void Deliver(std::shared_ptr<const WatchEvent> event, uint64_t key, bool terminal_or_gone) {
-    if (finished()) return;
+  // A live event, from the manager strand to the watcher's.
+  struct Incoming {
+    std::shared_ptr<SharedEvent> event;
+    uint64_t key;           // the task's id number
+    bool terminal_or_gone;  // the task ended or was deleted
+  };
+
+  // On the manager strand, for each live event the subscription matched:
+  // one post for every event that arrives while the last is not yet taken,
+  // so a burst crosses to the watcher's strand in a few handlers, not one
+  // per event.
+  void Arrive(Incoming in) {
+    bool post;
+    {
+      std::lock_guard l(inbox_mu_);
+      inbox_.push_back(std::move(in));
+      post = !take_posted_;
+      take_posted_ = true;
+    }
+    if (post) {
+      asio::post(strand(), [self = shared_from_this()] { self->TakeArrived(); });
+    }
+  }
+
+ private:
+  // On the watcher's strand: what arrived, converted (once per event, shared
+  // with other watchers) and queued, then the next write.
+  void TakeArrived() {
+    std::vector<Incoming> arrived;
+    {
+      std::lock_guard l(inbox_mu_);
+      arrived.swap(inbox_);
+      take_posted_ = false;
+    }
+    for (Incoming& in : arrived) {
+      if (finished()) return;
+      Queue(in.event->Get(), in.key, in.terminal_or_gone);
+    }
+    Pump();
+  }
+
+  void Queue(std::shared_ptr<const WatchEvent> event, uint64_t key, bool terminal_or_gone) {
     // Final either way: a terminal task never runs again.
     if (by_ids && terminal_or_gone) remaining.erase(event->task_id);
-    if (paging && forward_snapshot && key > cursor) {
-      // This task's page is still to come, with a newer state than this.
-      Pump();
-      return;
-    }
+    // This task's page is still to come, with a newer state than this.
+    if (paging && forward_snapshot && key > cursor) return;
     // One live event is always taken, however large: it is only too many.
-    if (live_events > 0 &&
-        (live_events >= kMaxQueuedEvents || live_bytes + event->bytes > kMaxQueuedBytes)) {
+    const size_t max_events = batched ? kMaxBatchedQueuedEvents : kMaxQueuedEvents;
+    const size_t max_bytes = batched ? kMaxBatchedQueuedBytes : kMaxQueuedBytes;
+    if (live_events > 0 && (live_events >= max_events || live_bytes + event->bytes > max_bytes)) {
       Stop(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "the watcher fell behind by more than " + std::to_string(kMaxQueuedBytes) +
-                            " bytes or " + std::to_string(kMaxQueuedEvents) +
+                        "the watcher fell behind by more than " + std::to_string(max_bytes) +
+                            " bytes or " + std::to_string(max_events) +
                             " events; read faster or watch again"));
       return;
     }
     ++live_events;
     live_bytes += event->bytes;
     queue.push_back(Queued{std::move(event), false});
-    Pump();
   }
 
- private:
+  std::mutex inbox_mu_;
+  std::vector<Incoming> inbox_;  // guarded by inbox_mu_
+  bool take_posted_ = false;     // a TakeArrived is posted; guarded by inbox_mu_
+
   void OnStop() override {
     paging = false;
     hub->manager().Unsubscribe(subscription);
@@ -233,7 +329,8 @@ std::shared_ptr<SharedEvent> WatchHub::Share(const TaskEvent& e) {
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub> hub,
-                                                       const v1::WatchTasksRequest& req) {
+                                                       const v1::WatchTasksRequest& req,
+                                                       bool batched) {
   for (int i = 0; i < req.ids_size(); ++i) {
     if (req.ids(i).empty()) {
       return new FailedStream(
@@ -254,6 +351,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub>
   auto st =
       std::make_shared<WatchState>(hub, asio::make_strand(manager.strand().get_inner_executor()));
   st->by_ids = !filter.ids.empty();
+  st->batched = batched;
   st->forward_snapshot = req.initial_snapshot();
   st->remaining.insert(filter.ids.begin(), filter.ids.end());
   // With ids the snapshot is always taken: it tells which listed tasks have
@@ -270,12 +368,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub>
       [st](const TaskEvent& e) {
         // On the manager strand: share the event (one copy of the task);
         // it is converted on the watcher's strand.
-        auto event = st->hub->Share(e);
-        const uint64_t key = TaskIdNumber(e.task.id).value_or(0);
-        const bool ended = IsTerminal(e.task.state) || e.type == TaskEvent::Type::kDeleted;
-        asio::post(st->strand(), [st, event = std::move(event), key, ended]() mutable {
-          if (!st->finished()) st->Deliver(event->Get(), key, ended);
-        });
+        st->Arrive(
+            WatchState::Incoming{st->hub->Share(e), TaskIdNumber(e.task.id).value_or(0),
+                                 IsTerminal(e.task.state) || e.type == TaskEvent::Type::kDeleted});
       },
       [st](Status s) { asio::post(st->strand(), [st, s] { st->Stop(ToGrpc(s)); }); });
   if (st->paging) {

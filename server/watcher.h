@@ -1,8 +1,11 @@
-// WatchTasks: streams state and progress events. With ids, the stream ends
+// WatchTasks and WatchTasksBatched: stream state and progress events. With ids, the stream ends
 // once every listed task is terminal; with a filter it runs until the client
 // cancels or taskd shuts down (UNAVAILABLE).
 //
-// Flow control: one StartWrite at a time. The initial snapshot is pulled
+// Flow control: one StartWrite at a time. WatchTasks writes one event per
+// message; WatchTasksBatched writes every event queued behind the last
+// write (up to kMaxBatchBytes) in the next, so a client that keeps reading
+// drains the queue as fast as events come. The initial snapshot is pulled
 // from the manager a page at a time (TaskManager::SnapshotPage), and the next
 // page only once the watcher's queue has drained, so a snapshot of any size
 // streams at the client's pace with at most one page held. Live events queue
@@ -30,6 +33,18 @@ namespace taskd::server {
 
 inline constexpr size_t kMaxQueuedEvents = 10000;
 inline constexpr size_t kMaxQueuedBytes = 1 << 20;
+// WatchTasksBatched: a message holds at most this many serialized bytes of
+// events (at least one event, however large).
+inline constexpr size_t kMaxBatchBytes = 1 << 20;
+// A WatchTasksBatched stream may hold more queued: each write takes what is
+// queued, so its queue is only what came during one write, and a daemon
+// busy enough to emit 100 MB of events a second fills 1 MiB while a client
+// thread waits 10 ms for a core. Queued events are shared with the other
+// watchers they go to (one serialized copy each), so the heap all streams
+// hold for the same events is about this once, plus per stream about 1/20
+// of it in queue slots.
+inline constexpr size_t kMaxBatchedQueuedBytes = 16 << 20;
+inline constexpr size_t kMaxBatchedQueuedEvents = 100000;
 // A snapshot page is sized to hold about this many serialized bytes (1 to
 // kMaxSnapshotPage tasks, adapted to the size of the tasks seen so far).
 inline constexpr size_t kSnapshotPageBytes = 256 << 10;
@@ -122,7 +137,11 @@ class WatchHub {
 // Validates `req` and returns the reactor serving the call (it deletes
 // itself when done): RESOURCE_EXHAUSTED naming --max-watchers when `hub` is
 // full.
+// `batched`: WatchTasksBatched (each message a v1::TaskEventBatch of the
+// events queued, up to kMaxBatchBytes), else WatchTasks (one v1::TaskEvent
+// per message).
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatcher(std::shared_ptr<WatchHub> hub,
-                                                       const v1::WatchTasksRequest& req);
+                                                       const v1::WatchTasksRequest& req,
+                                                       bool batched = false);
 
 }  // namespace taskd::server

@@ -1,0 +1,382 @@
+#include "bench/bench_scenarios.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+
+namespace taskd::bench {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(v.size())));
+  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+namespace {
+
+void Echo(const v1::TaskSpec& spec, v1::TaskState state, v1::Task* out) {
+  out->set_id("0000000000000");
+  out->set_state(state);
+  *out->mutable_spec() = spec;
+}
+
+v1::TaskSpec Noop(const std::string& run = "") {
+  v1::TaskSpec spec;
+  spec.mutable_handler()->set_name("noop");
+  if (!run.empty()) (*spec.mutable_labels())["run"] = run;
+  return spec;
+}
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* EchoService::SubmitTask(grpc::CallbackServerContext* ctx,
+                                                  const v1::SubmitTaskRequest* req,
+                                                  v1::Task* resp) {
+  Echo(req->spec(), v1::TASK_STATE_PENDING, resp);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* EchoService::BatchSubmitTasks(grpc::CallbackServerContext* ctx,
+                                                        const v1::BatchSubmitTasksRequest* req,
+                                                        v1::BatchSubmitTasksResponse* resp) {
+  for (const auto& r : req->requests()) Echo(r.spec(), v1::TASK_STATE_PENDING, resp->add_tasks());
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* EchoService::RunTask(grpc::CallbackServerContext* ctx,
+                                               const v1::RunTaskRequest* req, v1::Task* resp) {
+  Echo(req->spec(), v1::TASK_STATE_COMPLETED, resp);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+std::unique_ptr<v1::TaskService::Stub> Stub(const std::string& address, int n) {
+  grpc::ChannelArguments args;
+  args.SetInt("taskd.bench.channel", n);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  ch->WaitForConnected(std::chrono::system_clock::now() + 10s);
+  return v1::TaskService::NewStub(ch);
+}
+
+Run SubmitLoad(const std::string& address, int callers, int channels, int calls) {
+  std::vector<std::unique_ptr<v1::TaskService::Stub>> stubs;
+  for (int c = 0; c < channels; ++c) stubs.push_back(Stub(address, c));
+  v1::SubmitTaskRequest req;
+  *req.mutable_spec() = Noop();
+  std::vector<std::vector<double>> lat(static_cast<size_t>(callers));
+  std::atomic<int> failed{0};
+  auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < callers; ++i) {
+    threads.emplace_back([&, i] {
+      auto& stub = *stubs[static_cast<size_t>(i % channels)];
+      auto& mine = lat[static_cast<size_t>(i)];
+      mine.reserve(static_cast<size_t>(calls));
+      for (int k = 0; k < calls; ++k) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+        v1::Task resp;
+        auto t0 = Clock::now();
+        if (!stub.SubmitTask(&ctx, req, &resp).ok()) {
+          ++failed;  // not a result: neither a latency nor a call counted
+          continue;
+        }
+        mine.push_back(Micros(Clock::now() - t0));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double secs = SecondsSince(start);
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  Run r;
+  r.rate = static_cast<double>(all.size()) / secs;
+  r.p50_us = Percentile(all, 0.5);
+  r.p99_us = Percentile(all, 0.99);
+  r.failed = failed.load();
+  return r;
+}
+
+Run BatchLoad(const std::string& address, int per_call, int tasks) {
+  auto stub = Stub(address, 0);
+  v1::BatchSubmitTasksRequest req;
+  for (int i = 0; i < per_call; ++i) *req.add_requests()->mutable_spec() = Noop();
+  std::vector<double> lat;
+  Run r;
+  size_t accepted = 0;
+  auto start = Clock::now();
+  for (int done = 0; done < tasks; done += per_call) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+    v1::BatchSubmitTasksResponse resp;
+    auto t0 = Clock::now();
+    if (!stub->BatchSubmitTasks(&ctx, req, &resp).ok()) {
+      ++r.failed;
+      continue;
+    }
+    lat.push_back(Micros(Clock::now() - t0));
+    accepted += static_cast<size_t>(resp.tasks_size());
+  }
+  r.rate = static_cast<double>(accepted) / SecondsSince(start);
+  r.p50_us = Percentile(lat, 0.5);
+  r.p99_us = Percentile(lat, 0.99);
+  return r;
+}
+
+Run RunLoad(const std::string& address, int calls) {
+  auto stub = Stub(address, 0);
+  v1::RunTaskRequest req;
+  *req.mutable_spec() = Noop();
+  std::vector<double> lat;
+  Run r;
+  auto start = Clock::now();
+  for (int k = 0; k < calls; ++k) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+    v1::Task resp;
+    auto t0 = Clock::now();
+    if (!stub->RunTask(&ctx, req, &resp).ok() || resp.state() != v1::TASK_STATE_COMPLETED) {
+      ++r.failed;
+      continue;
+    }
+    lat.push_back(Micros(Clock::now() - t0));
+  }
+  r.rate = static_cast<double>(lat.size()) / SecondsSince(start);
+  r.p50_us = Percentile(lat, 0.5);
+  r.p99_us = Percentile(lat, 0.99);
+  return r;
+}
+
+namespace {
+
+// Submits `tasks` noop tasks labelled run=`run`, 1,000 per call, handing each
+// accepted id to `accepted`; false when a call failed.
+template <typename OnAccepted>
+bool SubmitAll(const std::string& address, const std::string& run, int tasks, OnAccepted accepted) {
+  auto stub = Stub(address, 901);
+  v1::BatchSubmitTasksRequest req;
+  for (int i = 0; i < 1000; ++i) *req.add_requests()->mutable_spec() = Noop(run);
+  for (int done = 0; done < tasks;) {
+    const int n = std::min(1000, tasks - done);
+    while (req.requests_size() > n) req.mutable_requests()->RemoveLast();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+    v1::BatchSubmitTasksResponse resp;
+    auto s = stub->BatchSubmitTasks(&ctx, req, &resp);
+    if (!s.ok()) {
+      std::fprintf(stderr, "batch submit failed: %s\n", s.error_message().c_str());
+      return false;
+    }
+    for (const auto& t : resp.tasks()) accepted(t.id());
+    done += n;
+  }
+  return true;
+}
+
+std::string NewRunLabel() {
+  static std::atomic<int> n{0};
+  return "e2e-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+}
+
+// One stream of either RPC, read as events.
+class EventStream {
+ public:
+  EventStream(v1::TaskService::Stub& stub, const v1::WatchTasksRequest& req, bool batched) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + 600s);
+    if (batched) {
+      batches_ = stub.WatchTasksBatched(&ctx_, req);
+    } else {
+      events_ = stub.WatchTasks(&ctx_, req);
+    }
+  }
+  // Calls `each` for every event of the next message; false at the end.
+  template <typename Each>
+  bool Next(Each each) {
+    if (batches_) {
+      if (!batches_->Read(&batch_)) return false;
+      for (const auto& e : batch_.events()) each(e);
+      return true;
+    }
+    if (!events_->Read(&event_)) return false;
+    each(event_);
+    return true;
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  grpc::Status Finish() {
+    while (Next([](const v1::TaskEvent&) {})) {
+    }
+    return batches_ ? batches_->Finish() : events_->Finish();
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<v1::TaskEventBatch>> batches_;
+  std::unique_ptr<grpc::ClientReader<v1::TaskEvent>> events_;
+  v1::TaskEventBatch batch_;
+  v1::TaskEvent event_;
+};
+
+Run WatchedEndToEnd(const std::string& address, int tasks, bool batched) {
+  const std::string run = NewRunLabel();
+  auto stub = Stub(address, 900);
+  v1::WatchTasksRequest req;
+  (*req.mutable_labels())["run"] = run;
+  EventStream stream(*stub, req, batched);
+  std::atomic<bool> seen_probe{false};
+  int completed = 0;
+  Clock::time_point last;
+  grpc::Status ended;
+  std::thread reader([&] {
+    while (completed < tasks && stream.Next([&](const v1::TaskEvent& e) {
+      if (e.task().spec().labels().count("probe")) {
+        seen_probe = true;
+      } else if (e.task().state() == v1::TASK_STATE_COMPLETED) {
+        if (++completed == tasks) last = Clock::now();
+      }
+    })) {
+    }
+    // Ended here once all completed; else it ended by itself (or below).
+    if (completed == tasks) stream.Cancel();
+    ended = stream.Finish();
+  });
+  // The stream registers after the call started: probe tasks run until it
+  // has seen one, so the measured tasks all come after.
+  v1::RunTaskRequest probe;
+  *probe.mutable_spec() = Noop(run);
+  (*probe.mutable_spec()->mutable_labels())["probe"] = "1";
+  for (int i = 0; i < 3000 && !seen_probe; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    v1::Task t;
+    (void)stub->RunTask(&ctx, probe, &t);
+    std::this_thread::sleep_for(1ms);
+  }
+  Run r;
+  const auto start = Clock::now();
+  const bool submitted = seen_probe && SubmitAll(address, run, tasks, [](const std::string&) {});
+  if (!submitted) stream.Cancel();
+  reader.join();
+  if (!submitted || completed < tasks) {
+    std::fprintf(stderr, "  %s: %d of %d completed seen; the stream ended: %s\n",
+                 batched ? "WatchTasksBatched" : "WatchTasks", completed, tasks,
+                 ended.error_message().c_str());
+    r.failed = 1;
+    return r;
+  }
+  r.rate = tasks / std::chrono::duration<double>(last - start).count();
+  return r;
+}
+
+Run WaitedEndToEnd(const std::string& address, int tasks) {
+  const std::string run = NewRunLabel();
+  constexpr int kWaiters = 16, kChannels = 4;
+  std::vector<std::unique_ptr<v1::TaskService::Stub>> stubs;
+  for (int c = 0; c < kChannels; ++c) stubs.push_back(Stub(address, 910 + c));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::string> ids;
+  bool submitting = true;
+  std::atomic<int> completed{0}, failed{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < kWaiters; ++i) {
+    waiters.emplace_back([&, i] {
+      auto& stub = *stubs[static_cast<size_t>(i % kChannels)];
+      for (;;) {
+        std::string id;
+        {
+          std::unique_lock l(mu);
+          cv.wait(l, [&] { return !ids.empty() || !submitting; });
+          if (ids.empty()) return;
+          id = std::move(ids.front());
+          ids.pop_front();
+        }
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+        v1::WaitTaskRequest req;
+        req.set_id(id);
+        v1::Task t;
+        if (stub.WaitTask(&ctx, req, &t).ok() && t.state() == v1::TASK_STATE_COMPLETED) {
+          ++completed;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  const bool ok = SubmitAll(address, run, tasks, [&](const std::string& id) {
+    std::lock_guard l(mu);
+    ids.push_back(id);
+    cv.notify_one();
+  });
+  {
+    std::lock_guard l(mu);
+    submitting = false;
+  }
+  cv.notify_all();
+  for (auto& t : waiters) t.join();
+  Run r;
+  r.failed = failed.load() + (ok ? 0 : 1);
+  if (r.failed == 0) r.rate = completed.load() / SecondsSince(start);
+  return r;
+}
+
+}  // namespace
+
+Run EndToEnd(const std::string& address, int tasks, const std::string& how) {
+  if (how == "wait") return WaitedEndToEnd(address, tasks);
+  return WatchedEndToEnd(address, tasks, how == "watch_batched");
+}
+
+double FdatasyncP50(int n) {
+  fs::path dir = fs::temp_directory_path() / ("taskd-bench-fsync-" + std::to_string(::getpid()) +
+                                              "-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  int fd = ::open((dir / "probe").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  std::vector<double> lat;
+  std::string page(4096, 'x');
+  for (int i = 0; fd >= 0 && i < n; ++i) {
+    auto t0 = Clock::now();
+    if (::write(fd, page.data(), page.size()) < 0 || ::fdatasync(fd) != 0) break;
+    lat.push_back(Micros(Clock::now() - t0));
+  }
+  if (fd >= 0) ::close(fd);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return Median(lat);
+}
+
+}  // namespace taskd::bench
