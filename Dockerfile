@@ -11,6 +11,7 @@ RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --
       build-essential cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libboost-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libtomlplusplus-dev \
+      libjemalloc-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt CMakePresets.json ./
@@ -26,7 +27,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTASKD_BUILD_TESTS
 
 FROM debian:bookworm-slim
 RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      libgrpc++1.51 libprotobuf32 libsqlite3-0 libspdlog1.10 ca-certificates \
+      libgrpc++1.51 libprotobuf32 libsqlite3-0 libspdlog1.10 libjemalloc2 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home-dir /var/lib/taskd --shell /usr/sbin/nologin taskd \
     && install -d -o taskd -g taskd -m 0700 /var/lib/taskd /run/taskd

@@ -1,6 +1,8 @@
 #include "bench/bench_scenarios.h"
 
 #include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -54,6 +57,39 @@ double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// `callers` threads each calling `one` `calls` times; `one` returns false
+// for a failed call. calls/s and each call's latency.
+template <typename One>
+Run Parallel(int callers, int calls, One one) {
+  std::vector<std::vector<double>> lat(static_cast<size_t>(callers));
+  std::atomic<int> failed{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < callers; ++i) {
+    threads.emplace_back([&, i] {
+      auto& mine = lat[static_cast<size_t>(i)];
+      for (int k = 0; k < calls; ++k) {
+        const auto t0 = Clock::now();
+        if (!one(i)) {
+          ++failed;
+          continue;
+        }
+        mine.push_back(Micros(Clock::now() - t0));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double secs = SecondsSince(start);
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  Run r;
+  r.rate = static_cast<double>(all.size()) / secs;
+  r.p50_us = Percentile(all, 0.5);
+  r.p99_us = Percentile(all, 0.99);
+  r.failed = failed.load();
+  return r;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* EchoService::SubmitTask(grpc::CallbackServerContext* ctx,
@@ -96,38 +132,12 @@ Run SubmitLoad(const std::string& address, int callers, int channels, int calls)
   for (int c = 0; c < channels; ++c) stubs.push_back(Stub(address, c));
   v1::SubmitTaskRequest req;
   *req.mutable_spec() = Noop();
-  std::vector<std::vector<double>> lat(static_cast<size_t>(callers));
-  std::atomic<int> failed{0};
-  auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int i = 0; i < callers; ++i) {
-    threads.emplace_back([&, i] {
-      auto& stub = *stubs[static_cast<size_t>(i % channels)];
-      auto& mine = lat[static_cast<size_t>(i)];
-      mine.reserve(static_cast<size_t>(calls));
-      for (int k = 0; k < calls; ++k) {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + 30s);
-        v1::Task resp;
-        auto t0 = Clock::now();
-        if (!stub.SubmitTask(&ctx, req, &resp).ok()) {
-          ++failed;  // not a result: neither a latency nor a call counted
-          continue;
-        }
-        mine.push_back(Micros(Clock::now() - t0));
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  const double secs = SecondsSince(start);
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  Run r;
-  r.rate = static_cast<double>(all.size()) / secs;
-  r.p50_us = Percentile(all, 0.5);
-  r.p99_us = Percentile(all, 0.99);
-  r.failed = failed.load();
-  return r;
+  return Parallel(callers, calls, [&](int i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+    v1::Task resp;
+    return stubs[static_cast<size_t>(i % channels)]->SubmitTask(&ctx, req, &resp).ok();
+  });
 }
 
 Run BatchLoad(const std::string& address, int per_call, int tasks) {
@@ -377,6 +387,199 @@ double FdatasyncP50(int n) {
   std::error_code ec;
   fs::remove_all(dir, ec);
   return Median(lat);
+}
+
+Run ExecLoad(const std::string& address, int callers, int calls) {
+  std::vector<std::unique_ptr<v1::TaskService::Stub>> stubs;
+  for (int c = 0; c < callers; ++c) stubs.push_back(Stub(address, 920 + c));
+  v1::RunTaskRequest req;
+  req.mutable_spec()->mutable_exec()->add_argv("/bin/true");
+  return Parallel(callers, calls, [&](int i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+    v1::Task t;
+    return stubs[static_cast<size_t>(i)]->RunTask(&ctx, req, &t).ok() &&
+           t.state() == v1::TASK_STATE_COMPLETED;
+  });
+}
+
+Run SpawnLoad(int callers, int calls) {
+  return Parallel(callers, calls, [](int) {
+    char arg0[] = "/bin/true";
+    char* argv[] = {arg0, nullptr};
+    pid_t pid;
+    if (::posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, environ) != 0) return false;
+    int status = 0;
+    return ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  });
+}
+
+namespace {
+
+// A WatchTasksBatched stream read as bytes: the events of each message are
+// counted off the wire (field 1 of TaskEventBatch), not parsed, so what is
+// measured is what taskd delivers, not what a client spends decoding it.
+class RawBatchStream {
+ public:
+  RawBatchStream(const std::shared_ptr<grpc::Channel>& channel, const v1::WatchTasksRequest& req) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + 600s);
+    grpc::ByteBuffer request;
+    bool own = false;
+    (void)grpc::GenericSerialize<grpc::ProtoBufferWriter, v1::WatchTasksRequest>(req, &request,
+                                                                                 &own);
+    static const grpc::internal::RpcMethod kMethod("/taskd.v1.TaskService/WatchTasksBatched",
+                                                   grpc::internal::RpcMethod::SERVER_STREAMING);
+    reader_.reset(grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(
+        channel.get(), kMethod, &ctx_, request));
+  }
+  // The number of events in the next message; -1 at the end.
+  long Next() {
+    grpc::ByteBuffer bb;
+    if (!reader_->Read(&bb)) return -1;
+    grpc::Slice flat;
+    if (!bb.DumpToSingleSlice(&flat).ok()) return -1;
+    const uint8_t* p = flat.begin();
+    const uint8_t* end = flat.end();
+    long n = 0;
+    while (p < end) {
+      const uint8_t tag = *p++;
+      uint64_t len = 0;
+      for (int shift = 0; p < end; shift += 7) {
+        const uint8_t b = *p++;
+        len |= static_cast<uint64_t>(b & 0x7f) << shift;
+        if (!(b & 0x80)) break;
+      }
+      if (tag == 0x0a) ++n;  // field 1, length-delimited: one TaskEvent
+      p += std::min<uint64_t>(len, static_cast<uint64_t>(end - p));
+    }
+    return n;
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  grpc::Status Finish() {
+    while (Next() >= 0) {
+    }
+    return reader_->Finish();
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader_;
+};
+
+}  // namespace
+
+Run WatchFanOut(const std::string& address, int watchers, int tasks, int per_second) {
+  const std::string run = NewRunLabel();
+  v1::WatchTasksRequest req;
+  (*req.mutable_labels())["run"] = run;
+  // Watchers over 4 channels (connections), as separate clients would be
+  // spread; each has a thread of its own reading.
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int c = 0; c < 4; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("taskd.bench.channel", 930 + c);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    channels.push_back(
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  }
+  const auto n = static_cast<size_t>(watchers);
+  std::vector<std::unique_ptr<RawBatchStream>> streams;
+  for (size_t w = 0; w < n; ++w) {
+    streams.push_back(std::make_unique<RawBatchStream>(channels[w % 4], req));
+  }
+  // seen: events read so far; until: where a reader stops (set once the
+  // probes are counted); last: when it got there.
+  std::vector<std::atomic<long>> seen(n), until(n);
+  for (auto& u : until) u = std::numeric_limits<long>::max();
+  std::vector<Clock::time_point> last(n);
+  std::vector<grpc::Status> ended(n);
+  std::vector<std::thread> readers;
+  for (size_t w = 0; w < n; ++w) {
+    readers.emplace_back([&, w] {
+      auto& s = *streams[w];
+      long total = 0;
+      for (long got; (got = s.Next()) >= 0;) {
+        total += got;
+        seen[w] = total;
+        if (total >= until[w]) break;
+      }
+      last[w] = Clock::now();
+      if (total >= until[w]) s.Cancel();
+      ended[w] = s.Finish();
+    });
+  }
+  // Probe tasks until every stream has seen an event (so all are
+  // registered), then one more, a pause for its events to arrive, and each
+  // stream's count so far is where the measured events start.
+  auto stub = Stub(address, 929);
+  auto probe = [&] {
+    v1::RunTaskRequest p;
+    *p.mutable_spec() = Noop(run);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    v1::Task t;
+    (void)stub->RunTask(&ctx, p, &t);
+  };
+  auto all_seen = [&] {
+    return std::all_of(seen.begin(), seen.end(), [](const auto& v) { return v.load() > 0; });
+  };
+  for (int i = 0; i < 2000 && !all_seen(); ++i) {
+    probe();
+    std::this_thread::sleep_for(5ms);
+  }
+  const bool ready = all_seen();
+  probe();
+  std::this_thread::sleep_for(200ms);
+  std::vector<long> base(n);
+  for (size_t w = 0; w < n; ++w) {
+    base[w] = seen[w];
+    until[w] = base[w] + 3L * tasks;  // CREATED, RUNNING, COMPLETED each
+  }
+  Run r;
+  const auto start = Clock::now();
+  bool submitted = ready;
+  // Paced: a batch every 10 ms, or back to back (1,000 each) when
+  // per_second is 0.
+  const int per_batch = per_second > 0 ? std::max(1, per_second / 100) : 1000;
+  v1::BatchSubmitTasksRequest batch;
+  for (int done = 0; done < tasks && submitted; done += per_batch) {
+    batch.clear_requests();
+    for (int i = 0; i < std::min(per_batch, tasks - done); ++i)
+      *batch.add_requests()->mutable_spec() = Noop(run);
+    if (per_second > 0) {
+      std::this_thread::sleep_until(
+          start + std::chrono::microseconds(static_cast<int64_t>(done) * 1'000'000 / per_second));
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+    v1::BatchSubmitTasksResponse resp;
+    submitted = stub->BatchSubmitTasks(&ctx, batch, &resp).ok();
+  }
+  if (!submitted) {
+    for (auto& s : streams) s->Cancel();
+  }
+  for (auto& t : readers) t.join();
+  long delivered = 0;
+  Clock::time_point end = start;
+  for (size_t w = 0; w < n; ++w) {
+    if (seen[w] < until[w]) {
+      if (++r.failed == 1) {
+        std::fprintf(stderr, "  watcher %zu of %d: %ld of %ld events; the stream ended: %s\n", w,
+                     watchers, seen[w] - base[w], 3L * tasks,
+                     !ready      ? "not every stream registered"
+                     : submitted ? ended[w].error_message().c_str()
+                                 : "a submit failed");
+      }
+    }
+    delivered += std::max(0L, seen[w] - base[w]);
+    end = std::max(end, last[w]);
+  }
+  if (r.failed > 1)
+    std::fprintf(stderr, "  (%d of %d watchers did not see all)\n", r.failed, watchers);
+  const double secs = std::chrono::duration<double>(end - start).count();
+  r.rate = static_cast<double>(delivered) / secs;
+  r.tasks_per_s = tasks / secs;
+  return r;
 }
 
 }  // namespace taskd::bench

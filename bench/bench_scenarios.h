@@ -40,7 +40,8 @@ std::unique_ptr<v1::TaskService::Stub> Stub(const std::string& address, int n);
 struct Run {
   double rate = 0;  // calls/s, or tasks/s where the scenario says so
   double p50_us = 0, p99_us = 0;
-  int failed = 0;  // calls that failed, or runs that did not finish
+  int failed = 0;          // calls that failed, or runs that did not finish
+  double tasks_per_s = 0;  // WatchFanOut: how fast the watched tasks ran
 };
 
 // `callers` threads over `channels` channels, `calls` unary SubmitTasks each
@@ -58,6 +59,18 @@ Run RunLoad(const std::string& address, int calls);
 //   how = "wait":          a WaitTask per task, from 16 callers on 4 channels
 // A stream that ends before all completed (fell behind) is a failed run.
 Run EndToEnd(const std::string& address, int tasks, const std::string& how);
+// `callers` threads, `calls` RunTask(exec /bin/true) each, one channel
+// each: calls/s, latencies.
+Run ExecLoad(const std::string& address, int callers, int calls);
+// The floor of ExecLoad: `callers` threads, `calls` posix_spawn(/bin/true)
+// + waitpid each, in this process.
+Run SpawnLoad(int callers, int calls);
+// `watchers` WatchTasksBatched streams (read raw: events counted off the
+// wire, not decoded) follow `tasks` noop tasks submitted `per_second`
+// (0: back to back, 1,000 per call): events/s delivered over all streams,
+// from the first submit to the last event; each stream that did not see
+// all of its events (cut off: fell behind) is a failed one.
+Run WatchFanOut(const std::string& address, int watchers, int tasks, int per_second);
 // 4 KiB appended and fdatasync'd, `n` times, in a file under the temp dir
 // (the file system taskd's data directory would be on): p50 in µs.
 double FdatasyncP50(int n);

@@ -21,6 +21,7 @@
 #include "core/model/files.h"
 #include "core/store/sqlite_store.h"
 #include "server/auth.h"
+#include "server/heap.h"
 #include "server/listener.h"
 #include "server/metrics.h"
 #include "server/task_service.h"
@@ -237,8 +238,8 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   const size_t fd_limit = RaiseFdLimit();
   const size_t max_connections =
       options.max_connections > 0 ? options.max_connections : DefaultMaxConnections(fd_limit);
-  spdlog::info("descriptor limit {}; up to {} client connections at once", fd_limit,
-               max_connections);
+  spdlog::info("descriptor limit {}; up to {} client connections at once; heap: {}", fd_limit,
+               max_connections, HeapAllocator());
   impl->connections = std::make_unique<ConnectionTable>(max_connections);
   impl->service = std::make_unique<TaskServiceImpl>(
       *impl->manager, ServiceInfo{options.version, std::chrono::system_clock::now()}, token,

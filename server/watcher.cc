@@ -1,6 +1,5 @@
 #include "server/watcher.h"
 
-#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 
 #include "server/convert.h"
 #include "server/failed_stream.h"
+#include "server/heap.h"
 #include "server/stream_writer.h"
 
 namespace taskd::server {
@@ -292,7 +292,7 @@ void WatchHub::Leave() {
       std::make_shared<asio::steady_timer>(manager_.strand().get_inner_executor(), kTrimDelay);
   timer->async_wait([timer, pending = trim_pending_](const boost::system::error_code& ec) {
     pending->store(false);
-    if (!ec) ::malloc_trim(0);
+    if (!ec) ReleaseFreeHeap();
   });
 }
 

@@ -107,7 +107,7 @@ class WatchHub {
   // Gives a stream's place back once its reactor is done. After a burst of
   // at least kTrimBurst streams, each time the open ones fall to a quarter
   // of their peak and when the last one leaves, freed heap is returned to
-  // the system (malloc_trim after kTrimDelay, on the io pool, not the
+  // the system (ReleaseFreeHeap after kTrimDelay, on the io pool, not the
   // manager strand).
   void Leave();
   size_t max_watchers() const { return max_watchers_; }

@@ -1,6 +1,9 @@
 #include "core/model/task_json.h"
 
+#include <charconv>
+#include <cmath>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace taskd {
 
@@ -15,39 +18,198 @@ WallTime FromNanos(int64_t n) {
   return WallTime(std::chrono::duration_cast<WallTime::duration>(Duration(n)));
 }
 
-void PutTime(json& j, const char* key, const std::optional<WallTime>& t) {
-  if (t) j[key] = Nanos(*t);
-}
 std::optional<WallTime> GetTime(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end()) return std::nullopt;
   return FromNanos(it->get<int64_t>());
 }
 
-json SpecToJson(const TaskSpec& s) {
-  json j;
-  j["name"] = s.name;
-  j["labels"] = s.labels;
-  if (const auto* e = s.exec()) {
-    j["exec"] = {
-        {"argv", e->argv}, {"env", e->env}, {"cwd", e->cwd}, {"inherit_env", e->inherit_env}};
-    // Only when not the default, so rows written before it stay as they were.
-    if (e->kill_mode == KillMode::kGroup) j["exec"]["kill_mode"] = "group";
-  } else if (const auto* h = s.handler()) {
-    j["handler"] = {{"name", h->name}, {"payload", h->payload}};
+// The writer: JSON text appended straight to a string. Building an
+// nlohmann::json per row and dumping it took half the SQLite writer
+// thread's time; the reader (TaskFromJson) stays on nlohmann.
+class Out {
+ public:
+  explicit Out(std::string& s) : s_(s) {}
+
+  void Open() {
+    s_ += '{';
+    first_ = true;
   }
-  j["timeout"] = s.timeout.count();
-  j["kill_grace"] = s.kill_grace.count();
-  j["priority"] = s.priority;
-  j["queue"] = s.queue;
-  j["retry"] = {{"max_attempts", s.retry.max_attempts},
-                {"initial_backoff", s.retry.initial_backoff.count()},
-                {"max_backoff", s.retry.max_backoff.count()},
-                {"multiplier", s.retry.multiplier}};
-  if (s.ttl) j["ttl"] = s.ttl->count();
-  PutTime(j, "not_before", s.not_before);
-  j["after"] = s.after;
-  return j;
+  void Close() {
+    s_ += '}';
+    first_ = false;
+  }
+  // The next member's key; its value follows.
+  Out& Key(std::string_view k) {
+    if (!first_) s_ += ',';
+    first_ = false;
+    s_ += '"';
+    s_ += k;  // keys are the literals below: nothing to escape
+    s_ += "\":";
+    return *this;
+  }
+  // A member whose value is an object: Open() it, then Close().
+  Out& Object(std::string_view k) {
+    Key(k).Open();
+    return *this;
+  }
+
+  void Int(int64_t v) { Number(v); }
+  void Uint(uint64_t v) { Number(v); }
+  void Bool(bool v) { s_ += v ? "true" : "false"; }
+  void Double(double v) {
+    // JSON has no NaN or infinity (nlohmann wrote null, which its reader
+    // then refused): validation keeps them out; 0 if one got here.
+    if (!std::isfinite(v)) v = 0;
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest that reads back the same
+    s_.append(buf, r.ptr);
+  }
+  // Escaped; invalid UTF-8 (client text) becomes U+FFFD, byte by byte.
+  void String(std::string_view v) {
+    s_ += '"';
+    size_t i = 0;
+    while (i < v.size()) {
+      const auto c = static_cast<unsigned char>(v[i]);
+      if (Plain(c)) {
+        size_t j = i + 1;
+        while (j < v.size() && Plain(static_cast<unsigned char>(v[j]))) ++j;
+        s_.append(v.data() + i, j - i);
+        i = j;
+      } else if (c < 0x80) {
+        Escape(c);
+        ++i;
+      } else if (size_t n = Utf8Length(v, i); n > 0) {
+        s_.append(v.data() + i, n);
+        i += n;
+      } else {
+        s_ += "\xEF\xBF\xBD";
+        ++i;
+      }
+    }
+    s_ += '"';
+  }
+  void Strings(const std::vector<std::string>& v) {
+    s_ += '[';
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i > 0) s_ += ',';
+      String(v[i]);
+    }
+    s_ += ']';
+    first_ = false;
+  }
+  void StringMap(const std::map<std::string, std::string>& m) {
+    Open();
+    for (const auto& [k, v] : m) {
+      if (!first_) s_ += ',';
+      first_ = false;
+      String(k);
+      s_ += ':';
+      String(v);
+    }
+    Close();
+  }
+  void Time(std::string_view k, const std::optional<WallTime>& t) {
+    if (t) Key(k).Int(Nanos(*t));
+  }
+
+ private:
+  static bool Plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
+  template <typename T>
+  void Number(T v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    s_.append(buf, r.ptr);
+  }
+
+  void Escape(unsigned char c) {
+    switch (c) {
+      case '"':
+        s_ += "\\\"";
+        return;
+      case '\\':
+        s_ += "\\\\";
+        return;
+      case '\b':
+        s_ += "\\b";
+        return;
+      case '\f':
+        s_ += "\\f";
+        return;
+      case '\n':
+        s_ += "\\n";
+        return;
+      case '\r':
+        s_ += "\\r";
+        return;
+      case '\t':
+        s_ += "\\t";
+        return;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        s_ += "\\u00";
+        s_ += kHex[c >> 4];
+        s_ += kHex[c & 15];
+      }
+    }
+  }
+
+  // The length of the well-formed UTF-8 sequence at v[i] (RFC 3629: no
+  // overlong forms, surrogates or code points past U+10FFFF), 0 if none.
+  static size_t Utf8Length(std::string_view v, size_t i) {
+    const auto b = [&](size_t k) -> unsigned {
+      return i + k < v.size() ? static_cast<unsigned char>(v[i + k]) : 0u;
+    };
+    const auto cont = [](unsigned c) { return c >= 0x80 && c <= 0xBF; };
+    const unsigned c0 = b(0);
+    if (c0 >= 0xC2 && c0 <= 0xDF) return cont(b(1)) ? 2 : 0;
+    if (c0 >= 0xE0 && c0 <= 0xEF) {
+      const unsigned lo = c0 == 0xE0 ? 0xA0 : 0x80, hi = c0 == 0xED ? 0x9F : 0xBF;
+      return b(1) >= lo && b(1) <= hi && cont(b(2)) ? 3 : 0;
+    }
+    if (c0 >= 0xF0 && c0 <= 0xF4) {
+      const unsigned lo = c0 == 0xF0 ? 0x90 : 0x80, hi = c0 == 0xF4 ? 0x8F : 0xBF;
+      return b(1) >= lo && b(1) <= hi && cont(b(2)) && cont(b(3)) ? 4 : 0;
+    }
+    return 0;
+  }
+
+  std::string& s_;
+  bool first_ = true;
+};
+
+void SpecToJson(Out& o, const TaskSpec& s) {
+  o.Key("name").String(s.name.view());
+  o.Key("labels").StringMap(s.labels);
+  if (const auto* e = s.exec()) {
+    o.Object("exec");
+    o.Key("argv").Strings(e->argv);
+    o.Key("env").StringMap(e->env);
+    o.Key("cwd").String(e->cwd);
+    o.Key("inherit_env").Bool(e->inherit_env);
+    // Only when not the default, so rows written before it stay as they were.
+    if (e->kill_mode == KillMode::kGroup) o.Key("kill_mode").String("group");
+    o.Close();
+  } else if (const auto* h = s.handler()) {
+    o.Object("handler");
+    o.Key("name").String(h->name);
+    o.Key("payload").String(h->payload.view());
+    o.Close();
+  }
+  o.Key("timeout").Int(s.timeout.count());
+  o.Key("kill_grace").Int(s.kill_grace.count());
+  o.Key("priority").Int(s.priority);
+  o.Key("queue").String(s.queue.view());
+  o.Object("retry");
+  o.Key("max_attempts").Int(s.retry.max_attempts);
+  o.Key("initial_backoff").Int(s.retry.initial_backoff.count());
+  o.Key("max_backoff").Int(s.retry.max_backoff.count());
+  o.Key("multiplier").Double(s.retry.multiplier);
+  o.Close();
+  if (s.ttl) o.Key("ttl").Int(s.ttl->count());
+  o.Time("not_before", s.not_before);
+  o.Key("after").Strings(s.after);
 }
 
 TaskSpec SpecFromJson(const json& j) {
@@ -91,40 +253,54 @@ TaskSpec SpecFromJson(const json& j) {
 }  // namespace
 
 std::string TaskToJson(const Task& t) {
-  json j;
-  j["v"] = 1;
-  j["id"] = t.id;
-  j["request_id"] = t.request_id;
-  j["spec"] = SpecToJson(t.spec);
-  j["state"] = static_cast<int>(t.state);
-  j["reason"] = static_cast<int>(t.reason);
-  j["progress"] = {{"percent", t.progress.percent}, {"message", t.progress.message}};
-  PutTime(j["progress"], "update_time", t.progress.update_time);
+  std::string text;
+  text.reserve(512);
+  Out o(text);
+  o.Open();
+  o.Key("v").Int(1);
+  o.Key("id").String(t.id);
+  o.Key("request_id").String(t.request_id.view());
+  o.Object("spec");
+  SpecToJson(o, t.spec);
+  o.Close();
+  o.Key("state").Int(static_cast<int>(t.state));
+  o.Key("reason").Int(static_cast<int>(t.reason));
+  o.Object("progress");
+  o.Key("percent").Double(t.progress.percent);
+  o.Key("message").String(t.progress.message.view());
+  o.Time("update_time", t.progress.update_time);
+  o.Close();
   if (t.result) {
-    json r;
-    if (t.result->exit_code) r["exit_code"] = *t.result->exit_code;
-    if (t.result->signal) r["signal"] = *t.result->signal;
-    r["output"] = t.result->output;
-    r["stdout_bytes"] = t.result->stdout_bytes;
-    r["stderr_bytes"] = t.result->stderr_bytes;
-    r["logs_truncated"] = t.result->logs_truncated;
-    j["result"] = std::move(r);
+    o.Object("result");
+    if (t.result->exit_code) o.Key("exit_code").Int(*t.result->exit_code);
+    if (t.result->signal) o.Key("signal").Int(*t.result->signal);
+    o.Key("output").String(t.result->output);
+    o.Key("stdout_bytes").Int(t.result->stdout_bytes);
+    o.Key("stderr_bytes").Int(t.result->stderr_bytes);
+    o.Key("logs_truncated").Bool(t.result->logs_truncated);
+    o.Close();
   }
-  if (t.error)
-    j["error"] = {{"code", static_cast<int>(t.error->code)}, {"message", t.error->message}};
-  j["attempt"] = t.attempt;
-  j["create_time"] = Nanos(t.create_time);
-  PutTime(j, "start_time", t.start_time);
-  PutTime(j, "end_time", t.end_time);
-  PutTime(j, "expire_time", t.expire_time);
-  PutTime(j, "next_attempt_time", t.next_attempt_time);
+  if (t.error) {
+    o.Object("error");
+    o.Key("code").Int(static_cast<int>(t.error->code));
+    o.Key("message").String(t.error->message);
+    o.Close();
+  }
+  o.Key("attempt").Int(t.attempt);
+  o.Key("create_time").Int(Nanos(t.create_time));
+  o.Time("start_time", t.start_time);
+  o.Time("end_time", t.end_time);
+  o.Time("expire_time", t.expire_time);
+  o.Time("next_attempt_time", t.next_attempt_time);
   if (t.process) {
-    j["process"] = {{"pid", t.process->pid},
-                    {"start_ticks", t.process->start_ticks},
-                    {"boot_id", t.process->boot_id}};
+    o.Object("process");
+    o.Key("pid").Int(t.process->pid);
+    o.Key("start_ticks").Uint(t.process->start_ticks);
+    o.Key("boot_id").String(t.process->boot_id);
+    o.Close();
   }
-  // Replace invalid UTF-8 rather than throw: names and messages are client text.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  o.Close();
+  return text;
 }
 
 StatusOr<Task> TaskFromJson(const std::string& text) {

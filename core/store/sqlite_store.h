@@ -33,6 +33,7 @@
 #include "core/store/store.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace taskd {
 
@@ -68,6 +69,9 @@ class SqliteStore final : public Store {
 
   // Puts refused since Open because the stored attempt was newer (fencing).
   uint64_t fenced_writes() const { return fenced_.load(std::memory_order_relaxed); }
+  // Puts left out since Open because a later op of the same commit
+  // replaced them (see Superseded in the .cc).
+  uint64_t coalesced_writes() const { return coalesced_.load(std::memory_order_relaxed); }
 
  private:
   struct Batch {
@@ -77,6 +81,7 @@ class SqliteStore final : public Store {
   SqliteStore(sqlite3* db, sqlite3* reader) : db_(db), reader_(reader) {}
   void WriterLoop();
   Status Commit(std::deque<Batch>& batches);
+  static std::vector<bool> Superseded(const std::deque<Batch>& batches);
 
   sqlite3* db_;  // used by Load() before the writer starts, then only by the writer
   std::mutex read_mu_;
@@ -88,6 +93,10 @@ class SqliteStore final : public Store {
   std::thread writer_;
   std::function<void(const Status&)> fatal_;
   std::atomic<uint64_t> fenced_{0};
+  std::atomic<uint64_t> coalesced_{0};
+  // The writer's prepared statements (made at its first commit).
+  sqlite3_stmt* put_ = nullptr;
+  sqlite3_stmt* del_ = nullptr;
 };
 
 }  // namespace taskd

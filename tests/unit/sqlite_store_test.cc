@@ -119,5 +119,56 @@ TEST(SqliteStore, RestartRecoversPendingAndInterruptsRunning) {
   for (const auto& e : tasks->ended) EXPECT_TRUE(IsTerminal(e.state())) << e.key;
 }
 
+// Group commit coalesces: a task written several times in one commit (a
+// noop started and finished within one commit window) gets one row write,
+// its last state. A write the fence would refuse is never dropped in
+// favour of an older attempt, and a deletion is always written.
+TEST(SqliteStore, ACommitWritesEachTaskOnceInItsLastState) {
+  TempDir dir;
+  auto store = SqliteStore::Open(dir.path() / "taskd.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->Load().ok());
+  Task a, b, gone;
+  for (Task* t : {&a, &b, &gone}) {
+    t->id = NewTaskId();
+    t->spec = Exec({"true"});
+  }
+  Task a_running = a, a_done = a;
+  a_running.state = TaskState::kRunning;
+  a_running.attempt = 1;
+  a_done.state = TaskState::kCompleted;
+  a_done.attempt = 1;
+  Task b_stale = b;
+  b.attempt = 2;
+  b_stale.attempt = 1;
+  b_stale.state = TaskState::kFailed;
+  StoreOp del_gone;
+  del_gone.kind = StoreOp::Kind::kDelete;
+  del_gone.id = gone.id;
+  ASSERT_TRUE(WriteSync(**store, {testing::PutOp(a), testing::PutOp(b), testing::PutOp(a_running),
+                                  testing::PutOp(gone), testing::PutOp(b_stale),
+                                  testing::PutOp(a_done), del_gone})
+                  .ok());
+  // a: 3 puts -> 1; gone: put + delete -> the delete; b: both (the stale one is fenced).
+  EXPECT_EQ((*store)->coalesced_writes(), 3u);
+  EXPECT_EQ((*store)->fenced_writes(), 1u);
+  auto ra = (*store)->Read(TaskKey(a.id));
+  ASSERT_TRUE(ra.ok() && *ra);
+  EXPECT_EQ((*ra)->state, TaskState::kCompleted);
+  EXPECT_EQ((*ra)->attempt, 1);
+  auto rb = (*store)->Read(TaskKey(b.id));
+  ASSERT_TRUE(rb.ok() && *rb);
+  EXPECT_EQ((*rb)->attempt, 2);
+  EXPECT_EQ((*rb)->state, TaskState::kPending);
+  auto rg = (*store)->Read(TaskKey(gone.id));
+  ASSERT_TRUE(rg.ok());
+  EXPECT_FALSE(*rg);
+  // Commits apart are not coalesced.
+  a_done.state = TaskState::kFailed;
+  ASSERT_TRUE(WriteSync(**store, {testing::PutOp(a_done)}).ok());
+  EXPECT_EQ((*store)->coalesced_writes(), 3u);
+  EXPECT_EQ((*(*store)->Read(TaskKey(a.id)))->state, TaskState::kFailed);
+}
+
 }  // namespace
 }  // namespace taskd

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace taskd {
 namespace {
 
@@ -70,6 +72,37 @@ TEST(TaskJson, KillModeDefaultsToAllAndAnUnknownOneIsDataLoss) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kDataLoss);
   EXPECT_NE(bad.status().message().find("kill_mode"), std::string::npos);
+}
+
+// Rows are written by a writer of their own (not nlohmann's DOM): client
+// text of any bytes comes back as valid JSON, escaped, with invalid UTF-8
+// replaced by U+FFFD and valid multi-byte characters kept.
+TEST(TaskJson, ClientTextOfAnyBytesIsWrittenAsValidJson) {
+  Task t;
+  t.id = NewTaskId();
+  t.spec.action = ExecAction{{"printf", std::string("tab\there\x01\x1f\"\\/", 12)}};
+  t.spec.name = "caf\xC3\xA9 \xF0\x9F\x98\x80 \xE2\x82\xAC";              // é, an emoji, €: kept
+  t.spec.labels = {{"bad\xFF", "x\xC3"}, {"surrogate", "\xED\xA0\x80"}};  // not UTF-8
+  t.progress.message = "overlong \xC0\xAF, past U+10FFFF \xF4\x90\x80\x80";
+  t.progress.percent = std::numeric_limits<double>::quiet_NaN();
+  t.spec.retry.multiplier = 0.1;
+  t.error = TaskError{StatusCode::kInternal, std::string("nul \0 byte", 10)};
+  const std::string row = TaskToJson(t);
+  auto back = TaskFromJson(row);
+  ASSERT_TRUE(back.ok()) << back.status().ToString() << "\n" << row;
+  EXPECT_EQ(back->spec.exec()->argv[1], std::string("tab\there\x01\x1f\"\\/", 12));
+  EXPECT_EQ(back->spec.name.view(), "caf\xC3\xA9 \xF0\x9F\x98\x80 \xE2\x82\xAC");
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(back->spec.labels.count("bad" + fffd), 1u);
+  EXPECT_EQ(back->spec.labels.at("bad" + fffd), "x" + fffd);
+  EXPECT_EQ(back->spec.labels.at("surrogate"), fffd + fffd + fffd);
+  EXPECT_EQ(back->progress.message.view(),
+            "overlong " + fffd + fffd + ", past U+10FFFF " + fffd + fffd + fffd + fffd);
+  EXPECT_EQ(back->progress.percent, 0);  // JSON has no NaN
+  EXPECT_EQ(back->spec.retry.multiplier, 0.1);
+  EXPECT_EQ(back->error->message, std::string("nul \0 byte", 10));
+  // What was read back writes the same row again.
+  EXPECT_EQ(TaskToJson(*back), TaskToJson(*TaskFromJson(TaskToJson(*back))));
 }
 
 TEST(TaskJson, GarbageIsDataLoss) {
