@@ -493,12 +493,18 @@ Run WatchFanOut(const std::string& address, int watchers, int tasks, int per_sec
   for (auto& u : until) u = std::numeric_limits<long>::max();
   std::vector<Clock::time_point> last(n);
   std::vector<grpc::Status> ended(n);
+  // Where the measured events start in each stream (set with `until`), and
+  // the messages that carried them.
+  std::vector<std::atomic<long>> base(n);
+  for (auto& b : base) b = std::numeric_limits<long>::max();
+  std::atomic<long> messages{0};
   std::vector<std::thread> readers;
   for (size_t w = 0; w < n; ++w) {
     readers.emplace_back([&, w] {
       auto& s = *streams[w];
       long total = 0;
       for (long got; (got = s.Next()) >= 0;) {
+        if (total >= base[w]) ++messages;
         total += got;
         seen[w] = total;
         if (total >= until[w]) break;
@@ -530,9 +536,8 @@ Run WatchFanOut(const std::string& address, int watchers, int tasks, int per_sec
   const bool ready = all_seen();
   probe();
   std::this_thread::sleep_for(200ms);
-  std::vector<long> base(n);
   for (size_t w = 0; w < n; ++w) {
-    base[w] = seen[w];
+    base[w] = seen[w].load();
     until[w] = base[w] + 3L * tasks;  // CREATED, RUNNING, COMPLETED each
   }
   Run r;
@@ -576,6 +581,8 @@ Run WatchFanOut(const std::string& address, int watchers, int tasks, int per_sec
   }
   if (r.failed > 1)
     std::fprintf(stderr, "  (%d of %d watchers did not see all)\n", r.failed, watchers);
+  std::fprintf(stderr, "  %d watcher(s): %.1f events per message\n", watchers,
+               messages > 0 ? static_cast<double>(delivered) / static_cast<double>(messages) : 0.0);
   const double secs = std::chrono::duration<double>(end - start).count();
   r.rate = static_cast<double>(delivered) / secs;
   r.tasks_per_s = tasks / secs;

@@ -235,10 +235,13 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
     const size_t max_events = batched ? kMaxBatchedQueuedEvents : kMaxQueuedEvents;
     const size_t max_bytes = batched ? kMaxBatchedQueuedBytes : kMaxQueuedBytes;
     if (live_events > 0 && (live_events >= max_events || live_bytes + event->bytes > max_bytes)) {
+      // Which bound, and how far: what an operator needs to size a client.
       Stop(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "the watcher fell behind by more than " + std::to_string(max_bytes) +
-                            " bytes or " + std::to_string(max_events) +
-                            " events; read faster or watch again"));
+                        "the watcher fell behind: " + std::to_string(live_events) + " events (" +
+                            std::to_string(live_bytes) +
+                            " bytes) wait to be sent, and the bound is " +
+                            std::to_string(max_events) + " events or " + std::to_string(max_bytes) +
+                            " bytes; read faster or watch again"));
       return;
     }
     ++live_events;

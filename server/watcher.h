@@ -42,9 +42,12 @@ inline constexpr size_t kMaxBatchBytes = 1 << 20;
 // thread waits 10 ms for a core. Queued events are shared with the other
 // watchers they go to (one serialized copy each), so the heap all streams
 // hold for the same events is about this once, plus per stream about 1/20
-// of it in queue slots.
-inline constexpr size_t kMaxBatchedQueuedBytes = 16 << 20;
-inline constexpr size_t kMaxBatchedQueuedEvents = 100000;
+// of it in queue slots. 64 MiB is about 230,000 noop events (290 bytes
+// each, counted as held): half a second of a daemon running 140,000 noop
+// tasks a second. At 16 MiB (140 ms of it) taskd_bench's reader, one
+// thread among the daemon's on two cores, was cut off in some runs.
+inline constexpr size_t kMaxBatchedQueuedBytes = 64 << 20;
+inline constexpr size_t kMaxBatchedQueuedEvents = 250000;
 // A snapshot page is sized to hold about this many serialized bytes (1 to
 // kMaxSnapshotPage tasks, adapted to the size of the tasks seen so far).
 inline constexpr size_t kSnapshotPageBytes = 256 << 10;

@@ -112,6 +112,27 @@ class Out {
   void Time(std::string_view k, const std::optional<WallTime>& t) {
     if (t) Key(k).Int(Nanos(*t));
   }
+  // A member only when it is not its type's default (0, false, empty): the
+  // reader takes a missing member as that default, and a row of a noop task
+  // is a third of the size it was with every member written.
+  void IntIf(std::string_view k, int64_t v) {
+    if (v != 0) Key(k).Int(v);
+  }
+  void DoubleIf(std::string_view k, double v) {
+    if (v != 0) Key(k).Double(v);
+  }
+  void BoolIf(std::string_view k, bool v) {
+    if (v) Key(k).Bool(v);
+  }
+  void StringIf(std::string_view k, std::string_view v) {
+    if (!v.empty()) Key(k).String(v);
+  }
+  void StringsIf(std::string_view k, const std::vector<std::string>& v) {
+    if (!v.empty()) Key(k).Strings(v);
+  }
+  void StringMapIf(std::string_view k, const std::map<std::string, std::string>& m) {
+    if (!m.empty()) Key(k).StringMap(m);
+  }
 
  private:
   static bool Plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
@@ -180,36 +201,40 @@ class Out {
 };
 
 void SpecToJson(Out& o, const TaskSpec& s) {
-  o.Key("name").String(s.name.view());
-  o.Key("labels").StringMap(s.labels);
+  o.StringIf("name", s.name.view());
+  o.StringMapIf("labels", s.labels);
   if (const auto* e = s.exec()) {
     o.Object("exec");
     o.Key("argv").Strings(e->argv);
-    o.Key("env").StringMap(e->env);
-    o.Key("cwd").String(e->cwd);
-    o.Key("inherit_env").Bool(e->inherit_env);
+    o.StringMapIf("env", e->env);
+    o.StringIf("cwd", e->cwd);
+    o.BoolIf("inherit_env", e->inherit_env);
     // Only when not the default, so rows written before it stay as they were.
     if (e->kill_mode == KillMode::kGroup) o.Key("kill_mode").String("group");
     o.Close();
   } else if (const auto* h = s.handler()) {
     o.Object("handler");
     o.Key("name").String(h->name);
-    o.Key("payload").String(h->payload.view());
+    o.StringIf("payload", h->payload.view());
     o.Close();
   }
-  o.Key("timeout").Int(s.timeout.count());
-  o.Key("kill_grace").Int(s.kill_grace.count());
-  o.Key("priority").Int(s.priority);
-  o.Key("queue").String(s.queue.view());
-  o.Object("retry");
-  o.Key("max_attempts").Int(s.retry.max_attempts);
-  o.Key("initial_backoff").Int(s.retry.initial_backoff.count());
-  o.Key("max_backoff").Int(s.retry.max_backoff.count());
-  o.Key("multiplier").Double(s.retry.multiplier);
-  o.Close();
+  o.IntIf("timeout", s.timeout.count());
+  o.IntIf("kill_grace", s.kill_grace.count());
+  o.IntIf("priority", s.priority);
+  o.StringIf("queue", s.queue.view());
+  const RetryPolicy& r = s.retry;
+  if (r.max_attempts != 0 || r.initial_backoff.count() != 0 || r.max_backoff.count() != 0 ||
+      r.multiplier != 0) {
+    o.Object("retry");
+    o.IntIf("max_attempts", r.max_attempts);
+    o.IntIf("initial_backoff", r.initial_backoff.count());
+    o.IntIf("max_backoff", r.max_backoff.count());
+    o.DoubleIf("multiplier", r.multiplier);
+    o.Close();
+  }
   if (s.ttl) o.Key("ttl").Int(s.ttl->count());
   o.Time("not_before", s.not_before);
-  o.Key("after").Strings(s.after);
+  o.StringsIf("after", s.after);
 }
 
 TaskSpec SpecFromJson(const json& j) {
@@ -254,39 +279,43 @@ TaskSpec SpecFromJson(const json& j) {
 
 std::string TaskToJson(const Task& t) {
   std::string text;
-  text.reserve(512);
+  text.reserve(256);
   Out o(text);
   o.Open();
   o.Key("v").Int(1);
   o.Key("id").String(t.id);
-  o.Key("request_id").String(t.request_id.view());
+  o.StringIf("request_id", t.request_id.view());
   o.Object("spec");
   SpecToJson(o, t.spec);
   o.Close();
   o.Key("state").Int(static_cast<int>(t.state));
-  o.Key("reason").Int(static_cast<int>(t.reason));
-  o.Object("progress");
-  o.Key("percent").Double(t.progress.percent);
-  o.Key("message").String(t.progress.message.view());
-  o.Time("update_time", t.progress.update_time);
-  o.Close();
+  o.IntIf("reason", static_cast<int>(t.reason));
+  if (t.progress.percent != 0 || !t.progress.message.empty() || t.progress.update_time) {
+    o.Object("progress");
+    o.DoubleIf("percent", t.progress.percent);
+    o.StringIf("message", t.progress.message.view());
+    o.Time("update_time", t.progress.update_time);
+    o.Close();
+  }
   if (t.result) {
+    // Present even when every member is a default: a result (of a handler
+    // that returned nothing) is not the same as none.
     o.Object("result");
     if (t.result->exit_code) o.Key("exit_code").Int(*t.result->exit_code);
     if (t.result->signal) o.Key("signal").Int(*t.result->signal);
-    o.Key("output").String(t.result->output);
-    o.Key("stdout_bytes").Int(t.result->stdout_bytes);
-    o.Key("stderr_bytes").Int(t.result->stderr_bytes);
-    o.Key("logs_truncated").Bool(t.result->logs_truncated);
+    o.StringIf("output", t.result->output);
+    o.IntIf("stdout_bytes", t.result->stdout_bytes);
+    o.IntIf("stderr_bytes", t.result->stderr_bytes);
+    o.BoolIf("logs_truncated", t.result->logs_truncated);
     o.Close();
   }
   if (t.error) {
     o.Object("error");
     o.Key("code").Int(static_cast<int>(t.error->code));
-    o.Key("message").String(t.error->message);
+    o.StringIf("message", t.error->message);
     o.Close();
   }
-  o.Key("attempt").Int(t.attempt);
+  o.IntIf("attempt", t.attempt);
   o.Key("create_time").Int(Nanos(t.create_time));
   o.Time("start_time", t.start_time);
   o.Time("end_time", t.end_time);
@@ -296,7 +325,7 @@ std::string TaskToJson(const Task& t) {
     o.Object("process");
     o.Key("pid").Int(t.process->pid);
     o.Key("start_ticks").Uint(t.process->start_ticks);
-    o.Key("boot_id").String(t.process->boot_id);
+    o.StringIf("boot_id", t.process->boot_id);
     o.Close();
   }
   o.Close();

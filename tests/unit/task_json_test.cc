@@ -67,7 +67,7 @@ TEST(TaskJson, KillModeDefaultsToAllAndAnUnknownOneIsDataLoss) {
   EXPECT_EQ(back->spec.exec()->kill_mode, KillMode::kAll);
 
   std::string odd = row;
-  odd.replace(odd.find("\"inherit_env\""), 0, "\"kill_mode\":\"none\",");
+  odd.replace(odd.find("\"argv\""), 0, "\"kill_mode\":\"none\",");
   auto bad = TaskFromJson(odd);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kDataLoss);
@@ -103,6 +103,36 @@ TEST(TaskJson, ClientTextOfAnyBytesIsWrittenAsValidJson) {
   EXPECT_EQ(back->error->message, std::string("nul \0 byte", 10));
   // What was read back writes the same row again.
   EXPECT_EQ(TaskToJson(*back), TaskToJson(*TaskFromJson(TaskToJson(*back))));
+}
+
+// A member at its default (0, false, empty) is left out of the row and read
+// back as that default; a row written with every member (as taskd wrote
+// them before) reads as the same task.
+TEST(TaskJson, DefaultsAreLeftOutAndRowsWithThemReadTheSame) {
+  Task t;
+  t.id = NewTaskId();
+  t.spec.action = HandlerAction{"noop", ""};
+  t.create_time = WallTime(std::chrono::nanoseconds(5));
+  const std::string row = TaskToJson(t);
+  for (const char* absent : {"labels", "retry", "progress", "request_id", "timeout", "queue",
+                             "after", "attempt", "payload", "reason"}) {
+    EXPECT_EQ(row.find(absent), std::string::npos) << absent << " in " << row;
+  }
+  EXPECT_LT(row.size(), 110u) << row;
+  const std::string full =
+      R"({"attempt":0,"create_time":5,"id":")" + t.id +
+      R"(","progress":{"message":"","percent":0.0},"reason":0,"request_id":"",)"
+      R"("spec":{"after":[],"handler":{"name":"noop","payload":""},"kill_grace":0,"labels":{},)"
+      R"("name":"","priority":0,"queue":"","retry":{"initial_backoff":0,"max_attempts":0,)"
+      R"("max_backoff":0,"multiplier":0.0},"timeout":0},"state":1,"v":1})";
+  auto old = TaskFromJson(full);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(TaskToJson(*old), row);
+  // A result with nothing in it is still a result.
+  t.result = TaskResult{};
+  auto back = TaskFromJson(TaskToJson(t));
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->result);
 }
 
 TEST(TaskJson, GarbageIsDataLoss) {
