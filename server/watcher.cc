@@ -83,10 +83,16 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
   size_t live_events = 0;  // queued events that are not snapshot events ...
   size_t live_bytes = 0;   // ... and their serialized size
 
+  // Batched: when the last message was started, and the timer of a
+  // message that waits for kBatchLinger (see Linger).
+  std::chrono::steady_clock::time_point last_write{};
+  std::unique_ptr<asio::steady_timer> linger_timer;
+
   void Pump() override {
     if (finished()) return;
-    if (!writing() && !queue.empty()) {
+    if (!writing() && !queue.empty() && !Linger()) {
       grpc::ByteBuffer buffer = batched ? TakeBatch() : TakeOne();
+      if (batched) last_write = std::chrono::steady_clock::now();
       StartWrite(&buffer);
     }
     // Not forwarded, the snapshot only tells which listed tasks ended:
@@ -96,6 +102,24 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
         !(paging && forward_snapshot)) {
       Stop(grpc::Status::OK);
     }
+  }
+
+  // Batched: true while the next message waits for kBatchLinger to pass
+  // since the last one (a timer then pumps again).
+  bool Linger() {
+    if (!batched || linger_timer) return linger_timer != nullptr;
+    const auto due = last_write + kBatchLinger;
+    if (std::chrono::steady_clock::now() >= due || live_bytes >= kBatchLingerBytes ||
+        queue.front().snapshot) {
+      return false;
+    }
+    linger_timer = std::make_unique<asio::steady_timer>(strand(), due);
+    linger_timer->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      self->linger_timer.reset();
+      self->Pump();
+    });
+    return true;
   }
 
   // The queue's first event, as its own message (WatchTasks).
@@ -254,6 +278,7 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
   bool take_posted_ = false;     // a TakeArrived is posted; guarded by inbox_mu_
 
   void OnStop() override {
+    linger_timer.reset();  // its handler sees operation_aborted
     paging = false;
     hub->manager().Unsubscribe(subscription);
     std::deque<Queued>().swap(queue);

@@ -36,6 +36,14 @@ inline constexpr size_t kMaxQueuedBytes = 1 << 20;
 // WatchTasksBatched: a message holds at most this many serialized bytes of
 // events (at least one event, however large).
 inline constexpr size_t kMaxBatchBytes = 1 << 20;
+// A WatchTasksBatched stream that wrote less than kBatchLinger ago waits
+// until then before the next message, unless kBatchLingerBytes are queued
+// (or a snapshot page): an idle stream sends an event at once, a busy one at
+// most one message per kBatchLinger. With 100 streams on a busy daemon,
+// messages of ~20 events each cost the daemon more in wakeups and writes
+// than the events themselves.
+inline constexpr std::chrono::milliseconds kBatchLinger{5};
+inline constexpr size_t kBatchLingerBytes = 64 << 10;
 // A WatchTasksBatched stream may hold more queued: each write takes what is
 // queued, so its queue is only what came during one write, and a daemon
 // busy enough to emit 100 MB of events a second fills 1 MiB while a client
