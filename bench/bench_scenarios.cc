@@ -1,7 +1,9 @@
 #include "bench/bench_scenarios.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <random>
@@ -585,7 +588,239 @@ Run WatchFanOut(const std::string& address, int watchers, int tasks, int per_sec
                messages > 0 ? static_cast<double>(delivered) / static_cast<double>(messages) : 0.0);
   const double secs = std::chrono::duration<double>(end - start).count();
   r.rate = static_cast<double>(delivered) / secs;
-  r.tasks_per_s = tasks / secs;
+  r.extra = tasks / secs;
+  return r;
+}
+
+}  // namespace taskd::bench
+
+namespace taskd::bench {
+
+long RssBytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+
+namespace {
+
+google::protobuf::Timestamp FromNow(std::chrono::milliseconds d) {
+  const auto t = std::chrono::system_clock::now() + d;
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(ns / 1'000'000'000);
+  ts.set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+  return ts;
+}
+
+// Submits `tasks` noop tasks that may start only at `not_before` (unset:
+// at once), 1,000 per call: their ids, or none when a call failed.
+std::vector<std::string> SubmitHeld(v1::TaskService::Stub& stub, int tasks,
+                                    const google::protobuf::Timestamp& not_before) {
+  std::vector<std::string> ids;
+  v1::BatchSubmitTasksRequest req;
+  for (int done = 0; done < tasks;) {
+    const int n = std::min(1000, tasks - done);
+    req.clear_requests();
+    for (int i = 0; i < n; ++i) {
+      auto* spec = req.add_requests()->mutable_spec();
+      *spec = Noop();
+      if (not_before.seconds() != 0) *spec->mutable_not_before() = not_before;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+    v1::BatchSubmitTasksResponse resp;
+    if (!stub.BatchSubmitTasks(&ctx, req, &resp).ok()) return {};
+    for (const auto& t : resp.tasks()) ids.push_back(t.id());
+    done += n;
+  }
+  return ids;
+}
+
+// The pids of `daemon`'s children (over all its threads).
+std::vector<pid_t> ChildrenOf(pid_t daemon) {
+  std::vector<pid_t> out;
+  const fs::path tasks = "/proc/" + std::to_string(daemon) + "/task";
+  std::error_code ec;
+  for (const auto& t : fs::directory_iterator(tasks, ec)) {
+    std::ifstream in(t.path() / "children");
+    pid_t p;
+    while (in >> p) out.push_back(p);
+  }
+  return out;
+}
+
+// The child of `daemon` that runs task `id` (by its TASKD_TASK_ID), or -1.
+pid_t ChildOfTask(pid_t daemon, const std::string& id) {
+  const std::string want = "TASKD_TASK_ID=" + id;
+  for (pid_t p : ChildrenOf(daemon)) {
+    std::ifstream in("/proc/" + std::to_string(p) + "/environ", std::ios::binary);
+    std::string var;
+    while (std::getline(in, var, '\0')) {
+      if (var == want) return p;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+Run PendingRss(const std::string& address, pid_t daemon, int tasks) {
+  auto stub = Stub(address, 940);
+  Run r;
+  // The daemon runs one task at a time (--max-running 1): a `sleep` holds
+  // the place, and every noop task after it stays PENDING in the queue.
+  v1::SubmitTaskRequest gate;
+  gate.mutable_spec()->mutable_exec()->add_argv("sleep");
+  gate.mutable_spec()->mutable_exec()->add_argv("3600");
+  v1::Task held;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    if (!stub->SubmitTask(&ctx, gate, &held).ok()) {
+      r.failed = 1;
+      return r;
+    }
+  }
+  // The first thousand grow what grows once (tables, arenas, the channel).
+  const google::protobuf::Timestamp at_once;  // unset: no not_before
+  bool ok = SubmitHeld(*stub, 1000, at_once).size() == 1000;
+  const long before = RssBytes(daemon);
+  ok = ok && SubmitHeld(*stub, tasks, at_once).size() == static_cast<size_t>(tasks);
+  const long after = RssBytes(daemon);
+  {
+    // They were pending: the gate still ran (cancelling an ended task is
+    // FAILED_PRECONDITION). Then it goes.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    v1::CancelTaskRequest cancel;
+    cancel.set_id(held.id());
+    v1::Task cancelled;
+    ok = ok && stub->CancelTask(&ctx, cancel, &cancelled).ok();
+  }
+  if (!ok) {
+    r.failed = 1;
+    return r;
+  }
+  r.rate = static_cast<double>(after - before) / tasks;
+  return r;
+}
+
+Run ManyWaits(const std::string& address, pid_t daemon, int waits) {
+  Run r;
+  constexpr int kChannels = 10;
+  std::vector<std::unique_ptr<v1::TaskService::Stub>> stubs;
+  for (int c = 0; c < kChannels; ++c) stubs.push_back(Stub(address, 950 + c));
+  // Every task may start 4 s from now: time to submit them, start every
+  // wait and let the daemon take them all in before the release.
+  const auto release = std::chrono::system_clock::now() + 4s;
+  const auto ids = SubmitHeld(*stubs[0], waits, FromNow(4000ms));
+  if (ids.size() != static_cast<size_t>(waits)) {
+    r.failed = 1;
+    return r;
+  }
+  std::this_thread::sleep_for(200ms);
+  const long before = RssBytes(daemon);
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::Task task;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::Task>> reader;
+  };
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<Call>> calls;
+  calls.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto c = std::make_unique<Call>();
+    c->ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+    v1::WaitTaskRequest req;
+    req.set_id(ids[i]);
+    c->reader = stubs[i % kChannels]->AsyncWaitTask(&c->ctx, req, &cq);
+    c->reader->Finish(&c->task, &c->status, c.get());
+    calls.push_back(std::move(c));
+  }
+  // The waits are in the daemon well before the release.
+  std::this_thread::sleep_until(release - 1s);
+  const long held = RssBytes(daemon);
+  const bool in_time = std::chrono::system_clock::now() < release - 500ms;
+  void* tag;
+  bool ok;
+  int answered = 0;
+  std::chrono::system_clock::time_point last{};
+  while (answered < waits && cq.Next(&tag, &ok)) {
+    ++answered;
+    last = std::chrono::system_clock::now();
+    auto* c = static_cast<Call*>(tag);
+    if (!ok || !c->status.ok() || c->task.state() != v1::TASK_STATE_COMPLETED) ++r.failed;
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  if (!in_time) {
+    std::fprintf(stderr,
+                 "  wait_10k: the waits were not all started a second before the release\n");
+    ++r.failed;
+  }
+  r.rate = static_cast<double>(held - before) / waits;
+  r.extra = std::chrono::duration<double, std::milli>(last - release).count();
+  return r;
+}
+
+Run CancelLatency(const std::string& address, pid_t daemon, int cancels) {
+  auto stub = Stub(address, 960);
+  std::vector<double> lat;
+  Run r;
+  const auto start = Clock::now();
+  for (int i = 0; i < cancels; ++i) {
+    v1::SubmitTaskRequest req;
+    auto* exec = req.mutable_spec()->mutable_exec();
+    exec->add_argv("sleep");
+    exec->add_argv("60");
+    v1::Task t;
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+      if (!stub->SubmitTask(&ctx, req, &t).ok()) {
+        ++r.failed;
+        continue;
+      }
+    }
+    // Its process, once it runs (and has exec'd: TASKD_TASK_ID is set).
+    pid_t child = -1;
+    for (int k = 0; k < 2000 && child < 0; ++k) {
+      child = ChildOfTask(daemon, t.id());
+      if (child < 0) std::this_thread::sleep_for(1ms);
+    }
+    const int pidfd = child < 0 ? -1 : static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+    if (pidfd < 0) {
+      ++r.failed;
+      continue;
+    }
+    v1::CancelTaskRequest cancel;
+    cancel.set_id(t.id());
+    const auto t0 = Clock::now();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    v1::Task after;
+    const bool cancelled = stub->CancelTask(&ctx, cancel, &after).ok();
+    // Readable once the process has exited.
+    pollfd p{pidfd, POLLIN, 0};
+    const bool gone = ::poll(&p, 1, 10000) == 1;
+    const auto t1 = Clock::now();
+    ::close(pidfd);
+    if (!cancelled || !gone) {
+      ++r.failed;
+      continue;
+    }
+    lat.push_back(Micros(t1 - t0));
+  }
+  r.rate = static_cast<double>(lat.size()) / SecondsSince(start);
+  r.p50_us = Percentile(lat, 0.5);
+  r.p99_us = Percentile(lat, 0.99);
   return r;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <memory>
@@ -40,8 +41,9 @@ std::unique_ptr<v1::TaskService::Stub> Stub(const std::string& address, int n);
 struct Run {
   double rate = 0;  // calls/s, or tasks/s where the scenario says so
   double p50_us = 0, p99_us = 0;
-  int failed = 0;          // calls that failed, or runs that did not finish
-  double tasks_per_s = 0;  // WatchFanOut: how fast the watched tasks ran
+  int failed = 0;  // calls that failed, or runs that did not finish
+  // A figure of the scenario's own (Scenario::extra_what in taskd_bench).
+  double extra = 0;
 };
 
 // `callers` threads over `channels` channels, `calls` unary SubmitTasks each
@@ -71,6 +73,24 @@ Run SpawnLoad(int callers, int calls);
 // from the first submit to the last event; each stream that did not see
 // all of its events (cut off: fell behind) is a failed one.
 Run WatchFanOut(const std::string& address, int watchers, int tasks, int per_second);
+// VmRSS of process `pid`, in bytes (-1 if unknown).
+long RssBytes(pid_t pid);
+// The scenarios below run against a taskd in a process of its own (`daemon`,
+// the real binary), whose RSS they read.
+//
+// `tasks` noop tasks held PENDING behind a `sleep` (the daemon runs with
+// --max-running 1), after a first 1,000: the daemon's RSS growth per task
+// (rate, in bytes).
+Run PendingRss(const std::string& address, pid_t daemon, int tasks);
+// `waits` noop tasks that may start 4 s from now and a WaitTask on each, all
+// at once (async, over 10 channels): the daemon's RSS growth per wait
+// (rate, bytes) once all are in, and the ms from the release to the last
+// answer (extra). A wait not answered COMPLETED is a failed one.
+Run ManyWaits(const std::string& address, pid_t daemon, int waits);
+// `cancels` times: an exec task `sleep 60`, its process found (by its
+// TASKD_TASK_ID, among the daemon's children) and opened as a pidfd, then
+// CancelTask: µs from the call to the process gone (p50, p99).
+Run CancelLatency(const std::string& address, pid_t daemon, int cancels);
 // 4 KiB appended and fdatasync'd, `n` times, in a file under the temp dir
 // (the file system taskd's data directory would be on): p50 in µs.
 double FdatasyncP50(int n);

@@ -12,7 +12,7 @@
 // (taskd::server::Server, as the daemon's main does), so both servers share
 // the machine with their clients alike.
 //
-// Scenarios (bench/README.md; the others of issue #13 are to come):
+// Scenarios (bench/README.md):
 //   submit_x1     unary SubmitTask, one caller: calls/s, p50 and p99
 //   submit_x16    unary SubmitTask, 16 callers on 4 channels: calls/s
 //   batch_x100    BatchSubmitTasks of 100 noop tasks, one caller: tasks/s
@@ -22,14 +22,26 @@
 //                 COMPLETED as seen by one WatchTasksBatched stream: tasks/s
 //   e2e_watch     the same seen through WatchTasks (one event per message)
 //   e2e_wait      the same seen through a WaitTask per task, 16 callers
+//   exec_x8       RunTask(exec /bin/true), 8 callers, next to 8 threads of
+//                 posix_spawn + waitpid (the floor)
+//   watch_x1      one WatchTasksBatched stream, read raw, follows --tasks
+//                 noop tasks: events/s delivered
+//   watch_x100    100 such streams, 60,000 tasks at 20,000/s: events/s,
+//                 tasks/s run, streams cut off
+//   rss_pending   (taskd binary) RSS per pending noop task
+//   wait_10k      (taskd binary) 10,000 WaitTask at once: RSS per wait, ms
+//                 to release all
+//   cancel        (taskd binary) CancelTask -> the process gone, p50/p99
 //   fdatasync     4 KiB write + fdatasync in the data directory's file
 //                 system: p50 (the durable floor)
 //
 // usage: taskd_bench [--rounds N] [--calls N] [--tasks N] [--only S,S...]
-//                    [--targets echo,memory,sqlite] [--json FILE]
+//                    [--targets echo,memory,sqlite] [--taskd BINARY] [--json FILE]
 // Prints figures and the targets they meet or miss; asserts nothing.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,6 +56,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/bench_scenarios.h"
@@ -66,11 +79,18 @@ fs::path TempDir(const std::string& name) {
   return d;
 }
 
-// One server under test: the echo floor or taskd with a store.
+// One server under test: the echo floor, or taskd with a store, in this
+// process or (with `binary`) the taskd binary in a process of its own.
 class Target {
  public:
-  explicit Target(const std::string& kind) : kind_(kind), dir_(TempDir(kind)) {
+  explicit Target(const std::string& kind, const fs::path& binary = {},
+                  const std::vector<std::string>& extra_args = {})
+      : kind_(kind), dir_(TempDir(kind)) {
     const std::string socket = (dir_ / "run" / "taskd.sock").string();
+    if (!binary.empty()) {
+      StartProcess(binary, socket, extra_args);
+      return;
+    }
     if (kind == "echo") {
       grpc::ServerBuilder b;
       b.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
@@ -94,6 +114,7 @@ class Target {
     address_ = taskd_->addresses()[0];
   }
   ~Target() {
+    if (pid_ > 0) StopProcess();
     if (echo_server_) echo_server_->Shutdown();
     if (taskd_) taskd_->Shutdown();
     echo_server_.reset();
@@ -102,8 +123,46 @@ class Target {
     fs::remove_all(dir_, ec);
   }
   const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
 
  private:
+  void StartProcess(const fs::path& binary, const std::string& socket,
+                    const std::vector<std::string>& extra) {
+    const std::string data = (dir_ / "data").string();
+    std::vector<std::string> args = {binary.string(), "--data-dir",  data,  "--socket",
+                                     socket,          "--store",     kind_, "--max-pending",
+                                     "10000000",      "--log-level", "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    address_ = "unix:" + socket;
+    // Up once it accepts a connection (bounded: 10 s).
+    for (int i = 0; i < 1000 && !fs::exists(socket); ++i) std::this_thread::sleep_for(10ms);
+    auto ch = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    if (pid_ < 0 ||
+        !ch->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+      std::fprintf(stderr, "cannot start %s (%s)\n", binary.c_str(), kind_.c_str());
+      std::exit(1);
+    }
+  }
+  void StopProcess() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 1000; ++i) {  // 10 s, then SIGKILL
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(10ms);
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+  }
+
+  pid_t pid_ = -1;
   std::string kind_;
   fs::path dir_;
   EchoService echo_;
@@ -113,14 +172,14 @@ class Target {
 };
 
 struct Figures {
-  std::vector<double> rate, p50, p99, tasks_per_s;
+  std::vector<double> rate, p50, p99, extra;
   int failed = 0;
   void Add(const Run& r) {
     if (r.failed == 0 || r.rate > 0) {
       rate.push_back(r.rate);
       p50.push_back(r.p50_us);
       p99.push_back(r.p99_us);
-      tasks_per_s.push_back(r.tasks_per_s);
+      extra.push_back(r.extra);
     }
     failed += r.failed;
   }
@@ -135,6 +194,13 @@ struct Scenario {
   bool fresh;  // on a server of its own (else shares one with the others)
   // A floor of its own instead of the echo server (shown as target "floor").
   std::function<Run()> floor = nullptr;
+  // Instead of `run`: against the taskd binary in a process of its own
+  // (always fresh), given its pid.
+  std::function<Run(const std::string& address, pid_t pid)> run_daemon = nullptr;
+  // What Run::extra is, when the scenario has it.
+  const char* extra_what = nullptr;
+  // More flags for the daemon of run_daemon.
+  std::vector<std::string> daemon_args = {};
 };
 
 std::set<std::string> SplitNames(const std::string& list) {
@@ -153,6 +219,9 @@ int main(int argc, char** argv) {
   int rounds = 3, calls = 2000, tasks = 100000;
   std::string json_path;
   std::set<std::string> only, targets;
+  // The daemon binary of the scenarios that run it in a process of its own:
+  // the one built beside this bench (build/bench/server/taskd).
+  fs::path taskd_binary = fs::absolute(argv[0]).parent_path().parent_path() / "server" / "taskd";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--rounds") == 0) {
       rounds = std::max(1, std::stoi(argv[i + 1]));
@@ -162,6 +231,8 @@ int main(int argc, char** argv) {
       tasks = std::max(1000, std::stoi(argv[i + 1]));
     } else if (std::strcmp(argv[i], "--only") == 0) {
       only = SplitNames(argv[i + 1]);
+    } else if (std::strcmp(argv[i], "--taskd") == 0) {
+      taskd_binary = argv[i + 1];
     } else if (std::strcmp(argv[i], "--targets") == 0) {
       targets = SplitNames(argv[i + 1]);
     } else if (std::strcmp(argv[i], "--json") == 0) {
@@ -169,7 +240,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: taskd_bench [--rounds N] [--calls N] [--tasks N] [--only S,S...] "
-                   "[--targets echo,memory,sqlite] [--json FILE]\n");
+                   "[--targets echo,memory,sqlite] [--taskd BINARY] [--json FILE]\n");
       return 2;
     }
   }
@@ -193,9 +264,25 @@ int main(int argc, char** argv) {
       {"exec_x8", "calls/s", false, [&](const std::string& a) { return ExecLoad(a, 8, calls / 8); },
        false, [&] { return SpawnLoad(8, calls / 8); }},
       {"watch_x1", "events/s", false,
-       [&](const std::string& a) { return WatchFanOut(a, 1, tasks, 0); }, true},
+       [&](const std::string& a) { return WatchFanOut(a, 1, tasks, 0); }, true, nullptr, nullptr,
+       "tasks/s (the watched tasks ran)"},
       {"watch_x100", "events/s", false,
-       [&](const std::string& a) { return WatchFanOut(a, 100, 60000, 20000); }, true},
+       [&](const std::string& a) { return WatchFanOut(a, 100, 60000, 20000); }, true, nullptr,
+       nullptr, "tasks/s (the watched tasks ran)"},
+      {"rss_pending",
+       "B/task",
+       false,
+       nullptr,
+       true,
+       nullptr,
+       [&](const std::string& a, pid_t p) { return PendingRss(a, p, tasks); },
+       nullptr,
+       {"--max-running", "1"}},
+      {"wait_10k", "B/wait", false, nullptr, true, nullptr,
+       [&](const std::string& a, pid_t p) { return ManyWaits(a, p, 10000); },
+       "ms from the release to the last answer"},
+      {"cancel", "calls/s", false, nullptr, true, nullptr,
+       [&](const std::string& a, pid_t p) { return CancelLatency(a, p, 100); }},
   };
   std::vector<Scenario> scenarios;
   for (const auto& sc : all) {
@@ -226,6 +313,11 @@ int main(int argc, char** argv) {
         }
         if (kind == "echo" && !sc.has_floor) continue;
         std::unique_ptr<Target> own;
+        if (sc.run_daemon) {
+          Target daemon(kind, taskd_binary, sc.daemon_args);
+          got[sc.name][kind].Add(sc.run_daemon(daemon.address(), daemon.pid()));
+          continue;
+        }
         if (sc.fresh) {
           own = std::make_unique<Target>(kind);
         } else if (!shared) {
@@ -256,10 +348,10 @@ int main(int argc, char** argv) {
                                          {"p50_us", Median(f.p50)}, {"p99_us", Median(f.p99)},
                                          {"failed", f.failed},      {"rounds_rate", f.rate},
                                          {"rounds_p50_us", f.p50}};
-      if (Median(f.tasks_per_s) > 0) {
-        out["scenarios"][sc.name][kind]["tasks_per_s"] = Median(f.tasks_per_s);
-        std::printf("%-18s %-8s %12.0f %-8s (the watched tasks ran)\n", "", "",
-                    Median(f.tasks_per_s), "tasks/s");
+      if (sc.extra_what) {
+        out["scenarios"][sc.name][kind]["extra"] = Median(f.extra);
+        out["scenarios"][sc.name][kind]["extra_what"] = sc.extra_what;
+        std::printf("%-18s %-8s %12.0f %s\n", "", "", Median(f.extra), sc.extra_what);
       }
     }
   }
@@ -346,9 +438,19 @@ int main(int argc, char** argv) {
        true},
       {"watch_x100 memory: tasks/s run while watched",
        {{"watch_x100", "memory"}},
-       [&] { return Median(got["watch_x100"]["memory"].tasks_per_s); },
+       [&] { return Median(got["watch_x100"]["memory"].extra); },
        [] { return 20000.0; },
        true},
+      {"rss_pending memory B per pending noop task",
+       {{"rss_pending", "memory"}},
+       [&] { return rate("rss_pending", "memory"); },
+       [] { return 250.0; },
+       false},
+      {"rss_pending sqlite B per pending noop task",
+       {{"rss_pending", "sqlite"}},
+       [&] { return rate("rss_pending", "sqlite"); },
+       [] { return 250.0; },
+       false},
       {"exec_x8 memory / floor calls/s",
        {{"exec_x8", "memory"}, {"exec_x8", "floor"}},
        [&] { return rate("exec_x8", "memory") / rate("exec_x8", "floor"); },
