@@ -136,17 +136,8 @@ void TaskDriver::MakeReady(Entry& e) {
   OnStrand("MakeReady");
   if (e.unmet_deps > 0 || e.ready) return;
   if (e.aux && e.aux->start_at > clock_.SteadyNow()) {
-    std::string id = e.task.id;
-    e.aux->timer = clock_.RunAt(e.aux->start_at, strand_, [this, id] {
-      auto it = FindTask(id);
-      if (it == table_.end() || it->second.task.state != TaskState::kPending) return;
-      Entry& e = it->second;
-      e.aux->timer.reset();
-      e.aux->start_at = {};
-      TrimAux(e);
-      MakeReady(e);
-      Dispatch();
-    });
+    starts_.Schedule(e.task.id, e.aux->start_at);
+    ArmStartTimer();
     return;
   }
   if (e.aux) {
@@ -162,6 +153,39 @@ void TaskDriver::Unready(Entry& e) {
   if (!e.ready) return;
   e.ready = false;
   queue_.Withdraw(e.queue);
+}
+
+void TaskDriver::ArmStartTimer() {
+  const auto next = starts_.Next();
+  if (!next || *next >= start_timer_at_ || shutting_down_) return;
+  start_timer_at_ = *next;
+  start_timer_ = clock_.RunAt(*next, strand_, [this] {
+    start_timer_at_ = SteadyTime::max();
+    StartDue();
+  });
+}
+
+void TaskDriver::StartDue() {
+  OnStrand("StartDue");
+  const SteadyTime now = clock_.SteadyNow();
+  std::string id;
+  bool any = false;
+  while (starts_.PopDue(now, &id)) {
+    auto it = FindTask(id);
+    if (it == table_.end()) continue;
+    Entry& e = it->second;
+    // Stale: it started, ended or was re-delayed (a later entry is queued).
+    if (e.task.state != TaskState::kPending || e.ready || !e.aux ||
+        e.aux->start_at == SteadyTime{} || e.aux->start_at > now) {
+      continue;
+    }
+    e.aux->start_at = {};
+    TrimAux(e);
+    MakeReady(e);
+    any = true;
+  }
+  if (any) Dispatch();
+  ArmStartTimer();
 }
 
 TaskDriver::Aux& TaskDriver::AuxOf(Entry& e) {
@@ -537,6 +561,7 @@ void TaskDriver::Shutdown(std::function<void()> done) {
   // Waits end with the current state; subscriptions end with UNAVAILABLE.
   for (uint64_t h : waiters_.Handles()) AnswerWaiter(h);
   events_.CloseAll(Unavailable("taskd is shutting down"));
+  start_timer_.reset();  // no delayed task starts now
   for (auto& [id, e] : table_.entries()) {
     if (e.task.state == TaskState::kPending && e.aux) e.aux->timer.reset();
     if (e.task.state == TaskState::kRunning) {

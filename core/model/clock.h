@@ -72,6 +72,11 @@ class ManualClock final : public Clock {
   std::unique_ptr<Timer> RunAt(SteadyTime at, Strand ex, std::function<void()> fn) override;
   // Moves both clocks forward and posts every callback now due.
   void Advance(Duration d);
+  // Timers set and not yet due or cancelled.
+  size_t pending_timers() const {
+    std::lock_guard lock(mu_);
+    return timers_.size();
+  }
 
  private:
   friend class ManualTimer;
