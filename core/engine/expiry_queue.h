@@ -1,6 +1,8 @@
-// ExpiryQueue: the retention deadlines of finished tasks held in RAM, in
-// deadline order. Most tasks share the default TTL, so deadlines mostly
-// arrive in order: those go to a FIFO (O(1)); the others to an ordered map.
+// ExpiryQueue: deadlines by task id, in deadline order: the retention
+// deadlines of finished tasks held in RAM (Retention), and the start delays
+// of pending tasks (TaskDriver). Most tasks share the default TTL, so
+// deadlines mostly arrive in order: those go to a FIFO (O(1)); the others to
+// an ordered map.
 //
 // Promises: PopDue() returns every scheduled id once its deadline has come,
 // earliest first. Knows nothing of tasks beyond their ids: a popped id may
