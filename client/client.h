@@ -90,7 +90,8 @@ class Client {
   //   while (watch->Next(&event)) { ... }
   //   grpc::Status s = watch->Finish();
   // Cancel() (from any thread) makes Next return false; destroying an
-  // unfinished watch cancels it.
+  // unfinished watch cancels it. The Client must outlive its watches (one
+  // that falls back to WatchTasks starts that call through it).
   class TaskWatch;
   std::unique_ptr<TaskWatch> Watch(const v1::WatchTasksRequest& request);
   grpc::Status ServerInfo(v1::ServerInfo* out);

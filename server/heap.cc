@@ -27,10 +27,9 @@ void ReleaseFreeHeap() {
     // "arena.<MALLCTL_ARENAS_ALL>.purge": every arena's unused dirty and
     // muzzy pages go back to the system (jemalloc would otherwise return
     // them over its decay time, 10 s by default).
-    ctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
-    return;
+    if (ctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0) return;
   }
-  ::malloc_trim(0);
+  ::malloc_trim(0);  // glibc's, or a jemalloc that refused the purge
 }
 
 }  // namespace taskd::server

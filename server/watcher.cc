@@ -87,6 +87,7 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
   // message that waits for kBatchLinger (see Linger).
   std::chrono::steady_clock::time_point last_write{};
   std::unique_ptr<asio::steady_timer> linger_timer;
+  uint64_t linger_generation = 0;  // a timer's handler acts only for its own
 
   void Pump() override {
     if (finished()) return;
@@ -107,15 +108,19 @@ class WatchState final : public StreamState, public std::enable_shared_from_this
   // Batched: true while the next message waits for kBatchLinger to pass
   // since the last one (a timer then pumps again).
   bool Linger() {
-    if (!batched || linger_timer) return linger_timer != nullptr;
+    if (!batched) return false;
     const auto due = last_write + kBatchLinger;
     if (std::chrono::steady_clock::now() >= due || live_bytes >= kBatchLingerBytes ||
         queue.front().snapshot) {
+      linger_timer.reset();  // enough is queued: at once (its handler sees a newer generation)
+      ++linger_generation;
       return false;
     }
+    if (linger_timer) return true;
     linger_timer = std::make_unique<asio::steady_timer>(strand(), due);
-    linger_timer->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec) return;
+    linger_timer->async_wait([self = shared_from_this(),
+                              generation = linger_generation](const boost::system::error_code& ec) {
+      if (ec || generation != self->linger_generation) return;
       self->linger_timer.reset();
       self->Pump();
     });

@@ -188,6 +188,21 @@ void TaskDriver::StartDue() {
   ArmStartTimer();
 }
 
+void TaskDriver::StartEntryGone() {
+  if (++stale_starts_ < 1024 || stale_starts_ * 2 < starts_.size()) return;
+  ExpiryQueue live;
+  for (auto& [id, e] : table_.entries()) {
+    if (e.task.state == TaskState::kPending && !e.ready && e.aux &&
+        e.aux->start_at != SteadyTime{}) {
+      live.Schedule(e.task.id, e.aux->start_at);
+    }
+  }
+  starts_ = std::move(live);
+  stale_starts_ = 0;
+  // The timer may now fire before the earliest entry: StartDue finds
+  // nothing due and sets it again.
+}
+
 TaskDriver::Aux& TaskDriver::AuxOf(Entry& e) {
   if (!e.aux) e.aux = std::make_unique<Aux>();
   return *e.aux;
@@ -309,6 +324,7 @@ void TaskDriver::Finish(Entry& e, TaskState state, TaskReason reason,
     --pending_;
     Unready(e);
     if (e.aux) e.aux->timer.reset();
+    if (e.aux && e.aux->start_at != SteadyTime{}) StartEntryGone();
   }
   t.state = state;
   t.reason = reason;

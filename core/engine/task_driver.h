@@ -123,6 +123,8 @@ class TaskDriver {
   Retention& retention() { return retention_; }
   AttemptRunner& runner() { return runner_; }
   const AttemptRunner& runner() const { return runner_; }
+  // Entries in the start-delay queue, live and stale (on the strand).
+  size_t start_entries() const { return starts_.size(); }
 
  private:
   using Aux = TaskAux;
@@ -135,6 +137,11 @@ class TaskDriver {
   // deleted or re-delayed since leaves a stale one behind).
   void ArmStartTimer();
   void StartDue();
+  // A delayed task ended before its start (cancelled, a dependency failed):
+  // its entry is stale. Once stale entries are most of starts_, it is
+  // rebuilt from the table, so a loop of "submit a year ahead, cancel"
+  // cannot grow it without bound.
+  void StartEntryGone();
   void Unready(Entry& e);
   void StartAttempt(Entry& e);
   void OnAttemptEnd(const std::string& id, int32_t attempt, TaskReason reason,
@@ -175,6 +182,7 @@ class TaskDriver {
   LocalTaskQueue queue_;
   Retention retention_;
   ExpiryQueue starts_;
+  size_t stale_starts_ = 0;  // entries in starts_ of tasks that ended
   std::unique_ptr<Clock::Timer> start_timer_;
   SteadyTime start_timer_at_ = SteadyTime::max();
   uint64_t sequence_ = 0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <thread>
 
 #include "core/model/files.h"
@@ -461,6 +462,12 @@ void TaskManager::GetStats(std::function<void(ManagerStats)> done) {
 void TaskManager::Shutdown(std::function<void()> done) {
   asio::post(strand_,
              [this, done = std::move(done)]() mutable { driver_.Shutdown(std::move(done)); });
+}
+
+size_t TaskManager::TEST_StartEntries() {
+  std::promise<size_t> got;
+  asio::post(strand_, [&] { got.set_value(driver_.start_entries()); });
+  return got.get_future().get();
 }
 
 }  // namespace taskd

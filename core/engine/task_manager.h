@@ -157,6 +157,9 @@ class TaskManager {
   const HandlerRegistry& handlers() const { return handlers_; }
   const char* store_name() const { return store_.Name(); }
   Strand strand() const { return strand_; }
+  // For tests, from any thread but the strand: the entries of the
+  // start-delay queue (live and stale), read on the strand.
+  size_t TEST_StartEntries();
 
  private:
   // Answers `done` with `s` on the strand (the refusal of a public call).

@@ -428,6 +428,8 @@ Status SqliteStore::Commit(std::deque<Batch>& batches) {
   if (auto s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return SqlError(db_, "begin");
   auto rollback = [&](std::string_view what) {
     Status s = SqlError(db_, what);
+    sqlite3_clear_bindings(put_);
+    sqlite3_clear_bindings(del_);
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return s;
   };
@@ -482,6 +484,9 @@ Status SqliteStore::Commit(std::deque<Batch>& batches) {
       }
     }
   }
+  // What was bound (SQLITE_STATIC) is freed after this: nothing may read it.
+  sqlite3_clear_bindings(put_);
+  sqlite3_clear_bindings(del_);
   if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
     return rollback("commit");
   coalesced_.fetch_add(skipped, std::memory_order_relaxed);

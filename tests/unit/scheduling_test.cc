@@ -139,6 +139,25 @@ TEST_F(ClockTest, DelayedTasksShareOneTimerAndEachStartsAtItsTime) {
   }
 }
 
+// A delayed task cancelled before its start leaves an entry in the start
+// queue until its time; a loop of "submit a year ahead, cancel" must not grow
+// it without bound (it is rebuilt once stale entries are most of it).
+TEST_F(ClockTest, CancelledDelayedTasksDoNotPileUpInTheStartQueue) {
+  ManagerHarness h(Options());
+  TaskSpec later = Handler("noop");
+  later.not_before = clock_.WallNow() + 24h * 365;
+  Task kept = h.MustSubmit(later);
+  for (int i = 0; i < 5000; ++i) {
+    Task t = h.MustSubmit(later);
+    ASSERT_TRUE(h.Cancel(t.id, 0s).ok());
+  }
+  EXPECT_LT(h.m().TEST_StartEntries(), 2100u);
+  EXPECT_EQ(h.Get(kept.id)->state, TaskState::kPending);
+  clock_.Advance(24h * 366);
+  EXPECT_EQ(h.WaitFor(kept.id, [](const Task& x) { return IsTerminal(x.state); }).state,
+            TaskState::kCompleted);
+}
+
 TEST_F(ClockTest, TtlDeletesExactlyWhenDue) {
   ManagerHarness h(Options());
   TaskSpec spec = Handler("noop");
