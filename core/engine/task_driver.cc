@@ -192,7 +192,7 @@ void TaskDriver::StartEntryGone() {
   if (++stale_starts_ < 1024 || stale_starts_ * 2 < starts_.size()) return;
   ExpiryQueue live;
   for (auto& [id, e] : table_.entries()) {
-    if (e.task.state == TaskState::kPending && !e.ready && e.aux &&
+    if (e.task.state == TaskState::kPending && !e.ready && e.unmet_deps == 0 && e.aux &&
         e.aux->start_at != SteadyTime{}) {
       live.Schedule(e.task.id, e.aux->start_at);
     }
