@@ -121,11 +121,15 @@ grpc::ServerUnaryReactor* EchoService::RunTask(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
-std::unique_ptr<v1::TaskService::Stub> Stub(const std::string& address, int n) {
+std::shared_ptr<grpc::Channel> Channel(const std::string& address, int n) {
   grpc::ChannelArguments args;
   args.SetInt("taskd.bench.channel", n);
   args.SetMaxReceiveMessageSize(64 << 20);
-  auto ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<v1::TaskService::Stub> Stub(const std::string& address, int n) {
+  auto ch = Channel(address, n);
   ch->WaitForConnected(std::chrono::system_clock::now() + 10s);
   return v1::TaskService::NewStub(ch);
 }
@@ -195,20 +199,20 @@ Run RunLoad(const std::string& address, int calls) {
 
 namespace {
 
-// Submits `tasks` noop tasks labelled run=`run`, 1,000 per call, handing each
-// accepted id to `accepted`; false when a call failed.
+// Submits `tasks` tasks of `spec`, 1,000 per call, handing each accepted id
+// to `accepted`; false when a call failed.
 template <typename OnAccepted>
-bool SubmitAll(const std::string& address, const std::string& run, int tasks, OnAccepted accepted) {
-  auto stub = Stub(address, 901);
+bool SubmitBatches(v1::TaskService::Stub& stub, const v1::TaskSpec& spec, int tasks,
+                   OnAccepted accepted) {
   v1::BatchSubmitTasksRequest req;
-  for (int i = 0; i < 1000; ++i) *req.add_requests()->mutable_spec() = Noop(run);
+  for (int i = 0; i < std::min(1000, tasks); ++i) *req.add_requests()->mutable_spec() = spec;
   for (int done = 0; done < tasks;) {
     const int n = std::min(1000, tasks - done);
     while (req.requests_size() > n) req.mutable_requests()->RemoveLast();
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 60s);
     v1::BatchSubmitTasksResponse resp;
-    auto s = stub->BatchSubmitTasks(&ctx, req, &resp);
+    auto s = stub.BatchSubmitTasks(&ctx, req, &resp);
     if (!s.ok()) {
       std::fprintf(stderr, "batch submit failed: %s\n", s.error_message().c_str());
       return false;
@@ -217,6 +221,13 @@ bool SubmitAll(const std::string& address, const std::string& run, int tasks, On
     done += n;
   }
   return true;
+}
+
+// Noop tasks labelled run=`run`, over a channel of their own.
+template <typename OnAccepted>
+bool SubmitAll(const std::string& address, const std::string& run, int tasks, OnAccepted accepted) {
+  auto stub = Stub(address, 901);
+  return SubmitBatches(*stub, Noop(run), tasks, accepted);
 }
 
 std::string NewRunLabel() {
@@ -478,13 +489,7 @@ Run WatchFanOut(const std::string& address, int watchers, int tasks, int per_sec
   // Watchers over 4 channels (connections), as separate clients would be
   // spread; each has a thread of its own reading.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (int c = 0; c < 4; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt("taskd.bench.channel", 930 + c);
-    args.SetMaxReceiveMessageSize(64 << 20);
-    channels.push_back(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-  }
+  for (int c = 0; c < 4; ++c) channels.push_back(Channel(address, 930 + c));
   const auto n = static_cast<size_t>(watchers);
   std::vector<std::unique_ptr<RawBatchStream>> streams;
   for (size_t w = 0; w < n; ++w) {
@@ -621,22 +626,11 @@ google::protobuf::Timestamp FromNow(std::chrono::milliseconds d) {
 // at once), 1,000 per call: their ids, or none when a call failed.
 std::vector<std::string> SubmitHeld(v1::TaskService::Stub& stub, int tasks,
                                     const google::protobuf::Timestamp& not_before) {
+  v1::TaskSpec spec = Noop();
+  if (not_before.seconds() != 0) *spec.mutable_not_before() = not_before;
   std::vector<std::string> ids;
-  v1::BatchSubmitTasksRequest req;
-  for (int done = 0; done < tasks;) {
-    const int n = std::min(1000, tasks - done);
-    req.clear_requests();
-    for (int i = 0; i < n; ++i) {
-      auto* spec = req.add_requests()->mutable_spec();
-      *spec = Noop();
-      if (not_before.seconds() != 0) *spec->mutable_not_before() = not_before;
-    }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 60s);
-    v1::BatchSubmitTasksResponse resp;
-    if (!stub.BatchSubmitTasks(&ctx, req, &resp).ok()) return {};
-    for (const auto& t : resp.tasks()) ids.push_back(t.id());
-    done += n;
+  if (!SubmitBatches(stub, spec, tasks, [&](const std::string& id) { ids.push_back(id); })) {
+    return {};
   }
   return ids;
 }

@@ -36,6 +36,8 @@ class EchoService final : public v1::TaskService::CallbackService {
 
 // A channel of its own (a distinct argument keeps gRPC from sharing one
 // connection between channels).
+std::shared_ptr<grpc::Channel> Channel(const std::string& address, int n);
+// A stub on Channel(address, n), once it is connected (up to 10 s).
 std::unique_ptr<v1::TaskService::Stub> Stub(const std::string& address, int n);
 
 struct Run {
